@@ -1,0 +1,22 @@
+// dso: Dynamical System Optimization on top of MuJoCo. Umbrella header of the public API.
+#ifndef DSO_DSO_H
+#define DSO_DSO_H
+
+#include "error.h"
+#include "mj.h"
+#include "bind.h"
+#include "theta.h"
+#include "sim.h"
+#include "task.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// Version of dso, e.g. "0.1.0".
+const char* dso_version_string(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif  // DSO_DSO_H

@@ -1,0 +1,41 @@
+// JSON helpers for dso's input files (private: not installed). Every error names the file and the
+// JSON path of the offending value, e.g. "task.json: theta[2].bounds: expected ...".
+#ifndef DSO_JSON_H
+#define DSO_JSON_H
+
+#include <cJSON.h>
+#include <stddef.h>
+
+#include "error.h"
+
+// Largest input file dso reads, in bytes.
+#define DSO_JSON_MAX_BYTES (64L << 20)
+
+// Reads a whole text file into a malloc'd, NUL-terminated buffer. Missing, unreadable, empty,
+// oversized or binary (NUL-containing) files are errors naming the file.
+char* dso_read_text_file(const char* path, dsoError* err);
+
+// Parses text; on a syntax error err names file, line and column. Returns NULL on error.
+cJSON* dso_json_parse(const char* text, const char* file, dsoError* err);
+
+// Checks that node is an object whose keys are all in valid (NULL-terminated) and unique.
+dsoStatus dso_json_check_object(const cJSON* node, const char* const* valid, const char* file,
+                                const char* path, dsoError* err);
+
+// Reads obj[key] as a finite number into out. A missing key is an error when required, else out
+// is left as it is and *present (may be NULL) is set to 0.
+dsoStatus dso_json_number(double* out, int* present, const cJSON* obj, const char* key,
+                          int required, const char* file, const char* path, dsoError* err);
+
+// Reads obj[key] as a string (borrowed from obj) into *out; see dso_json_number for missing keys.
+dsoStatus dso_json_string(const char** out, const cJSON* obj, const char* key, int required,
+                          const char* file, const char* path, dsoError* err);
+
+// Reads obj[key] as true/false into *out (0 or 1); a missing key leaves *out as it is.
+dsoStatus dso_json_bool(int* out, const cJSON* obj, const char* key, const char* file,
+                        const char* path, dsoError* err);
+
+// Short description of a JSON value's type ("a string", "an array", ...) for messages.
+const char* dso_json_type_name(const cJSON* node);
+
+#endif  // DSO_JSON_H

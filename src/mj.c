@@ -1,0 +1,193 @@
+#include "mj.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <string.h>
+
+// one trap frame per active dso_mj_trap call; the innermost is current for the thread
+typedef struct dsoTrapFrame_ {
+  jmp_buf env;
+  struct dsoTrapFrame_* prev;
+  char msg[512];
+} dsoTrapFrame;
+
+static _Thread_local dsoTrapFrame* tl_trap = NULL;
+static _Thread_local long tl_warnings = 0;
+static _Thread_local char tl_last_warning[512];
+static _Thread_local char tl_untrapped_error[512];
+static pthread_once_t g_handlers_once = PTHREAD_ONCE_INIT;
+
+static void on_error(const char* msg) {
+  dsoTrapFrame* f = tl_trap;
+  if (f) {
+    snprintf(f->msg, sizeof(f->msg), "%s", msg ? msg : "");
+    longjmp(f->env, 1);
+  }
+  // no trap: keep the message; MuJoCo continues as after any user error handler
+  snprintf(tl_untrapped_error, sizeof(tl_untrapped_error), "%s", msg ? msg : "");
+}
+
+static void on_warning(const char* msg) {
+  tl_warnings++;
+  snprintf(tl_last_warning, sizeof(tl_last_warning), "%s", msg ? msg : "");
+}
+
+static void install_once(void) {
+  mju_user_error = on_error;
+  mju_user_warning = on_warning;
+}
+
+void dso_mj_install_handlers(void) {
+  pthread_once(&g_handlers_once, install_once);
+}
+
+dsoStatus dso_mj_trap(void (*fn)(void* arg), void* arg, dsoError* err) {
+  dso_mj_install_handlers();
+  dsoTrapFrame frame;
+  frame.prev = tl_trap;
+  frame.msg[0] = '\0';
+  tl_trap = &frame;
+  if (setjmp(frame.env) == 0) {
+    fn(arg);
+    tl_trap = frame.prev;
+    return DSO_OK;
+  }
+  tl_trap = frame.prev;
+  return dso_error(err, DSO_ERR_MUJOCO, "MuJoCo error: %s", frame.msg);
+}
+
+long dso_mj_warning_count(void) {
+  return tl_warnings;
+}
+
+void dso_mj_last_warning(char* buf, int len) {
+  if (buf && len > 0) {
+    snprintf(buf, (size_t)len, "%s", tl_last_warning);
+  }
+}
+
+typedef struct {
+  const char* path;
+  char* errbuf;
+  int errlen;
+  mjModel* model;
+} dsoLoadArgs;
+
+static void load_call(void* p) {
+  dsoLoadArgs* a = (dsoLoadArgs*)p;
+  a->model = mj_loadXML(a->path, NULL, a->errbuf, a->errlen);
+}
+
+mjModel* dso_mj_load(const char* path, dsoError* err) {
+  if (!path || !path[0]) {
+    dso_error(err, DSO_ERR_INPUT, "model: empty file name, expected the path of an MJCF file");
+    return NULL;
+  }
+  FILE* f = fopen(path, "rb");
+  if (!f) {
+    dso_error(err, DSO_ERR_IO, "%s: cannot open model file", path);
+    return NULL;
+  }
+  fclose(f);
+  char errbuf[1000] = "";
+  dsoLoadArgs a = {path, errbuf, (int)sizeof(errbuf), NULL};
+  dsoError trapped = {0};
+  if (dso_mj_trap(load_call, &a, &trapped) != DSO_OK) {
+    dso_error(err, DSO_ERR_INPUT, "%s: %s", path, trapped.msg);
+    return NULL;
+  }
+  if (!a.model) {
+    dso_error(err, DSO_ERR_INPUT, "%s: not a valid MJCF model: %s", path,
+              errbuf[0] ? errbuf : "MuJoCo gave no reason");
+    return NULL;
+  }
+  return a.model;
+}
+
+typedef struct {
+  const mjModel* m;
+  mjData* d;
+} dsoStepArgs;
+
+static void step_call(void* p) {
+  dsoStepArgs* a = (dsoStepArgs*)p;
+  mj_step(a->m, a->d);
+}
+
+static int bad_warnings(const mjData* d) {
+  return d->warning[mjWARN_BADQPOS].number + d->warning[mjWARN_BADQVEL].number +
+         d->warning[mjWARN_BADQACC].number + d->warning[mjWARN_BADCTRL].number;
+}
+
+dsoStatus dso_mj_step(const mjModel* m, mjData* d, dsoError* err) {
+  int before = bad_warnings(d);
+  dsoStepArgs a = {m, d};
+  dsoStatus s = dso_mj_trap(step_call, &a, err);
+  if (s != DSO_OK) {
+    // the jump left MuJoCo's stack marked; a reset makes d usable again
+    mj_resetData(m, d);
+    return s;
+  }
+  if (bad_warnings(d) != before) {
+    return dso_error(err, DSO_ERR_NUMERIC,
+                     "simulation diverged at time %g: MuJoCo reported a bad qpos, qvel, qacc or "
+                     "ctrl and reset the state", d->time);
+  }
+  for (int i = 0; i < m->nq; i++) {
+    if (!isfinite(d->qpos[i])) {
+      return dso_error(err, DSO_ERR_NUMERIC, "simulation diverged: qpos[%d] is not finite", i);
+    }
+  }
+  for (int i = 0; i < m->nv; i++) {
+    if (!isfinite(d->qvel[i])) {
+      return dso_error(err, DSO_ERR_NUMERIC, "simulation diverged: qvel[%d] is not finite", i);
+    }
+  }
+  return DSO_OK;
+}
+
+int dso_mj_state_size(const mjModel* m) {
+  return m->nq + m->nv + m->na;
+}
+
+int dso_mj_tangent_size(const mjModel* m) {
+  return 2 * m->nv + m->na;
+}
+
+void dso_mj_state_get(double* x, const mjModel* m, const mjData* d) {
+  memcpy(x, d->qpos, sizeof(double) * (size_t)m->nq);
+  memcpy(x + m->nq, d->qvel, sizeof(double) * (size_t)m->nv);
+  if (m->na) {
+    memcpy(x + m->nq + m->nv, d->act, sizeof(double) * (size_t)m->na);
+  }
+}
+
+void dso_mj_state_set(mjData* d, const mjModel* m, const double* x) {
+  memcpy(d->qpos, x, sizeof(double) * (size_t)m->nq);
+  memcpy(d->qvel, x + m->nq, sizeof(double) * (size_t)m->nv);
+  if (m->na) {
+    memcpy(d->act, x + m->nq + m->nv, sizeof(double) * (size_t)m->na);
+  }
+}
+
+void dso_mj_state_diff(double* dx, const mjModel* m, const double* x0, const double* x1) {
+  mj_differentiatePos(m, dx, 1.0, x0, x1);
+  int nq = m->nq, nv = m->nv;
+  for (int i = 0; i < nv + m->na; i++) {
+    dx[nv + i] = x1[nq + i] - x0[nq + i];
+  }
+}
+
+void dso_mj_state_integrate(double* x, const mjModel* m, const double* dx, double scale) {
+  mj_integratePos(m, x, dx, scale);
+  int nq = m->nq, nv = m->nv;
+  for (int i = 0; i < nv + m->na; i++) {
+    x[nq + i] += scale * dx[nv + i];
+  }
+}
+
+const char* dso_mujoco_version_string(void) {
+  return mj_versionString();
+}

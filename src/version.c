@@ -1,0 +1,5 @@
+#include "dso.h"
+
+const char* dso_version_string(void) {
+  return DSO_VERSION;
+}
