@@ -68,6 +68,22 @@ static double geom_rbound(int type, const double* s) {
   }
 }
 
+// a body whose centre of mass leaves its frame no longer has a diagonal mass matrix: clear the
+// compiler's "simple" flag and cut the runs of simple dofs that reached into the body
+static void unsimplify_body(mjModel* m, int body) {
+  m->body_simple[body] = 0;
+  int first = m->body_dofadr[body], num = m->body_dofnum[body];
+  if (num <= 0) {
+    return;
+  }
+  for (int j = first; j < first + num; j++) {
+    m->dof_simplenum[j] = 0;
+  }
+  for (int j = first - 1; j >= 0 && j + m->dof_simplenum[j] > first; j--) {
+    m->dof_simplenum[j] = first - j;
+  }
+}
+
 typedef struct {
   mjModel* m;
   mjData* d;
@@ -100,6 +116,13 @@ dsoStatus dso_sim_write(dsoSim* sim, const dsoTheta* theta, const double* u, dso
         if (r >= 0) {
           m->geom_rbound[b->id] = r;
         }
+      } else if (b->kind == DSO_BIND_BODY_POS) {
+        // a free body starts where its frame is: the compiler copies pos into qpos0
+        int j = m->body_jntadr[b->id];
+        if (m->body_jntnum[b->id] > 0 && m->jnt_type[j] == mjJNT_FREE) {
+          m->qpos0[m->jnt_qposadr[j] + b->index] = v;
+          m->qpos_spring[m->jnt_qposadr[j] + b->index] = v;
+        }
       } else if (b->kind == DSO_BIND_BODY_COM) {
         // the compiler marks bodies whose inertial frame equals the body frame
         const double* ip = m->body_ipos + 3 * b->id;
@@ -107,6 +130,9 @@ dsoStatus dso_sim_write(dsoSim* sim, const dsoTheta* theta, const double* u, dso
         int same = ip[0] == 0 && ip[1] == 0 && ip[2] == 0 && iq[0] == 1 && iq[1] == 0 &&
                    iq[2] == 0 && iq[3] == 0;
         m->body_sameframe[b->id] = (mjtByte)same;
+        if (!same && m->body_simple[b->id]) {
+          unsimplify_body(m, b->id);
+        }
       }
       continue;
     }
