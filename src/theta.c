@@ -123,7 +123,11 @@ int dso_theta_find(const dsoTheta* theta, const char* name) {
 double dso_theta_entry_natural(const dsoThetaEntry* e, double u) {
   switch (e->transform) {
     case DSO_TRANSFORM_LOG: return exp(u);
-    case DSO_TRANSFORM_BOUNDED: return e->lower + (e->upper - e->lower) / (1.0 + exp(-u));
+    case DSO_TRANSFORM_BOUNDED: {
+      // clamp: rounding of lower + width may step past upper
+      double v = e->lower + (e->upper - e->lower) / (1.0 + exp(-u));
+      return fmin(fmax(v, e->lower), e->upper);
+    }
     default: return u;
   }
 }
