@@ -22,6 +22,18 @@ static const char* joint_type(int t) {
   }
 }
 
+static const char* sensor_type(int t) {
+  static const char* names[] = {
+      "touch", "accelerometer", "velocimeter", "gyro", "force", "torque", "magnetometer",
+      "rangefinder", "jointpos", "jointvel", "tendonpos", "tendonvel", "actuatorpos",
+      "actuatorvel", "actuatorfrc", "ballquat", "ballangvel", "jointlimitpos", "jointlimitvel",
+      "jointlimitfrc", "tendonlimitpos", "tendonlimitvel", "tendonlimitfrc", "framepos",
+      "framequat", "framexaxis", "frameyaxis", "framezaxis", "framelinvel", "frameangvel",
+      "framelinacc", "frameangacc", "subtreecom", "subtreelinvel", "subtreeangmom"};
+  int n = (int)(sizeof(names) / sizeof(names[0]));
+  return (t >= 0 && t < n) ? names[t] : "other";
+}
+
 static const char* name_or(const mjModel* m, int obj, int id, char* buf, size_t len,
                            const char* kind) {
   const char* nm = mj_id2name(m, obj, id);
@@ -69,8 +81,8 @@ int dso_cli_info(int argc, char** argv) {
   }
   printf("\nsensors (%d)\n", m->nsensor);
   for (int i = 0; i < m->nsensor; i++) {
-    printf("  %-24s type %d, dim %d, adr %d\n",
-           name_or(m, mjOBJ_SENSOR, i, b1, sizeof(b1), "sensor"), m->sensor_type[i],
+    printf("  %-24s %-14s dim %d, adr %d\n",
+           name_or(m, mjOBJ_SENSOR, i, b1, sizeof(b1), "sensor"), sensor_type(m->sensor_type[i]),
            m->sensor_dim[i], m->sensor_adr[i]);
   }
   int n = dso_bind_list(NULL, 0, m);

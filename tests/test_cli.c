@@ -1,0 +1,122 @@
+// The dso program: help texts, exit statuses, `dso info` on every shipped model and on Debian's
+// humanoid sample, and `dso check` on every task in tasks/.
+#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+static char g_out[1 << 20];
+static char g_err[1 << 16];
+
+static void slurp(char* buf, size_t len, const char* path) {
+  FILE* f = fopen(path, "rb");
+  size_t n = f ? fread(buf, 1, len - 1, f) : 0;
+  buf[n] = '\0';
+  if (f) {
+    fclose(f);
+  }
+}
+
+// runs `dso ARGS` from the source folder; returns the exit status, fills g_out and g_err
+static int run(const char* args) {
+  char cmd[4096], out[128], err[128];
+  snprintf(out, sizeof(out), "/tmp/dso_test_cli_%d.out", (int)getpid());
+  snprintf(err, sizeof(err), "/tmp/dso_test_cli_%d.err", (int)getpid());
+  snprintf(cmd, sizeof(cmd), "cd '%s' && '%s' %s >%s 2>%s", DSO_SOURCE_DIR, DSO_CLI, args, out,
+           err);
+  int st = system(cmd);
+  slurp(g_out, sizeof(g_out), out);
+  slurp(g_err, sizeof(g_err), err);
+  remove(out);
+  remove(err);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_help_and_statuses(void** state) {
+  assert_int_equal(run("--help"), 0);
+  assert_non_null(strstr(g_out, "info"));
+  assert_non_null(strstr(g_out, "check"));
+  assert_int_equal(run("--version"), 0);
+  assert_non_null(strstr(g_out, "MuJoCo"));
+  assert_int_equal(run("info --help"), 0);
+  assert_non_null(strstr(g_out, "usage: dso info"));
+  assert_int_equal(run("check --help"), 0);
+  assert_non_null(strstr(g_out, "usage: dso check"));
+  assert_int_equal(run(""), 2);
+  assert_int_equal(run("frobnicate"), 2);
+  assert_non_null(strstr(g_err, "unknown verb 'frobnicate'"));
+  assert_int_equal(run("info"), 2);
+  assert_int_equal(run("info a.xml b.xml"), 2);
+  assert_int_equal(run("info /nonexistent.xml"), 2);
+  assert_non_null(strstr(g_err, "/nonexistent.xml"));
+  assert_int_equal(run("info tasks"), 2);
+  assert_int_equal(run("check"), 2);
+  assert_int_equal(run("check /nonexistent.json"), 2);
+  assert_non_null(strstr(g_err, "/nonexistent.json: cannot open"));
+}
+
+static void test_info_on_models(void** state) {
+  const char* models[] = {"models/pendulum.xml", "models/cartpole.xml",
+                          "models/double_pendulum.xml", "models/arm2.xml", "models/hopper.xml",
+                          "/usr/share/mujoco/model/humanoid/humanoid.xml"};
+  for (int i = 0; i < 6; i++) {
+    char args[512];
+    snprintf(args, sizeof(args), "info %s", models[i]);
+    assert_int_equal(run(args), 0);
+    assert_int_equal(g_err[0], '\0');
+    assert_non_null(strstr(g_out, "bodies ("));
+    assert_non_null(strstr(g_out, "joints ("));
+    assert_non_null(strstr(g_out, "actuators ("));
+    assert_non_null(strstr(g_out, "sensors ("));
+    assert_non_null(strstr(g_out, "parameters ("));
+    assert_non_null(strstr(g_out, "physics.gravity[2]"));
+  }
+  // the humanoid's parameters carry its element names and current values
+  assert_non_null(strstr(g_out, "physics.torso.mass"));
+  assert_non_null(strstr(g_out, "physics.right_knee.damping"));
+  assert_non_null(strstr(g_out, "physics.root.damping[5]"));
+}
+
+static void test_check_every_task(void** state) {
+  char dir[1024];
+  snprintf(dir, sizeof(dir), "%s/tasks", DSO_SOURCE_DIR);
+  DIR* d = opendir(dir);
+  assert_non_null(d);
+  int count = 0;
+  struct dirent* ent;
+  while ((ent = readdir(d))) {
+    size_t n = strlen(ent->d_name);
+    if (n < 6 || strcmp(ent->d_name + n - 5, ".json")) {
+      continue;
+    }
+    char args[1024];
+    snprintf(args, sizeof(args), "check tasks/%s", ent->d_name);
+    int st = run(args);
+    if (st != 0) {
+      fprintf(stderr, "%s: %s", ent->d_name, g_err);
+    }
+    assert_int_equal(st, 0);
+    assert_non_null(strstr(g_out, "index"));
+    count++;
+  }
+  closedir(d);
+  assert_true(count >= 3);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_help_and_statuses),
+      cmocka_unit_test(test_info_on_models),
+      cmocka_unit_test(test_check_every_task),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
