@@ -306,6 +306,12 @@ dsoStatus dso_bind_resolve(dsoBinding* b, const mjModel* m, const char* name, ds
       return dso_error(err, DSO_ERR_INPUT, "name '%s': the world body has no parameters", name);
     }
   }
+  if (f->kind == DSO_BIND_GEOM_SIZE &&
+      (m->geom_type[id] == mjGEOM_MESH || m->geom_type[id] == mjGEOM_HFIELD)) {
+    return dso_error(err, DSO_ERR_INPUT,
+                     "name '%s': the size of a mesh or height-field geom comes from its asset "
+                     "and is not a parameter", name);
+  }
   int n = ncomp(m, f->kind, id);
   if (!has_index && n > 1) {
     return dso_error(err, DSO_ERR_INPUT,
@@ -330,6 +336,10 @@ int dso_bind_list(dsoBinding* out, int max, const mjModel* m) {
     int nel = f->kind == DSO_BIND_GRAVITY ? 1 : obj_count(m, f->obj);
     for (int id = (f->obj == mjOBJ_BODY ? 1 : 0); id < nel; id++) {
       int el = f->kind == DSO_BIND_GRAVITY ? -1 : id;
+      if (f->kind == DSO_BIND_GEOM_SIZE &&
+          (m->geom_type[id] == mjGEOM_MESH || m->geom_type[id] == mjGEOM_HFIELD)) {
+        continue;
+      }
       int n = ncomp(m, f->kind, el);
       for (int c = 0; c < n; c++) {
         if (count < max && out) {
