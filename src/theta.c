@@ -166,7 +166,7 @@ dsoStatus dso_theta_unconstrained(const dsoTheta* theta, double* u, const double
   return DSO_OK;
 }
 
-static double jacobian1(const dsoThetaEntry* e, double u) {
+double dso_theta_entry_jacobian(const dsoThetaEntry* e, double u) {
   switch (e->transform) {
     case DSO_TRANSFORM_LOG: return exp(u);
     case DSO_TRANSFORM_BOUNDED: {
@@ -179,7 +179,7 @@ static double jacobian1(const dsoThetaEntry* e, double u) {
 
 void dso_theta_jacobian(const dsoTheta* theta, double* dvdu, const double* u) {
   for (int i = 0; i < theta->n; i++) {
-    dvdu[i] = jacobian1(&theta->entry[i], u[i]);
+    dvdu[i] = dso_theta_entry_jacobian(&theta->entry[i], u[i]);
   }
 }
 
@@ -197,7 +197,7 @@ double dso_theta_prior(const dsoTheta* theta, double* grad_u, const double* u) {
     double r = (v - e->prior_mean) / e->prior_std;
     cost += 0.5 * r * r;
     if (grad_u) {
-      grad_u[i] = r / e->prior_std * jacobian1(e, u[i]);
+      grad_u[i] = r / e->prior_std * dso_theta_entry_jacobian(e, u[i]);
     }
   }
   return cost;

@@ -62,6 +62,9 @@ void dso_theta_init(const dsoTheta* theta, double* u);
 // Natural value of one entry at unconstrained coordinate u.
 double dso_theta_entry_natural(const dsoThetaEntry* e, double u);
 
+// Derivative dv/du of one entry's transform at unconstrained coordinate u.
+double dso_theta_entry_jacobian(const dsoThetaEntry* e, double u);
+
 // v = T(u), entry by entry (n each).
 void dso_theta_natural(const dsoTheta* theta, double* v, const double* u);
 
