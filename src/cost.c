@@ -1,0 +1,296 @@
+#include "cost.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+
+static const char* kTermNames[DSO_NTERM] = {"quadratic", "site_distance", "upright", "velocity",
+                                            "effort"};
+
+void dso_cost_free(dsoCost* cost) {
+  if (!cost) {
+    return;
+  }
+  for (int i = 0; i < cost->nterm; i++) {
+    free(cost->term[i].qref);
+    free(cost->term[i].wq);
+    free(cost->term[i].wv);
+  }
+  free(cost->term);
+  free(cost);
+}
+
+// reads {"joint": number, ...} into per-dof (or per-qpos) values of hinge and slide joints
+static dsoStatus joint_map(double* out, int use_qpos, const mjModel* m, const cJSON* obj,
+                           const char* file, const char* path, dsoError* err) {
+  if (!cJSON_IsObject(obj)) {
+    return dso_error(err, DSO_ERR_INPUT, "%s: %s: expected an object {\"joint\": number}, got %s",
+                     file, path, dso_json_type_name(obj));
+  }
+  for (const cJSON* it = obj->child; it; it = it->next) {
+    int j = mj_name2id(m, mjOBJ_JOINT, it->string);
+    if (j < 0) {
+      return dso_error(err, DSO_ERR_INPUT, "%s: %s: the model has no joint named \"%s\"", file,
+                       path, it->string);
+    }
+    if (m->jnt_type[j] != mjJNT_HINGE && m->jnt_type[j] != mjJNT_SLIDE) {
+      return dso_error(err, DSO_ERR_INPUT, "%s: %s.%s: only hinge and slide joints are supported",
+                       file, path, it->string);
+    }
+    if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble)) {
+      return dso_error(err, DSO_ERR_INPUT, "%s: %s.%s: expected a finite number, got %s", file,
+                       path, it->string, dso_json_type_name(it));
+    }
+    out[use_qpos ? m->jnt_qposadr[j] : m->jnt_dofadr[j]] = it->valuedouble;
+  }
+  return DSO_OK;
+}
+
+static dsoStatus vec3(double* out, const cJSON* node, const char* file, const char* path,
+                      const char* key, dsoError* err) {
+  const cJSON* v = cJSON_GetObjectItemCaseSensitive(node, key);
+  if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != 3) {
+    return dso_error(err, DSO_ERR_INPUT, "%s: %s.%s: expected an array of 3 numbers, got %s", file,
+                     path, key, dso_json_type_name(v));
+  }
+  for (int k = 0; k < 3; k++) {
+    const cJSON* x = cJSON_GetArrayItem(v, k);
+    if (!cJSON_IsNumber(x) || !isfinite(x->valuedouble)) {
+      return dso_error(err, DSO_ERR_INPUT, "%s: %s.%s[%d]: expected a finite number", file, path,
+                       key, k);
+    }
+    out[k] = x->valuedouble;
+  }
+  return DSO_OK;
+}
+
+static dsoStatus element(int* id, const mjModel* m, int obj, const char* key, const cJSON* node,
+                         const char* file, const char* path, dsoError* err) {
+  const char* name = NULL;
+  if (dso_json_string(&name, node, key, 1, file, path, err)) return err->code;
+  *id = mj_name2id(m, obj, name);
+  if (*id < 0) {
+    return dso_error(err, DSO_ERR_INPUT, "%s: %s.%s: the model has no %s named \"%s\"", file,
+                     path, key, key, name);
+  }
+  return DSO_OK;
+}
+
+static dsoStatus parse_term(dsoCostTerm* t, dsoCost* cost, const mjModel* m, const cJSON* node,
+                            const char* file, const char* path, dsoError* err) {
+  static const char* const common[] = {"term", "weight", NULL};
+  static const char* const quad[] = {"term", "weight", "qpos", "qpos_weight", "qvel_weight", NULL};
+  static const char* const site[] = {"term", "weight", "site", "target", NULL};
+  static const char* const up[] = {"term", "weight", "body", "axis", NULL};
+  static const char* const vel[] = {"term", "weight", "joint", "target", NULL};
+  t->id = -1;
+  t->weight = 1.0;
+  const char* kind = NULL;
+  if (!cJSON_IsObject(node)) {
+    return dso_error(err, DSO_ERR_INPUT, "%s: %s: expected a cost term object, got %s", file,
+                     path, dso_json_type_name(node));
+  }
+  if (dso_json_string(&kind, node, "term", 1, file, path, err)) return err->code;
+  int k = 0;
+  while (k < DSO_NTERM && strcmp(kTermNames[k], kind)) {
+    k++;
+  }
+  if (k == DSO_NTERM) {
+    return dso_error(err, DSO_ERR_INPUT,
+                     "%s: %s.term: unknown term \"%s\"; valid: quadratic, site_distance, upright, "
+                     "velocity, effort", file, path, kind);
+  }
+  t->kind = (dsoTermKind)k;
+  const char* const* keys = t->kind == DSO_TERM_QUADRATIC       ? quad
+                            : t->kind == DSO_TERM_SITE_DISTANCE ? site
+                            : t->kind == DSO_TERM_UPRIGHT       ? up
+                            : t->kind == DSO_TERM_VELOCITY      ? vel
+                                                                : common;
+  if (dso_json_check_object(node, keys, file, path, err)) return err->code;
+  if (dso_json_number(&t->weight, NULL, node, "weight", 0, file, path, err)) return err->code;
+  if (!(t->weight >= 0)) {
+    return dso_error(err, DSO_ERR_INPUT, "%s: %s.weight: expected a number >= 0, got %g", file,
+                     path, t->weight);
+  }
+  char sub[256];
+  switch (t->kind) {
+    case DSO_TERM_QUADRATIC: {
+      t->qref = (double*)calloc((size_t)m->nq + 1, sizeof(double));
+      t->wq = (double*)calloc((size_t)m->nv + 1, sizeof(double));
+      t->wv = (double*)calloc((size_t)m->nv + 1, sizeof(double));
+      if (!t->qref || !t->wq || !t->wv) {
+        return dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", file);
+      }
+      mju_copy(t->qref, m->qpos0, m->nq);
+      const char* keys3[] = {"qpos", "qpos_weight", "qvel_weight"};
+      double* outs[] = {t->qref, t->wq, t->wv};
+      for (int i = 0; i < 3; i++) {
+        const cJSON* v = cJSON_GetObjectItemCaseSensitive(node, keys3[i]);
+        snprintf(sub, sizeof(sub), "%s.%s", path, keys3[i]);
+        if (v && joint_map(outs[i], i == 0, m, v, file, sub, err)) return err->code;
+      }
+      for (int i = 0; i < m->nv; i++) {
+        if (t->wq[i] < 0 || t->wv[i] < 0) {
+          return dso_error(err, DSO_ERR_INPUT, "%s: %s: weights must be >= 0", file, path);
+        }
+      }
+      break;
+    }
+    case DSO_TERM_SITE_DISTANCE:
+      if (element(&t->id, m, mjOBJ_SITE, "site", node, file, path, err)) return err->code;
+      if (vec3(t->target, node, file, path, "target", err)) return err->code;
+      cost->kinematics = 1;
+      break;
+    case DSO_TERM_UPRIGHT: {
+      if (element(&t->id, m, mjOBJ_BODY, "body", node, file, path, err)) return err->code;
+      t->target[2] = 1;
+      if (cJSON_GetObjectItemCaseSensitive(node, "axis") &&
+          vec3(t->target, node, file, path, "axis", err)) {
+        return err->code;
+      }
+      double n = mju_norm3(t->target);
+      if (!(n > 0)) {
+        return dso_error(err, DSO_ERR_INPUT, "%s: %s.axis: expected a nonzero vector", file, path);
+      }
+      mju_scl3(t->target, t->target, 1.0 / n);
+      cost->kinematics = 1;
+      break;
+    }
+    case DSO_TERM_VELOCITY: {
+      int j;
+      if (element(&j, m, mjOBJ_JOINT, "joint", node, file, path, err)) return err->code;
+      if (m->jnt_type[j] != mjJNT_HINGE && m->jnt_type[j] != mjJNT_SLIDE) {
+        return dso_error(err, DSO_ERR_INPUT, "%s: %s.joint: only hinge and slide joints", file,
+                         path);
+      }
+      t->id = m->jnt_dofadr[j];
+      if (dso_json_number(&t->target[0], NULL, node, "target", 1, file, path, err)) {
+        return err->code;
+      }
+      break;
+    }
+    default: break;
+  }
+  return DSO_OK;
+}
+
+dsoCost* dso_cost_from_json(const mjModel* m, const char* json_text, const char* file,
+                            const char* path, dsoError* err) {
+  dsoError local = {0};
+  err = err ? err : &local;
+  cJSON* root = dso_json_parse(json_text, file, err);
+  if (!root) {
+    return NULL;
+  }
+  dsoCost* cost = (dsoCost*)calloc(1, sizeof(dsoCost));
+  int n = cJSON_IsArray(root) ? cJSON_GetArraySize(root) : 0;
+  if (cost) {
+    cost->term = (dsoCostTerm*)calloc((size_t)n + 1, sizeof(dsoCostTerm));
+  }
+  if (!cost || !cost->term) {
+    dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", file);
+  } else if (!cJSON_IsArray(root)) {
+    dso_error(err, DSO_ERR_INPUT, "%s: %s: expected an array of cost terms, got %s", file, path,
+              dso_json_type_name(root));
+  } else {
+    int i = 0;
+    for (const cJSON* it = root->child; it; it = it->next, i++) {
+      char sub[256];
+      snprintf(sub, sizeof(sub), "%s[%d]", path, i);
+      cost->nterm = i + 1;  // so that free releases a half-parsed term
+      if (parse_term(&cost->term[i], cost, m, it, file, sub, err)) {
+        break;
+      }
+    }
+  }
+  cJSON_Delete(root);
+  if (err->code) {
+    dso_cost_free(cost);
+    return NULL;
+  }
+  return cost;
+}
+
+double dso_cost_eval(const dsoCost* cost, const mjModel* m, const mjData* d, const double* a,
+                     double* gx, double* ga, double* work) {
+  int nv = m->nv;
+  if (gx) {
+    mju_zero(gx, 2 * nv + m->na);
+  }
+  if (ga) {
+    mju_zero(ga, m->nu);
+  }
+  double total = 0;
+  for (int i = 0; i < cost->nterm; i++) {
+    const dsoCostTerm* t = &cost->term[i];
+    double w = t->weight;
+    switch (t->kind) {
+      case DSO_TERM_QUADRATIC: {
+        // position error in the tangent space, so any joint type differences correctly
+        double* dq = work;
+        mj_differentiatePos(m, dq, 1.0, t->qref, d->qpos);
+        for (int k = 0; k < nv; k++) {
+          total += w * (t->wq[k] * dq[k] * dq[k] + t->wv[k] * d->qvel[k] * d->qvel[k]);
+          if (gx) {
+            gx[k] += 2 * w * t->wq[k] * dq[k];
+            gx[nv + k] += 2 * w * t->wv[k] * d->qvel[k];
+          }
+        }
+        break;
+      }
+      case DSO_TERM_SITE_DISTANCE: {
+        double e[3];
+        mju_sub3(e, d->site_xpos + 3 * t->id, t->target);
+        total += w * mju_dot3(e, e);
+        if (gx) {
+          double* jac = work;  // (3 x nv)
+          mj_jacSite(m, (mjData*)d, jac, NULL, t->id);
+          for (int k = 0; k < nv; k++) {
+            gx[k] += 2 * w * (jac[k] * e[0] + jac[nv + k] * e[1] + jac[2 * nv + k] * e[2]);
+          }
+        }
+        break;
+      }
+      case DSO_TERM_UPRIGHT: {
+        // world direction of the body axis: z = R a; cost 1 - z_up
+        const double* R = d->xmat + 9 * t->id;
+        double z[3];
+        mju_mulMatVec(z, R, t->target, 3, 3);
+        total += w * (1 - z[2]);
+        if (gx) {
+          // dz = (J_rot dq) x z, so d(z_up)/dq = J_rot^T (z x e_up)
+          double* jr = work;  // (3 x nv)
+          mj_jacBody(m, (mjData*)d, NULL, jr, t->id);
+          double c[3] = {z[1], -z[0], 0};
+          for (int k = 0; k < nv; k++) {
+            gx[k] -= w * (jr[k] * c[0] + jr[nv + k] * c[1] + jr[2 * nv + k] * c[2]);
+          }
+        }
+        break;
+      }
+      case DSO_TERM_VELOCITY: {
+        double e = d->qvel[t->id] - t->target[0];
+        total += w * e * e;
+        if (gx) {
+          gx[nv + t->id] += 2 * w * e;
+        }
+        break;
+      }
+      case DSO_TERM_EFFORT:
+        if (a) {
+          for (int k = 0; k < m->nu; k++) {
+            total += w * a[k] * a[k];
+            if (ga) {
+              ga[k] += 2 * w * a[k];
+            }
+          }
+        }
+        break;
+      default: break;
+    }
+  }
+  return total;
+}
