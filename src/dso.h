@@ -8,6 +8,15 @@
 #include "theta.h"
 #include "sim.h"
 #include "task.h"
+#include "rng.h"
+#include "chain.h"
+#include "rollout.h"
+#include "tabular.h"
+#include "baseline.h"
+#include "grad.h"
+#include "optim.h"
+#include "lmdp.h"
+#include "verify.h"
 
 #ifdef __cplusplus
 extern "C" {
