@@ -43,6 +43,9 @@ void dso_deriv_free(dsoDeriv* dv) {
   free(dv->xm);
   free(dv->x0);
   free(dv->dx);
+  free(dv->sp);
+  free(dv->sm);
+  free(dv->xs);
   free(dv);
 }
 
@@ -76,8 +79,11 @@ dsoDeriv* dso_deriv_create(const mjModel* base, const dsoTheta* theta,
   dv->xm = (double*)calloc(nx + 1, sizeof(double));
   dv->x0 = (double*)calloc(nx + 1, sizeof(double));
   dv->dx = (double*)calloc(ndx + 1, sizeof(double));
+  dv->sp = (double*)calloc((size_t)base->nsensordata + 1, sizeof(double));
+  dv->sm = (double*)calloc((size_t)base->nsensordata + 1, sizeof(double));
+  dv->xs = (double*)calloc(nx + 1, sizeof(double));
   if (!dv->index || !dv->hu || !dv->plus || !dv->minus || !dv->xp || !dv->xm || !dv->x0 ||
-      !dv->dx) {
+      !dv->dx || !dv->sp || !dv->sm || !dv->xs) {
     dso_deriv_free(dv);
     dso_error(err, DSO_ERR_MEMORY, "derivatives: out of memory");
     return NULL;
@@ -203,4 +209,91 @@ dsoStatus dso_deriv_step(dsoDeriv* dv, dsoSim* sim, double* A, double* B, double
     }
   }
   return DSO_OK;
+}
+
+typedef struct {
+  const mjModel* m;
+  mjData* d;
+} dsoForwardArgs;
+
+static void forward_call(void* p) {
+  dsoForwardArgs* a = (dsoForwardArgs*)p;
+  mj_forward(a->m, a->d);
+}
+
+// sensors of a forward pass of p at the state and controls of src->d
+static dsoStatus sensors_of(double* out, dsoSim* p, const mjData* src, dsoError* err) {
+  const mjModel* m = p->m;
+  mjData* d = p->d;
+  if (d != src) {
+    d->time = src->time;
+    mju_copy(d->qpos, src->qpos, m->nq);
+    mju_copy(d->qvel, src->qvel, m->nv);
+    mju_copy(d->act, src->act, m->na);
+    mju_copy(d->ctrl, src->ctrl, m->nu);
+    mju_copy(d->qacc_warmstart, src->qacc_warmstart, m->nv);
+    mju_copy(d->xfrc_applied, src->xfrc_applied, 6 * m->nbody);
+  }
+  mju_copy(d->qfrc_applied, p->qfrc, m->nv);
+  dsoForwardArgs a = {m, d};
+  dsoStatus s = dso_mj_trap(forward_call, &a, err);
+  mju_copy(out, d->sensordata, m->nsensordata);
+  return s;
+}
+
+dsoStatus dso_deriv_sensors(dsoDeriv* dv, dsoSim* sim, double* Hx, double* Hu, double* Hf,
+                            dsoError* err) {
+  const mjModel* m = sim->m;
+  mjData* d = sim->d;
+  int ns = m->nsensordata, ndx = dso_mj_tangent_size(m), nx = dso_mj_state_size(m);
+  double h = dv->set.eps_state;
+  dsoStatus s = DSO_OK;
+  dso_mj_state_get(dv->xs, m, d);
+  if (Hx) {
+    for (int j = 0; j < ndx && !s; j++) {
+      mju_zero(dv->dx, ndx);
+      dv->dx[j] = h;
+      mju_copy(dv->xp, dv->xs, nx);
+      dso_mj_state_integrate(dv->xp, m, dv->dx, 1.0);
+      dso_mj_state_set(d, m, dv->xp);
+      s = sensors_of(dv->sp, sim, d, err);
+      mju_copy(dv->xm, dv->xs, nx);
+      dso_mj_state_integrate(dv->xm, m, dv->dx, -1.0);
+      dso_mj_state_set(d, m, dv->xm);
+      if (!s) s = sensors_of(dv->sm, sim, d, err);
+      for (int r = 0; r < ns; r++) {
+        Hx[r * ndx + j] = (dv->sp[r] - dv->sm[r]) / (2 * h);
+      }
+    }
+    dso_mj_state_set(d, m, dv->xs);
+  }
+  if (Hu) {
+    for (int j = 0; j < m->nu && !s; j++) {
+      double c = d->ctrl[j];
+      d->ctrl[j] = c + h;
+      s = sensors_of(dv->sp, sim, d, err);
+      d->ctrl[j] = c - h;
+      if (!s) s = sensors_of(dv->sm, sim, d, err);
+      d->ctrl[j] = c;
+      for (int r = 0; r < ns; r++) {
+        Hu[r * m->nu + j] = (dv->sp[r] - dv->sm[r]) / (2 * h);
+      }
+    }
+  }
+  if (Hf) {
+    for (int k = 0; k < dv->nphys && !s; k++) {
+      s = sensors_of(dv->sp, dv->plus[k], d, err);
+      if (!s) {
+        s = dv->minus[k] ? sensors_of(dv->sm, dv->minus[k], d, err)
+                         : sensors_of(dv->sm, dv->nominal, d, err);
+      }
+      double den = dv->minus[k] ? 2 * dv->hu[k] : dv->hu[k];
+      for (int r = 0; r < ns; r++) {
+        Hf[r * dv->nphys + k] = (dv->sp[r] - dv->sm[r]) / den;
+      }
+    }
+  }
+  // leave sim->d with its own forward pass, as it was
+  if (!s) s = sensors_of(dv->sp, sim, d, err);
+  return s;
 }

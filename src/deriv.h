@@ -38,6 +38,9 @@ typedef struct dsoDeriv_ {
   double* xm;        // (nx) work
   double* x0;        // (nx) work: nominal next state (forward differences)
   double* dx;        // (ndx) work
+  double* sp;        // (nsensordata) work: sensors of a perturbed forward pass
+  double* sm;        // (nsensordata) work
+  double* xs;        // (nx) work: saved state
 } dsoDeriv;
 
 // Creates step-derivative work for simulators made from base with layout theta (settings may be
@@ -62,6 +65,14 @@ dsoStatus dso_deriv_set_theta(dsoDeriv* dv, const dsoTheta* theta, const double*
 // sim must hold the same θ as the last dso_deriv_set_theta.
 dsoStatus dso_deriv_step(dsoDeriv* dv, dsoSim* sim, double* A, double* B, double* H, double* F,
                          dsoError* err);
+
+// Derivatives of the sensors MuJoCo computes at the state and controls now in sim->d (a forward
+// pass; sim->d is left as it was), by centered differences of mj_forward. Outputs may be NULL:
+//   Hx (nsensordata x ndx) ∂sensordata/∂x,  Hu (nsensordata x nu) ∂sensordata/∂ctrl,
+//   Hf (nsensordata x nphys) ∂sensordata/∂u of the physics entries.
+// sim must hold the same θ as the last dso_deriv_set_theta.
+dsoStatus dso_deriv_sensors(dsoDeriv* dv, dsoSim* sim, double* Hx, double* Hu, double* Hf,
+                            dsoError* err);
 
 #ifdef __cplusplus
 }

@@ -212,11 +212,71 @@ static void test_physics_jacobian_against_large_steps(void** state) {
   mj_deleteModel(m);
 }
 
+// sensor Jacobians by differences of forward passes: the state part equals mjd_transitionFD's, an
+// accelerometer depends on the control and on the mass, a joint sensor on neither
+static void test_sensor_jacobians(void** state) {
+  char path[1024];
+  snprintf(path, sizeof(path), "%s/models/pendulum.xml", DSO_SOURCE_DIR);
+  dsoError err = {0};
+  mjModel* m = dso_mj_load(path, &err);
+  assert_non_null(m);
+  const char* js[] = {"{\"name\": \"physics.arm.mass\"}",
+                      "{\"name\": \"physics.hinge.force\", \"init\": 0.01}"};
+  dsoTheta* th = layout(m, js, 2);
+  double u[2];
+  dso_theta_init(th, u);
+  dsoSim* sim = dso_sim_create(m, &err);
+  dsoDeriv* dv = dso_deriv_create(m, th, NULL, &err);
+  assert_int_equal(dso_sim_write(sim, th, u, &err), DSO_OK);
+  assert_int_equal(dso_deriv_set_theta(dv, th, u, &err), DSO_OK);
+  sim->d->qpos[0] = 0.6;
+  sim->d->qvel[0] = -1.1;
+  sim->d->ctrl[0] = 0.4;
+  int ns = m->nsensordata, ndx = 2;
+  double Hx[16], Hu[8], Hf[16], C[16];
+  assert_int_equal(dso_deriv_sensors(dv, sim, Hx, Hu, Hf, &err), DSO_OK);
+  assert_int_equal(dso_deriv_step(dv, sim, NULL, NULL, C, NULL, &err), DSO_OK);
+  for (int i = 0; i < ns * ndx; i++) {
+    assert_true(fabs(Hx[i] - C[i]) < 1e-5 * (1 + fabs(C[i])));
+  }
+  int acc = m->sensor_adr[mj_name2id(m, mjOBJ_SENSOR, "imu_acc")];
+  int pos = m->sensor_adr[mj_name2id(m, mjOBJ_SENSOR, "hinge_pos")];
+  double hu_acc = fabs(Hu[acc]) + fabs(Hu[acc + 1]) + fabs(Hu[acc + 2]);
+  assert_true(hu_acc > 1e-3);
+  assert_true(Hu[pos] == 0);
+  assert_true(Hf[pos * 2] == 0 && Hf[pos * 2 + 1] == 0);
+  // the mass column against a fresh simulator with the mass moved by 1e-4 (relative)
+  double u2[2] = {u[0] + 1e-4, u[1]}, u3[2] = {u[0] - 1e-4, u[1]};
+  dsoSim* sp = dso_sim_create(m, &err);
+  dsoSim* sm = dso_sim_create(m, &err);
+  assert_int_equal(dso_sim_write(sp, th, u2, &err), DSO_OK);
+  assert_int_equal(dso_sim_write(sm, th, u3, &err), DSO_OK);
+  mju_copy(sp->d->qpos, sim->d->qpos, 1);
+  mju_copy(sp->d->qvel, sim->d->qvel, 1);
+  mju_copy(sp->d->ctrl, sim->d->ctrl, 1);
+  mju_copy(sm->d->qpos, sim->d->qpos, 1);
+  mju_copy(sm->d->qvel, sim->d->qvel, 1);
+  mju_copy(sm->d->ctrl, sim->d->ctrl, 1);
+  mj_forward(sp->m, sp->d);
+  mj_forward(sm->m, sm->d);
+  for (int r = 0; r < ns; r++) {
+    double fd = (sp->d->sensordata[r] - sm->d->sensordata[r]) / 2e-4;
+    assert_true(fabs(fd - Hf[r * 2]) < 1e-5 * (1 + fabs(fd)));
+  }
+  dso_sim_free(sp);
+  dso_sim_free(sm);
+  dso_deriv_free(dv);
+  dso_sim_free(sim);
+  dso_theta_free(th);
+  mj_deleteModel(m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_state_and_control_jacobians),
       cmocka_unit_test(test_force_derivative_is_analytic),
       cmocka_unit_test(test_physics_jacobian_against_large_steps),
+      cmocka_unit_test(test_sensor_jacobians),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
