@@ -17,6 +17,10 @@
 #include "optim.h"
 #include "lmdp.h"
 #include "verify.h"
+#include "deriv.h"
+#include "cost.h"
+#include "policy.h"
+#include "mjchain.h"
 
 #ifdef __cplusplus
 extern "C" {

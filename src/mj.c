@@ -116,13 +116,14 @@ static void step_call(void* p) {
   mj_step(a->m, a->d);
 }
 
-static int bad_warnings(const mjData* d) {
-  return d->warning[mjWARN_BADQPOS].number + d->warning[mjWARN_BADQVEL].number +
-         d->warning[mjWARN_BADQACC].number + d->warning[mjWARN_BADCTRL].number;
-}
+static const int kBadWarnings[] = {mjWARN_BADQPOS, mjWARN_BADQVEL, mjWARN_BADQACC, mjWARN_BADCTRL};
 
 dsoStatus dso_mj_step(const mjModel* m, mjData* d, dsoError* err) {
-  int before = bad_warnings(d);
+  // MuJoCo resets d when a step goes bad and then counts the warning, so the counters are cleared
+  // before each step and read after it
+  for (int i = 0; i < 4; i++) {
+    d->warning[kBadWarnings[i]].number = 0;
+  }
   dsoStepArgs a = {m, d};
   dsoStatus s = dso_mj_trap(step_call, &a, err);
   if (s != DSO_OK) {
@@ -130,10 +131,13 @@ dsoStatus dso_mj_step(const mjModel* m, mjData* d, dsoError* err) {
     mj_resetData(m, d);
     return s;
   }
-  if (bad_warnings(d) != before) {
-    return dso_error(err, DSO_ERR_NUMERIC,
-                     "simulation diverged at time %g: MuJoCo reported a bad qpos, qvel, qacc or "
-                     "ctrl and reset the state", d->time);
+  for (int i = 0; i < 4; i++) {
+    if (d->warning[kBadWarnings[i]].number > 0) {
+      return dso_error(err, DSO_ERR_NUMERIC,
+                       "simulation diverged at time %g: MuJoCo reported a bad %s and reset the "
+                       "state", d->time,
+                       i == 0 ? "qpos" : i == 1 ? "qvel" : i == 2 ? "qacc" : "ctrl");
+    }
   }
   for (int i = 0; i < m->nq; i++) {
     if (!isfinite(d->qpos[i])) {

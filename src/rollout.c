@@ -1,6 +1,8 @@
 // Batches of rollouts, random streams per rollout, threads.
 #include "rollout.h"
 
+#include <math.h>
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -234,4 +236,34 @@ dsoStatus dso_rollout_run(dsoRollout* ro, const double* theta, uint64_t iteratio
     return dso_error(err, DSO_ERR_NUMERIC, "rollout: all %d rollouts diverged", ro->nrollout);
   }
   return DSO_OK;
+}
+
+void dso_rollout_objective(double* J, double* se, const dsoRollout* ro) {
+  int N = ro->nrollout;
+  double w = dso_rollout_gamma_step(ro);
+  double sum = 0, sum2 = 0;
+  for (int n = 0; n < N; n++) {
+    const double* cost = ro->cost + (long)n * (ro->maxlen + 1);
+    double r = 0;
+    if (ro->set.setting == DSO_AVERAGE) {
+      int count = 0;
+      for (int t = ro->set.burn_in; t <= ro->len[n]; t++, count++) {
+        r += cost[t];
+      }
+      r = count ? r / count : 0;
+    } else {
+      double wt = 1;
+      for (int t = 0; t <= ro->len[n]; t++, wt *= w) {
+        r += wt * cost[t];
+      }
+    }
+    sum += r;
+    sum2 += r * r;
+  }
+  double mean = N ? sum / N : 0;
+  *J = mean;
+  if (se) {
+    double var = N > 1 ? (sum2 - N * mean * mean) / (N - 1) : 0;
+    *se = N > 1 ? sqrt(fmax(var, 0) / N) : 0;
+  }
 }

@@ -1,0 +1,98 @@
+// A MuJoCo model as a DSO chain (paper eq. 96): x' = f(x, clip(μ(s, θ_μ) + ε), θ_f) with action
+// noise ε ~ N(0, diag σ_ε²), σ_ε = exp(θ_ε), and policy input s either the state or the
+// measurements y = gain ⊙ sensordata + offset + ξ, ξ ~ N(0, diag σ_ξ²) (θ_h, θ_ξ).
+//
+// The chain state augments the physics state with what one transition samples, so that ln P is
+// the density of the sampled variables (the S-MDP mapping of section 3.2):
+//   x = [qpos nq | qvel nv | act na | h nh | sd ns | y ns | a_s nu | a nu | diverged 1]
+// h: recurrent policy units (eq. 100); sd: the raw sensordata MuJoCo computed at the previous
+// state with the previous control; y: the sampled measurement; a_s: the sampled action before
+// clipping; a: the applied (clipped) control. ns is 0 when the policy reads the state and θ has
+// no sensor entries. A step that diverges (NaN, Inf, MuJoCo's instability warnings) leaves a
+// terminal state with diverged = 1 whose cost is the divergence penalty; θ never sees the NaN.
+//
+// Two routes to ∇J (DESIGN.md): the score route runs the generic estimators of grad.h on this
+// chain (∇θ ln P exists for θ_μ, θ_ε, θ_h, θ_ξ); the pathwise route (dso_mjchain_pathwise) holds
+// the sampled noise fixed and runs an adjoint pass with A, B, ∂f/∂θ_f and the policy Jacobians.
+#ifndef DSO_MJCHAIN_H
+#define DSO_MJCHAIN_H
+
+#include <mujoco/mujoco.h>
+
+#include "chain.h"
+#include "cost.h"
+#include "deriv.h"
+#include "policy.h"
+#include "rollout.h"
+#include "theta.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// What the policy reads.
+typedef enum dsoPolicyInput_ {
+  DSO_INPUT_STATE = 0,   // s = (qpos, qvel, act)
+  DSO_INPUT_SENSORS      // s = y, the noisy calibrated measurements
+} dsoPolicyInput;
+
+// Settings of a MuJoCo chain; fill with dso_mjchain_settings_default. Arrays are copied.
+typedef struct dsoMjChainSettings_ {
+  dsoPolicyInput input;        // default DSO_INPUT_STATE
+  double divergence_penalty;   // cost of the terminal state of a diverged step (default 1000)
+  const double* init_qpos;     // (nq) mean initial qpos; NULL: the model's qpos0
+  const double* init_qvel;     // (nv) mean initial qvel; NULL: zero
+  const double* init_std;      // (2*nv + na) std of the initial state in the tangent space; NULL: 0
+  const double* randomize_std; // (ntheta) per-rollout std of θ perturbations (domain
+                               // randomization) in unconstrained coordinates, physics entries only;
+                               // NULL: none
+  dsoDerivSettings deriv;      // finite differences of the pathwise route (dso_deriv defaults)
+} dsoMjChainSettings;
+
+// Fills s with the defaults above.
+void dso_mjchain_settings_default(dsoMjChainSettings* s);
+
+// A MuJoCo chain. The model, θ layout, policy and cost are borrowed and must outlive it.
+typedef struct dsoMjChain_ {
+  dsoChain chain;            // the generic chain: ops, model (this struct), nx, ntheta
+  mjModel* own;              // copy of the base model with the solver warm start disabled
+  const mjModel* base;       // = own: every simulator of the chain is made from it
+  const dsoTheta* theta;
+  const dsoPolicy* policy;   // NULL: a = noise only
+  const dsoCost* cost;       // NULL: zero cost
+  dsoPolicyInput input;
+  double divergence_penalty;
+  double* init_qpos;         // (nq)
+  double* init_qvel;         // (nv)
+  double* init_std;          // (2*nv + na)
+  double* randomize_std;     // (ntheta) or NULL
+  dsoDerivSettings deriv;    // finite-difference settings of the pathwise route
+  int nq, nv, na, nu, nh, ns, nin;  // sizes; nin = policy input size
+  int off_h, off_sd, off_y, off_as, off_a, off_flag;  // offsets in x
+  int policy_start;          // θ_μ = θ[policy_start .. policy_start + np)
+} dsoMjChain;
+
+// Creates a MuJoCo chain. The policy's input size must equal nq + nv + na (state input) or
+// nsensordata (sensor input) and its output size nu. Returns NULL with err set on failure.
+dsoMjChain* dso_mjchain_create(const mjModel* base, const dsoTheta* theta,
+                               const dsoPolicy* policy, const dsoCost* cost,
+                               const dsoMjChainSettings* settings, dsoError* err);
+
+// Frees a chain; NULL is a no-op.
+void dso_mjchain_free(dsoMjChain* mc);
+
+// Number of rollouts of the last batch in ro that ended in a diverged state.
+int dso_mjchain_diverged(const dsoMjChain* mc, const dsoRollout* ro);
+
+// Pathwise gradient (reparameterization) of J = mean over rollouts of Σ_t w_t L(x_t) with the
+// batch's sampled noise held fixed, w_t = dso_rollout_gamma_step(ro)^t: g (ntheta) in the
+// unconstrained coordinates and its standard error se (ntheta, may be NULL) from the spread of
+// the per-rollout gradients. ro must hold a batch sampled from mc at ro->theta (episodic or
+// time-varying setting). Runs on ro's threads; bitwise identical for any thread count.
+dsoStatus dso_mjchain_pathwise(double* g, double* se, const dsoMjChain* mc, dsoRollout* ro,
+                               dsoError* err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif  // DSO_MJCHAIN_H
