@@ -52,6 +52,17 @@ static const char* obj_name(int obj) {
   }
 }
 
+static const char* obj_plural(int obj) {
+  switch (obj) {
+    case mjOBJ_BODY: return "bodies";
+    case mjOBJ_JOINT: return "joints";
+    case mjOBJ_ACTUATOR: return "actuators";
+    case mjOBJ_GEOM: return "geoms";
+    case mjOBJ_SENSOR: return "sensors";
+    default: return "elements";
+  }
+}
+
 static int obj_count(const mjModel* m, int obj) {
   switch (obj) {
     case mjOBJ_BODY: return m->nbody;
@@ -209,10 +220,11 @@ static int split_index(char* attr, int* has_index, int* index) {
       return 0;
     }
   }
-  if (n - 2 > 6) {
-    return 0;
+  if (n - 2 > 9) {
+    *index = 1000000000;  // out of every range; reported as such
+  } else {
+    *index = atoi(br + 1);
   }
-  *index = atoi(br + 1);
   *has_index = 1;
   *br = '\0';
   return 1;
@@ -299,8 +311,8 @@ dsoStatus dso_bind_resolve(dsoBinding* b, const mjModel* m, const char* name, ds
     if (id < 0) {
       char valid[700];
       list_elements(valid, sizeof(valid), m, f->obj);
-      return dso_error(err, DSO_ERR_INPUT, "name '%s': the model has no %s named '%s' (%ss: %s)",
-                       name, obj_name(f->obj), element, obj_name(f->obj), valid);
+      return dso_error(err, DSO_ERR_INPUT, "name '%s': the model has no %s named '%s' (%s: %s)",
+                       name, obj_name(f->obj), element, obj_plural(f->obj), valid);
     }
     if (f->obj == mjOBJ_BODY && id == 0) {
       return dso_error(err, DSO_ERR_INPUT, "name '%s': the world body has no parameters", name);

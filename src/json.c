@@ -1,13 +1,20 @@
 #include "json.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
 char* dso_read_text_file(const char* path, dsoError* err) {
   if (!path || !path[0]) {
     dso_error(err, DSO_ERR_INPUT, "empty file name");
+    return NULL;
+  }
+  struct stat st;
+  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+    dso_error(err, DSO_ERR_INPUT, "%s: is a directory, expected a file", path);
     return NULL;
   }
   FILE* f = fopen(path, "rb");
@@ -59,6 +66,18 @@ char* dso_read_text_file(const char* path, dsoError* err) {
 }
 
 cJSON* dso_json_parse(const char* text, const char* file, dsoError* err) {
+  const char* first = text;
+  if (!strncmp(first, "\xEF\xBB\xBF", 3)) {
+    first += 3;  // a UTF-8 byte-order mark
+  }
+  while (*first && isspace((unsigned char)*first)) {
+    first++;
+  }
+  if (!*first) {
+    dso_error(err, DSO_ERR_INPUT, "%s: holds no JSON value (only whitespace), expected an object",
+              file);
+    return NULL;
+  }
   const char* end = NULL;
   cJSON* root = cJSON_ParseWithOpts(text, &end, 1);
   if (root) {
@@ -87,7 +106,10 @@ cJSON* dso_json_parse(const char* text, const char* file, dsoError* err) {
       depth--;
     }
   }
-  if (maxdepth >= CJSON_NESTING_LIMIT) {
+  if (!*at) {
+    dso_error(err, DSO_ERR_INPUT, "%s: line %d, column %d: unexpected end of file (truncated JSON?)",
+              file, line, col);
+  } else if (maxdepth >= CJSON_NESTING_LIMIT) {
     dso_error(err, DSO_ERR_INPUT, "%s: line %d, column %d: JSON nested deeper than %d levels",
               file, line, col, CJSON_NESTING_LIMIT);
   } else {

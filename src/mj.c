@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 // one trap frame per active dso_mj_trap call; the innermost is current for the thread
 typedef struct dsoTrapFrame_ {
@@ -85,6 +86,11 @@ mjModel* dso_mj_load(const char* path, dsoError* err) {
     dso_error(err, DSO_ERR_INPUT, "model: empty file name, expected the path of an MJCF file");
     return NULL;
   }
+  struct stat st;
+  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+    dso_error(err, DSO_ERR_INPUT, "%s: is a directory, expected an MJCF file", path);
+    return NULL;
+  }
   FILE* f = fopen(path, "rb");
   if (!f) {
     dso_error(err, DSO_ERR_IO, "%s: cannot open model file", path);
@@ -99,6 +105,12 @@ mjModel* dso_mj_load(const char* path, dsoError* err) {
     return NULL;
   }
   if (!a.model) {
+    // MuJoCo's message spans lines; keep it on one
+    for (char* c = errbuf; *c; c++) {
+      if (*c == '\n' || *c == '\r') {
+        *c = c[1] ? ' ' : '\0';
+      }
+    }
     dso_error(err, DSO_ERR_INPUT, "%s: not a valid MJCF model: %s", path,
               errbuf[0] ? errbuf : "MuJoCo gave no reason");
     return NULL;

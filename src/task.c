@@ -40,10 +40,16 @@ static char* resolve_path(const char* file, const char* rel) {
 
 static dsoStatus parse_bounds(dsoThetaEntry* e, const cJSON* b, const char* file,
                               const char* path, dsoError* err) {
-  if (!cJSON_IsArray(b) || cJSON_GetArraySize(b) != 2) {
+  if (!cJSON_IsArray(b)) {
     return dso_error(err, DSO_ERR_INPUT,
                      "%s: %s.bounds: expected an array of 2 numbers [lower, upper] (null for "
                      "no bound), got %s", file, path, dso_json_type_name(b));
+  }
+  if (cJSON_GetArraySize(b) != 2) {
+    return dso_error(err, DSO_ERR_INPUT,
+                     "%s: %s.bounds: expected an array of 2 numbers [lower, upper] (null for "
+                     "no bound), got an array of %d element%s", file, path,
+                     cJSON_GetArraySize(b), cJSON_GetArraySize(b) == 1 ? "" : "s");
   }
   double v[2] = {-INFINITY, INFINITY};
   for (int k = 0; k < 2; k++) {
@@ -54,7 +60,7 @@ static dsoStatus parse_bounds(dsoThetaEntry* e, const cJSON* b, const char* file
     if (!cJSON_IsNumber(x) || !isfinite(x->valuedouble)) {
       return dso_error(err, DSO_ERR_INPUT,
                        "%s: %s.bounds[%d]: expected a finite number or null, got %s", file, path,
-                       k, dso_json_type_name(x));
+                       k, cJSON_IsNumber(x) ? "a non-finite number" : dso_json_type_name(x));
     }
     v[k] = x->valuedouble;
   }
@@ -75,6 +81,9 @@ static dsoStatus parse_entry(dsoThetaEntry* e, const mjModel* m, const cJSON* no
   if (dso_json_check_object(node, kEntryKeys, file, path, err)) return err->code;
   const char* name = NULL;
   if (dso_json_string(&name, node, "name", 1, file, path, err)) return err->code;
+  if (!name[0]) {
+    return dso_error(err, DSO_ERR_INPUT, "%s: %s.name: expected a non-empty name", file, path);
+  }
   if (strlen(name) >= DSO_NAME_LEN) {
     return dso_error(err, DSO_ERR_INPUT, "%s: %s.name: longer than %d characters", file, path,
                      DSO_NAME_LEN - 1);
@@ -121,6 +130,15 @@ static dsoStatus parse_entry(dsoThetaEntry* e, const mjModel* m, const cJSON* no
                        file, path, e->name, e->lower);
     }
     e->lower = 0;  // nonnegative quantities under the identity transform
+  }
+  if (positive && !(e->init > 0) && (e->transform == DSO_TRANSFORM_LOG || e->init < 0)) {
+    return dso_error(err, DSO_ERR_INPUT,
+                     "%s: %s: %s must be %s, got init %g%s", file, path, e->name,
+                     e->transform == DSO_TRANSFORM_LOG ? "> 0" : ">= 0", e->init,
+                     e->transform == DSO_TRANSFORM_LOG && !tr
+                         ? " (the log transform is the default for this quantity; use "
+                           "\"transform\": \"identity\" to allow 0)"
+                         : "");
   }
   if (e->transform == DSO_TRANSFORM_BOUNDED && !bounds) {
     return dso_error(err, DSO_ERR_INPUT, "%s: %s: the bounded transform needs \"bounds\"", file,
