@@ -126,7 +126,8 @@ static void test_bad_specs(void** state) {
        "no site named \"nope\""},
       {"[{\"term\": \"upright\", \"body\": \"pole\", \"axis\": [0, 0, 0]}]", "nonzero vector"},
       {"[{\"term\": \"velocity\", \"joint\": \"hinge\"}]", "\"target\" is required"},
-      {"[{\"term\": \"effort\"},", "malformed JSON"},
+      {"[{\"term\": \"effort\"},", "unexpected end of file"},
+      {"[{\"term\": \"effort\"}}", "malformed JSON"},
   };
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     dsoError err = {0};
