@@ -8,7 +8,14 @@
 #include "json.h"
 #include "mj.h"
 
-static const char* const kTaskKeys[] = {"description", "model", "theta", NULL};
+static const char* const kTaskKeys[] = {"description", "model", "policy", "chain", "cost",
+                                        "rollout", "theta", NULL};
+static const char* const kChainKeys[] = {"input", "divergence_penalty", "init_qpos", "init_qvel",
+                                         "init_std_qpos", "init_std_qvel", "randomize", "fd",
+                                         NULL};
+static const char* const kFdKeys[] = {"eps_state", "eps_theta", "centered", NULL};
+static const char* const kRolloutKeys[] = {"setting", "gamma", "terminate", "horizon", "rollouts",
+                                           "threads", "seed", "burn_in", "window", NULL};
 static const char* const kEntryKeys[] = {"name", "init", "transform", "bounds", "prior", "fixed",
                                          NULL};
 static const char* const kPriorKeys[] = {"mean", "std", NULL};
@@ -73,8 +80,10 @@ static dsoStatus parse_bounds(dsoThetaEntry* e, const cJSON* b, const char* file
   return DSO_OK;
 }
 
-static dsoStatus parse_entry(dsoThetaEntry* e, const mjModel* m, const cJSON* node,
-                             const char* file, const char* path, dsoError* err) {
+// parses one θ entry; names starting with "policy." refine an entry of pol (npol entries)
+static dsoStatus parse_entry(dsoThetaEntry* e, const mjModel* m, const dsoThetaEntry* pol,
+                             int npol, const cJSON* node, const char* file, const char* path,
+                             dsoError* err) {
   memset(e, 0, sizeof(*e));
   e->lower = -INFINITY;
   e->upper = INFINITY;
@@ -88,17 +97,30 @@ static dsoStatus parse_entry(dsoThetaEntry* e, const mjModel* m, const cJSON* no
     return dso_error(err, DSO_ERR_INPUT, "%s: %s.name: longer than %d characters", file, path,
                      DSO_NAME_LEN - 1);
   }
-  if (dso_bind_resolve(&e->bind, m, name, err) != DSO_OK) {
-    dso_error_prefix(err, "%s: %s.name: ", file, path);
-    return err->code;
+  if (!strncmp(name, "policy.", 7)) {
+    int k = 0;
+    while (k < npol && strcmp(pol[k].name, name)) {
+      k++;
+    }
+    if (k == npol) {
+      return dso_error(err, DSO_ERR_INPUT,
+                       "%s: %s.name: '%s' is not a parameter of the task's policy (%d parameters, "
+                       "named as `dso check` lists them)", file, path, name, npol);
+    }
+    *e = pol[k];
+  } else {
+    if (dso_bind_resolve(&e->bind, m, name, err) != DSO_OK) {
+      dso_error_prefix(err, "%s: %s.name: ", file, path);
+      return err->code;
+    }
+    // store the canonical name (accepts the equivalent "#id" and "[0]" spellings)
+    dso_bind_name(e->name, DSO_NAME_LEN, m, &e->bind);
+    e->block = dso_bind_block(e->bind.kind);
+    e->init = dso_bind_get(m, &e->bind);
   }
-  // store the canonical name (accepts the equivalent "#id" and "[0]" spellings)
-  dso_bind_name(e->name, DSO_NAME_LEN, m, &e->bind);
-  e->block = dso_bind_block(e->bind.kind);
   int positive = dso_bind_positive(e->bind.kind);
 
   int has_init = 0;
-  e->init = dso_bind_get(m, &e->bind);
   if (dso_json_number(&e->init, &has_init, node, "init", 0, file, path, err)) return err->code;
   if (!has_init && isnan(e->init)) {
     return dso_error(err, DSO_ERR_INPUT,
@@ -182,7 +204,7 @@ dsoStatus dso_task_parse_entry(dsoThetaEntry* out, const mjModel* m, const char*
   if (!node) {
     return err->code;
   }
-  dsoStatus s = parse_entry(out, m, node, file, path, err);
+  dsoStatus s = parse_entry(out, m, NULL, 0, node, file, path, err);
   cJSON_Delete(node);
   return s;
 }
@@ -191,6 +213,9 @@ void dso_task_free(dsoTask* task) {
   if (!task) {
     return;
   }
+  dso_policy_free(task->policy);
+  dso_cost_free(task->cost);
+  free(task->chain_arrays);
   free(task->path);
   free(task->model_path);
   free(task->description);
@@ -199,6 +224,202 @@ void dso_task_free(dsoTask* task) {
   }
   dso_theta_free(task->theta);
   free(task);
+}
+
+// reads {"joint": number} for hinge and slide joints into out at qpos (use_qpos) or dof addresses
+static dsoStatus joint_values(double* out, int use_qpos, int positive, const mjModel* m,
+                              const cJSON* obj, const char* file, const char* path,
+                              dsoError* err) {
+  if (!cJSON_IsObject(obj)) {
+    return dso_error(err, DSO_ERR_INPUT, "%s: %s: expected an object {\"joint\": number}, got %s",
+                     file, path, dso_json_type_name(obj));
+  }
+  for (const cJSON* it = obj->child; it; it = it->next) {
+    int j = mj_name2id(m, mjOBJ_JOINT, it->string);
+    if (j < 0) {
+      return dso_error(err, DSO_ERR_INPUT, "%s: %s: the model has no joint named \"%s\"", file,
+                       path, it->string);
+    }
+    if (m->jnt_type[j] != mjJNT_HINGE && m->jnt_type[j] != mjJNT_SLIDE) {
+      return dso_error(err, DSO_ERR_INPUT, "%s: %s.%s: only hinge and slide joints can be set "
+                       "by name", file, path, it->string);
+    }
+    if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble)) {
+      return dso_error(err, DSO_ERR_INPUT, "%s: %s.%s: expected a finite number, got %s", file,
+                       path, it->string,
+                       cJSON_IsNumber(it) ? "a non-finite number" : dso_json_type_name(it));
+    }
+    if (positive && it->valuedouble < 0) {
+      return dso_error(err, DSO_ERR_INPUT, "%s: %s.%s: expected a number >= 0, got %g", file,
+                       path, it->string, it->valuedouble);
+    }
+    out[use_qpos ? m->jnt_qposadr[j] : m->jnt_dofadr[j]] = it->valuedouble;
+  }
+  return DSO_OK;
+}
+
+// the "chain" section, except "randomize", which needs θ
+static dsoStatus parse_chain(dsoTask* t, const cJSON* node, const char* file, dsoError* err) {
+  const mjModel* m = t->model;
+  dso_mjchain_settings_default(&t->chain);
+  int nq = m->nq, nv = m->nv, ndx = 2 * nv + m->na;
+  t->chain_arrays = (double*)calloc((size_t)(nq + nv + ndx + 1), sizeof(double));
+  if (!t->chain_arrays) {
+    return dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", file);
+  }
+  double* qpos = t->chain_arrays;
+  double* qvel = qpos + nq;
+  double* std = qvel + nv;
+  mju_copy(qpos, m->qpos0, nq);
+  t->chain.init_qpos = qpos;
+  t->chain.init_qvel = qvel;
+  t->chain.init_std = std;
+  if (!node) {
+    return DSO_OK;
+  }
+  if (dso_json_check_object(node, kChainKeys, file, "chain", err)) return err->code;
+  const char* input = NULL;
+  if (dso_json_string(&input, node, "input", 0, file, "chain", err)) return err->code;
+  if (input && !strcmp(input, "sensors")) {
+    t->chain.input = DSO_INPUT_SENSORS;
+  } else if (input && strcmp(input, "state")) {
+    return dso_error(err, DSO_ERR_INPUT, "%s: chain.input: unknown input \"%s\"; valid: state, "
+                     "sensors", file, input);
+  }
+  if (dso_json_number(&t->chain.divergence_penalty, NULL, node, "divergence_penalty", 0, file,
+                      "chain", err)) {
+    return err->code;
+  }
+  const char* keys[] = {"init_qpos", "init_qvel", "init_std_qpos", "init_std_qvel"};
+  double* outs[] = {qpos, qvel, std, std + nv};
+  for (int i = 0; i < 4; i++) {
+    const cJSON* v = cJSON_GetObjectItemCaseSensitive(node, keys[i]);
+    char sub[64];
+    snprintf(sub, sizeof(sub), "chain.%s", keys[i]);
+    if (v && joint_values(outs[i], i == 0, i >= 2, m, v, file, sub, err)) return err->code;
+  }
+  const cJSON* fd = cJSON_GetObjectItemCaseSensitive(node, "fd");
+  if (fd) {
+    if (dso_json_check_object(fd, kFdKeys, file, "chain.fd", err)) return err->code;
+    dsoDerivSettings* d = &t->chain.deriv;
+    if (dso_json_number(&d->eps_state, NULL, fd, "eps_state", 0, file, "chain.fd", err) ||
+        dso_json_number(&d->eps_theta, NULL, fd, "eps_theta", 0, file, "chain.fd", err) ||
+        dso_json_bool(&d->centered, fd, "centered", file, "chain.fd", err)) {
+      return err->code;
+    }
+    if (!(d->eps_state > 0) || !(d->eps_theta > 0)) {
+      return dso_error(err, DSO_ERR_INPUT, "%s: chain.fd: eps_state and eps_theta must be > 0",
+                       file);
+    }
+  }
+  return DSO_OK;
+}
+
+static dsoStatus parse_randomize(dsoTask* t, const cJSON* node, const char* file,
+                                 dsoError* err) {
+  if (!node) {
+    return DSO_OK;
+  }
+  if (!cJSON_IsObject(node)) {
+    return dso_error(err, DSO_ERR_INPUT, "%s: chain.randomize: expected an object {\"theta "
+                     "name\": std}, got %s", file, dso_json_type_name(node));
+  }
+  int n = t->theta->n;
+  // keep the array with the other chain arrays: grow the block
+  int nq = t->model->nq, nv = t->model->nv, ndx = 2 * nv + t->model->na;
+  double* grown = (double*)realloc(t->chain_arrays,
+                                   sizeof(double) * (size_t)(nq + nv + ndx + n + 1));
+  if (!grown) {
+    return dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", file);
+  }
+  t->chain_arrays = grown;
+  t->chain.init_qpos = grown;
+  t->chain.init_qvel = grown + nq;
+  t->chain.init_std = grown + nq + nv;
+  double* rs = grown + nq + nv + ndx;
+  memset(rs, 0, sizeof(double) * (size_t)n);
+  t->chain.randomize_std = rs;
+  for (const cJSON* it = node->child; it; it = it->next) {
+    int i = dso_theta_find(t->theta, it->string);
+    if (i < 0) {
+      return dso_error(err, DSO_ERR_INPUT, "%s: chain.randomize: \"%s\" is not an entry of "
+                       "theta", file, it->string);
+    }
+    if (t->theta->entry[i].block != DSO_BLOCK_PHYSICS) {
+      return dso_error(err, DSO_ERR_INPUT, "%s: chain.randomize.%s: only physics entries can be "
+                       "randomized", file, it->string);
+    }
+    if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble) || it->valuedouble < 0) {
+      return dso_error(err, DSO_ERR_INPUT, "%s: chain.randomize.%s: expected a finite std >= 0 "
+                       "(in the entry's unconstrained coordinate)", file, it->string);
+    }
+    rs[i] = it->valuedouble;
+  }
+  return DSO_OK;
+}
+
+static dsoStatus parse_rollout(dsoTask* t, const cJSON* node, const char* file, dsoError* err) {
+  dso_rollout_settings_default(&t->rollout);
+  t->nrollout = 64;
+  if (!node) {
+    return DSO_OK;
+  }
+  if (dso_json_check_object(node, kRolloutKeys, file, "rollout", err)) return err->code;
+  const char* setting = NULL;
+  if (dso_json_string(&setting, node, "setting", 0, file, "rollout", err)) return err->code;
+  if (setting) {
+    if (!strcmp(setting, "episodic")) {
+      t->rollout.setting = DSO_EPISODIC;
+    } else if (!strcmp(setting, "average")) {
+      t->rollout.setting = DSO_AVERAGE;
+    } else if (!strcmp(setting, "timevarying")) {
+      t->rollout.setting = DSO_TIMEVARYING;
+    } else {
+      return dso_error(err, DSO_ERR_INPUT, "%s: rollout.setting: unknown setting \"%s\"; "
+                       "valid: episodic, average, timevarying", file, setting);
+    }
+  }
+  double v;
+  int has;
+  struct { const char* key; int* out; int lo, hi; } ints[] = {
+      {"horizon", &t->rollout.horizon, 1, 100000000},
+      {"rollouts", &t->nrollout, 1, 100000000},
+      {"threads", &t->rollout.nthread, 1, 1024},
+      {"burn_in", &t->rollout.burn_in, 0, 100000000},
+      {"window", &t->rollout.window, 1, 100000000},
+  };
+  for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+    if (dso_json_number(&v, &has, node, ints[i].key, 0, file, "rollout", err)) return err->code;
+    if (has) {
+      if (v != floor(v) || v < ints[i].lo || v > ints[i].hi) {
+        return dso_error(err, DSO_ERR_INPUT, "%s: rollout.%s: expected an integer in [%d, %d], "
+                         "got %g", file, ints[i].key, ints[i].lo, ints[i].hi, v);
+      }
+      *ints[i].out = (int)v;
+    }
+  }
+  if (dso_json_number(&t->rollout.gamma, NULL, node, "gamma", 0, file, "rollout", err) ||
+      dso_json_bool(&t->rollout.terminate, node, "terminate", file, "rollout", err)) {
+    return err->code;
+  }
+  if (!(t->rollout.gamma > 0 && t->rollout.gamma <= 1)) {
+    return dso_error(err, DSO_ERR_INPUT, "%s: rollout.gamma: expected a number in (0, 1], got %g",
+                     file, t->rollout.gamma);
+  }
+  if (dso_json_number(&v, &has, node, "seed", 0, file, "rollout", err)) return err->code;
+  if (has) {
+    if (v != floor(v) || v < 0 || v > 9007199254740992.0) {
+      return dso_error(err, DSO_ERR_INPUT, "%s: rollout.seed: expected an integer >= 0, got %g",
+                       file, v);
+    }
+    t->rollout.seed = (uint64_t)v;
+  }
+  return DSO_OK;
+}
+
+// prints a JSON node back to text for the parsers that take text
+static char* node_text(const cJSON* node) {
+  return cJSON_PrintUnformatted(node);
 }
 
 static dsoStatus load_into(dsoTask* t, const char* path, dsoError* err) {
@@ -236,25 +457,73 @@ static dsoStatus load_into(dsoTask* t, const char* path, dsoError* err) {
       err->code = s;
     }
   }
+  const cJSON* chain = cJSON_GetObjectItemCaseSensitive(root, "chain");
+  if (!s) s = parse_chain(t, chain, path, err);
+  // the policy: its input size follows the chain's input
+  const cJSON* pol = s ? NULL : cJSON_GetObjectItemCaseSensitive(root, "policy");
+  int npol = 0;
+  dsoThetaEntry* polent = NULL;
+  if (pol) {
+    char* ptext = node_text(pol);
+    dsoPolicySettings ps;
+    s = ptext ? dso_policy_settings_from_json(&ps, ptext, path, "policy", err)
+              : dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", path);
+    free(ptext);
+    if (!s) {
+      int nin = t->chain.input == DSO_INPUT_STATE ? t->model->nq + t->model->nv + t->model->na
+                                                  : t->model->nsensordata;
+      t->policy = dso_policy_create(&ps, nin, t->model->nu, err);
+      dso_policy_settings_free(&ps);
+      if (!t->policy) {
+        dso_error_prefix(err, "%s: policy: ", path);
+        s = err->code;
+      }
+    }
+    if (!s) {
+      npol = dso_policy_np(t->policy);
+      polent = (dsoThetaEntry*)calloc((size_t)npol + 1, sizeof(dsoThetaEntry));
+      if (!polent) {
+        s = dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", path);
+      } else {
+        dso_policy_entries(polent, npol, t->policy);
+      }
+    }
+  }
   const cJSON* theta = s ? NULL : cJSON_GetObjectItemCaseSensitive(root, "theta");
   int n = 0;
   if (!s && theta && !cJSON_IsArray(theta)) {
     s = dso_error(err, DSO_ERR_INPUT, "%s: theta: expected an array of entries, got %s", path,
                   dso_json_type_name(theta));
   }
-  if (!s && theta) {
-    n = cJSON_GetArraySize(theta);
-    entries = (dsoThetaEntry*)calloc(n > 0 ? (size_t)n : 1, sizeof(dsoThetaEntry));
+  if (!s) {
+    int ntask = theta ? cJSON_GetArraySize(theta) : 0;
+    entries = (dsoThetaEntry*)calloc((size_t)(npol + ntask) + 1, sizeof(dsoThetaEntry));
     if (!entries) {
       s = dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", path);
     }
+    if (!s && npol) {
+      memcpy(entries, polent, sizeof(dsoThetaEntry) * (size_t)npol);
+    }
+    n = npol;
     int i = 0;
-    for (const cJSON* it = theta->child; it && !s; it = it->next, i++) {
+    for (const cJSON* it = theta ? theta->child : NULL; it && !s; it = it->next, i++) {
       char epath[64];
       snprintf(epath, sizeof(epath), "theta[%d]", i);
-      s = parse_entry(&entries[i], t->model, it, path, epath, err);
+      dsoThetaEntry e;
+      s = parse_entry(&e, t->model, polent, npol, it, path, epath, err);
+      if (!s && e.block == DSO_BLOCK_POLICY && e.bind.kind == DSO_BIND_NONE) {
+        // refines the policy's own entry
+        int k = 0;
+        while (strcmp(entries[k].name, e.name)) {
+          k++;
+        }
+        entries[k] = e;
+      } else if (!s) {
+        entries[n++] = e;
+      }
     }
   }
+  free(polent);
   if (!s) {
     t->theta = dso_theta_create(entries, n, err);
     if (!t->theta) {
@@ -262,9 +531,27 @@ static dsoStatus load_into(dsoTask* t, const char* path, dsoError* err) {
       s = err->code;
     }
   }
+  if (!s && chain) {
+    s = parse_randomize(t, cJSON_GetObjectItemCaseSensitive(chain, "randomize"), path, err);
+  }
+  const cJSON* cost = s ? NULL : cJSON_GetObjectItemCaseSensitive(root, "cost");
+  if (cost) {
+    char* ctext = node_text(cost);
+    t->cost = ctext ? dso_cost_from_json(t->model, ctext, path, "cost", err) : NULL;
+    free(ctext);
+    if (!t->cost) {
+      s = err->code ? err->code : dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", path);
+    }
+  }
+  if (!s) s = parse_rollout(t, cJSON_GetObjectItemCaseSensitive(root, "rollout"), path, err);
   free(entries);
   cJSON_Delete(root);
   return s;
+}
+
+dsoMjChain* dso_task_chain(const dsoTask* task, dsoError* err) {
+  return dso_mjchain_create(task->model, task->theta, task->policy, task->cost, &task->chain,
+                            err);
 }
 
 dsoTask* dso_task_load(const char* path, dsoError* err) {

@@ -3,10 +3,19 @@
 //   {
 //     "description": "free text",
 //     "model": "../models/pendulum.xml",          // relative to the task file
+//     "policy": {"type": "mlp", "hidden": [16]},  // see policy.h; θ_μ entries come first
+//     "chain": {"input": "state", "divergence_penalty": 1000,
+//               "init_qpos": {"hinge": 0.5}, "init_qvel": {}, "init_std_qpos": {"hinge": 0.1},
+//               "init_std_qvel": {}, "randomize": {"physics.pole.mass": 0.05},
+//               "fd": {"eps_state": 1e-6, "eps_theta": 1e-6, "centered": true}},
+//     "cost": [{"term": "upright", "body": "pole"}],  // see cost.h
+//     "rollout": {"setting": "episodic", "gamma": 0.99, "terminate": false, "horizon": 200,
+//                 "rollouts": 64, "threads": 2, "seed": 1},
 //     "theta": [
 //       {"name": "physics.pole.mass", "init": 0.2, "transform": "log",
 //        "bounds": [0.01, 1.0], "prior": {"mean": 0.15, "std": 0.05}, "fixed": false},
-//       {"name": "action_noise.torque.std", "init": 0.1}
+//       {"name": "action_noise.torque.std", "init": 0.1},
+//       {"name": "policy.W0[0,1]", "init": 0.3}     // refines an entry of the policy
 //     ]
 //   }
 //
@@ -16,7 +25,11 @@
 
 #include <mujoco/mujoco.h>
 
+#include "cost.h"
 #include "error.h"
+#include "mjchain.h"
+#include "policy.h"
+#include "rollout.h"
 #include "theta.h"
 
 #ifdef __cplusplus
@@ -30,6 +43,12 @@ typedef struct dsoTask_ {
   char* description;   // "" when absent
   mjModel* model;      // the model as compiled from model_path (θ not written)
   dsoTheta* theta;     // the θ layout resolved against model
+  dsoPolicy* policy;   // the "policy" section; NULL when absent (actions are noise only)
+  dsoCost* cost;       // the "cost" section; NULL when absent (zero cost)
+  dsoMjChainSettings chain;      // the "chain" section; its arrays point into the task
+  dsoRolloutSettings rollout;    // the "rollout" section
+  int nrollout;                  // rollouts per batch (rollout.rollouts, default 64)
+  double* chain_arrays;          // storage of chain.init_qpos, init_qvel, init_std, randomize_std
 } dsoTask;
 
 // Loads and validates a task file. Returns NULL with err naming the file, JSON path and what was
@@ -38,6 +57,10 @@ dsoTask* dso_task_load(const char* path, dsoError* err);
 
 // Frees a task; NULL is a no-op.
 void dso_task_free(dsoTask* task);
+
+// Creates the MuJoCo chain the task describes (model, θ, policy, cost, chain settings). The chain
+// borrows from the task, which must outlive it. Returns NULL with err set on failure.
+dsoMjChain* dso_task_chain(const dsoTask* task, dsoError* err);
 
 // Parses one θ entry (a JSON object, as text) against model m: used by dso_task_load and by
 // programs that build θ without a task file. file and path name the entry in messages.

@@ -60,7 +60,7 @@ static const BadCase kBad[] = {
      "not a valid MJCF model: XML parse error"},
     {"model_not_string.json", "model", "expected a string, got an array"},
     {"theta_not_array.json", "theta", "expected an array of entries, got an object"},
-    {"unknown_top_key.json", "unknown key \"thetaa\"", "valid keys: description, model, theta"},
+    {"unknown_top_key.json", "unknown key \"thetaa\"", "valid keys: description, model, policy, chain, cost, rollout, theta"},
     // entries: keys and names
     {"duplicate_entry_key.json", "theta[0]", "key \"init\" appears twice"},
     {"entry_not_object.json", "theta[1]", "expected an object, got a string"},
@@ -119,6 +119,29 @@ static const BadCase kBad[] = {
     {"unknown_transform.json", "theta[0].transform",
      "unknown transform \"logit\"; valid: identity, log, bounded"},
     {"truncated.json", "line 4", "unexpected end of file (truncated JSON?)"},
+    // the policy, chain, cost and rollout sections
+    {"chain_unknown_key.json", "chain", "unknown key \"inputs\"; valid keys: input,"},
+    {"chain_bad_input.json", "chain.input", "unknown input \"pixels\"; valid: state, sensors"},
+    {"chain_init_unknown_joint.json", "chain.init_qpos", "the model has no joint named \"elbow\""},
+    {"chain_init_std_negative.json", "chain.init_std_qvel.hinge",
+     "expected a number >= 0, got -0.1"},
+    {"chain_fd_zero.json", "chain.fd", "eps_state and eps_theta must be > 0"},
+    {"randomize_not_in_theta.json", "chain.randomize",
+     "\"physics.pole.mass\" is not an entry of theta"},
+    {"randomize_not_physics.json", "chain.randomize.action_noise.force.std",
+     "only physics entries can be randomized"},
+    {"policy_unknown_type.json", "policy.type",
+     "unknown policy type \"transformer\"; valid types: linear, mlp, rnn"},
+    {"policy_hidden_linear.json", "policy.hidden", "applies to type \"mlp\" only"},
+    {"policy_entry_unknown.json", "theta[0].name",
+     "'policy.K[5,0]' is not a parameter of the task's policy"},
+    {"cost_unknown_body.json", "cost[0].body", "the model has no body named \"pendulum\""},
+    {"cost_not_array.json", "cost", "expected an array of cost terms, got an object"},
+    {"rollout_bad_setting.json", "rollout.setting",
+     "unknown setting \"forever\"; valid: episodic, average, timevarying"},
+    {"rollout_horizon_zero.json", "rollout.horizon", "expected an integer in [1, 100000000], got 0"},
+    {"rollout_gamma_above_one.json", "rollout.gamma", "expected a number in (0, 1], got 1.5"},
+    {"rollout_fractional.json", "rollout.rollouts", "expected an integer in [1, 100000000], got 2.5"},
     {"whitespace_only.json", "whitespace_only.json",
      "holds no JSON value (only whitespace), expected an object"},
     {"bounds_overflow.json", "theta[0].bounds[1]",
@@ -610,8 +633,53 @@ static void test_api_edges(void** state) {
   assert_null(dso_task_load(NULL, NULL));
 }
 
+// the policy, chain, cost and rollout sections land in the task and make a working chain
+static void test_sections(void** state) {
+  dsoError err = {0};
+  dsoTask* t = dso_task_load(GOOD_DIR "/cartpole_policy.json", &err);
+  if (!t) {
+    print_error("%s\n", err.msg);
+  }
+  assert_non_null(t);
+  assert_non_null(t->policy);
+  assert_int_equal(dso_policy_np(t->policy), 5);
+  assert_int_equal(t->theta->n, 7);
+  int k = dso_theta_find(t->theta, "policy.K[0,1]");
+  assert_int_equal(k, 1);
+  assert_true(t->theta->entry[k].init == 2.5 && t->theta->entry[k].has_prior);
+  int mass = dso_theta_find(t->theta, "physics.pole.mass");
+  assert_true(t->chain.randomize_std[mass] == 0.05);
+  assert_true(t->chain.randomize_std[k] == 0);
+  int hinge = t->model->jnt_qposadr[mj_name2id(t->model, mjOBJ_JOINT, "hinge")];
+  assert_true(t->chain.init_qpos[hinge] == 3.0);
+  assert_true(t->chain.init_std[t->model->jnt_dofadr[1]] == 0.1);
+  assert_true(t->chain.divergence_penalty == 500);
+  assert_true(t->chain.deriv.eps_theta == 1e-5);
+  assert_int_equal(t->cost->nterm, 2);
+  assert_int_equal(t->rollout.horizon, 100);
+  assert_int_equal(t->rollout.nthread, 2);
+  assert_int_equal((int)t->rollout.seed, 7);
+  assert_true(t->rollout.gamma == 0.99 && !t->rollout.terminate);
+  assert_int_equal(t->nrollout, 16);
+  dsoMjChain* mc = dso_task_chain(t, &err);
+  assert_non_null(mc);
+  dsoRollout* ro = NULL;
+  assert_int_equal(dso_rollout_create(&ro, &mc->chain, &t->rollout, t->nrollout, &err), DSO_OK);
+  double* u = calloc((size_t)t->theta->n, sizeof(double));
+  dso_theta_init(t->theta, u);
+  assert_int_equal(dso_rollout_run(ro, u, 0, &err), DSO_OK);
+  double J;
+  dso_rollout_objective(&J, NULL, ro);
+  assert_true(isfinite(J) && J > 0);
+  free(u);
+  dso_rollout_free(ro);
+  dso_mjchain_free(mc);
+  dso_task_free(t);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_sections),
       cmocka_unit_test(test_table_covers_every_file),
       cmocka_unit_test(test_bad_tasks_cli),
       cmocka_unit_test(test_bad_tasks_library),
