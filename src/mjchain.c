@@ -13,6 +13,7 @@ void dso_mjchain_settings_default(dsoMjChainSettings* s) {
   s->input = DSO_INPUT_STATE;
   s->divergence_penalty = 1000.0;
   dso_deriv_settings_default(&s->deriv);
+  s->feature_horizon = 100;
 }
 
 // ---------------------------------------------------------------- per-thread workspace
@@ -477,6 +478,7 @@ dsoMjChain* dso_mjchain_create(const mjModel* base, const dsoTheta* theta,
   mc->input = settings->input;
   mc->divergence_penalty = settings->divergence_penalty;
   mc->deriv = settings->deriv;
+  mc->feature_horizon = settings->feature_horizon > 0 ? settings->feature_horizon : 100;
   mc->nq = base->nq;
   mc->nv = base->nv;
   mc->na = base->na;
@@ -560,6 +562,23 @@ dsoMjChain* dso_mjchain_create(const mjModel* base, const dsoTheta* theta,
   mc->chain.ntheta = theta->n;
   mc->chain.has_hessian = 0;
   return mc;
+}
+
+int dso_mjchain_nfeat(const dsoMjChain* mc) {
+  return 3 + 2 * (mc->nq + mc->nv + mc->na);
+}
+
+void dso_mjchain_features(double* phi, const void* ctx, const double* x, int t) {
+  const dsoMjChain* mc = (const dsoMjChain*)ctx;
+  int ns = mc->nq + mc->nv + mc->na;
+  double tau = (double)t / mc->feature_horizon;
+  phi[0] = 1;
+  phi[1] = tau;
+  phi[2] = tau * tau;
+  for (int i = 0; i < ns; i++) {
+    phi[3 + i] = x[i];
+    phi[3 + ns + i] = x[i] * x[i];
+  }
 }
 
 int dso_mjchain_diverged(const dsoMjChain* mc, const dsoRollout* ro) {

@@ -47,6 +47,7 @@ typedef struct dsoMjChainSettings_ {
                                // randomization) in unconstrained coordinates, physics entries only;
                                // NULL: none
   dsoDerivSettings deriv;      // finite differences of the pathwise route (dso_deriv defaults)
+  int feature_horizon;         // time scale of the baseline features (default 100 steps)
 } dsoMjChainSettings;
 
 // Fills s with the defaults above.
@@ -67,6 +68,7 @@ typedef struct dsoMjChain_ {
   double* init_std;          // (2*nv + na)
   double* randomize_std;     // (ntheta) or NULL
   dsoDerivSettings deriv;    // finite-difference settings of the pathwise route
+  int feature_horizon;       // time scale of the baseline features
   int nq, nv, na, nu, nh, ns, nin;  // sizes; nin = policy input size
   int off_h, off_sd, off_y, off_as, off_a, off_flag;  // offsets in x
   int policy_start;          // θ_μ = θ[policy_start .. policy_start + np)
@@ -80,6 +82,13 @@ dsoMjChain* dso_mjchain_create(const mjModel* base, const dsoTheta* theta,
 
 // Frees a chain; NULL is a no-op.
 void dso_mjchain_free(dsoMjChain* mc);
+
+// Number of features of dso_mjchain_features: 3 + 2 (nq + nv + na).
+int dso_mjchain_nfeat(const dsoMjChain* mc);
+
+// Baseline features (baseline.h's dsoFeatureFn; ctx is the chain): φ(x, t) = [1, τ, τ², s, s²]
+// with τ = t / feature_horizon and s = (qpos, qvel, act) of x.
+void dso_mjchain_features(double* phi, const void* ctx, const double* x, int t);
 
 // Number of rollouts of the last batch in ro that ended in a diverged state.
 int dso_mjchain_diverged(const dsoMjChain* mc, const dsoRollout* ro);

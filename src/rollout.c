@@ -238,7 +238,7 @@ dsoStatus dso_rollout_run(dsoRollout* ro, const double* theta, uint64_t iteratio
   return DSO_OK;
 }
 
-void dso_rollout_objective(double* J, double* se, const dsoRollout* ro) {
+void dso_rollout_objective(double* J, double* se, double* per, const dsoRollout* ro) {
   int N = ro->nrollout;
   double w = dso_rollout_gamma_step(ro);
   double sum = 0, sum2 = 0;
@@ -256,6 +256,9 @@ void dso_rollout_objective(double* J, double* se, const dsoRollout* ro) {
       for (int t = 0; t <= ro->len[n]; t++, wt *= w) {
         r += wt * cost[t];
       }
+    }
+    if (per) {
+      per[n] = r;
     }
     sum += r;
     sum2 += r * r;

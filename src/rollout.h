@@ -78,10 +78,11 @@ void dso_rollout_free(dsoRollout* ro);
 // Does not allocate. Fails with DSO_ERR_NUMERIC only if every rollout diverged.
 dsoStatus dso_rollout_run(dsoRollout* ro, const double* theta, uint64_t iteration, dsoError* err);
 
-// Sample objective of the last batch: J (mean over rollouts) and its standard error se (may be
-// NULL). Episodic and time-varying: the per-rollout sum Σ_t w^t L(x_t) over the sampled states,
-// w = dso_rollout_gamma_step(ro); average: the per-rollout mean cost per step after burn_in.
-void dso_rollout_objective(double* J, double* se, const dsoRollout* ro);
+// Sample objective of the last batch: J (mean over rollouts), its standard error se (may be NULL)
+// and the per-rollout values per (N, may be NULL). Episodic and time-varying: the per-rollout sum
+// Σ_t w^t L(x_t) over the sampled states, w = dso_rollout_gamma_step(ro); average: the
+// per-rollout mean cost per step after burn_in.
+void dso_rollout_objective(double* J, double* se, double* per, const dsoRollout* ro);
 
 // Per-step discount of the sampled sums: γ for episodic rollouts with terminate = 0, else 1.
 double dso_rollout_gamma_step(const dsoRollout* ro);

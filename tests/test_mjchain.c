@@ -114,7 +114,7 @@ static double objective(dsoRollout* ro, const double* u) {
   dsoError err = {0};
   assert_int_equal(dso_rollout_run(ro, u, 0, &err), DSO_OK);
   double J;
-  dso_rollout_objective(&J, NULL, ro);
+  dso_rollout_objective(&J, NULL, NULL, ro);
   return J;
 }
 
@@ -387,7 +387,7 @@ static void test_divergence_is_terminal(void** state) {
     }
   }
   double J;
-  dso_rollout_objective(&J, NULL, ro);
+  dso_rollout_objective(&J, NULL, NULL, ro);
   assert_true(J > 100 && isfinite(J));
   double* g = calloc((size_t)f.theta->n, sizeof(double));
   assert_int_equal(dso_mjchain_pathwise(g, NULL, f.mc, ro, &err), DSO_OK);

@@ -669,7 +669,7 @@ static void test_sections(void** state) {
   dso_theta_init(t->theta, u);
   assert_int_equal(dso_rollout_run(ro, u, 0, &err), DSO_OK);
   double J;
-  dso_rollout_objective(&J, NULL, ro);
+  dso_rollout_objective(&J, NULL, NULL, ro);
   assert_true(isfinite(J) && J > 0);
   free(u);
   dso_rollout_free(ro);

@@ -14,6 +14,7 @@ typedef struct {
 static const dsoVerb kVerbs[] = {
   {"info", dso_cli_info, "list a model's elements and every parameter theta can bind"},
   {"check", dso_cli_check, "validate a task file and print the resolved theta layout"},
+  {"gradcheck", dso_cli_gradcheck, "score, pathwise and finite-difference gradients per entry"},
   {"verify", dso_cli_verify, "check every DSO estimator against exact finite chains"},
 };
 static const int kNumVerbs = (int)(sizeof(kVerbs) / sizeof(kVerbs[0]));
