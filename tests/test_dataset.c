@@ -1,0 +1,761 @@
+// Datasets: CSV round trip, partial columns and masks, several episodes and files, resampling,
+// the data spec from JSON, every validation error with its file:line:column, and the real
+// single-pendulum recording.
+#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+#include <cmocka.h>
+
+#include "dataset.h"
+#include "dso.h"
+#include "io.h"
+
+// a floating box (free joint root: nq 7, nv 6), an arm on hinge "hinge", an unnamed slide joint,
+// motor "motor", sensors "angle" (1) and "acc" (3); timestep 1 ms
+static const char* kXml =
+    "<mujoco><option timestep=\"0.001\"/>"
+    "<worldbody><body name=\"box\" pos=\"0 0 1\"><joint name=\"root\" type=\"free\"/>"
+    "<geom type=\"box\" size=\"0.1 0.1 0.1\" mass=\"1\"/>"
+    "<body name=\"arm\"><joint name=\"hinge\" type=\"hinge\" axis=\"0 1 0\"/>"
+    "<geom type=\"capsule\" fromto=\"0 0 0 0 0 -0.3\" size=\"0.02\" mass=\"0.2\"/>"
+    "<site name=\"tip\" pos=\"0 0 -0.3\"/></body>"
+    "<body name=\"slider\"><joint type=\"slide\" axis=\"1 0 0\"/>"
+    "<geom type=\"sphere\" size=\"0.05\" mass=\"0.1\"/></body></body></worldbody>"
+    "<actuator><motor name=\"motor\" joint=\"hinge\" gear=\"2\"/></actuator>"
+    "<sensor><jointpos name=\"angle\" joint=\"hinge\"/><accelerometer name=\"acc\" site=\"tip\"/>"
+    "</sensor></mujoco>";
+
+static char g_dir[64];
+static mjModel* g_model;
+
+static int setup(void** state) {
+  snprintf(g_dir, sizeof(g_dir), "/tmp/dso_test_dataset_XXXXXX");
+  if (!mkdtemp(g_dir)) {
+    return -1;
+  }
+  char path[128];
+  snprintf(path, sizeof(path), "%s/model.xml", g_dir);
+  dsoError err = {0};
+  if (dso_write_file_atomic(path, kXml, strlen(kXml), &err)) {
+    return -1;
+  }
+  g_model = dso_mj_load(path, &err);
+  remove(path);
+  return g_model ? 0 : -1;
+}
+
+static int teardown(void** state) {
+  mj_deleteModel(g_model);
+  return rmdir(g_dir);
+}
+
+// writes text (len bytes; strlen when len < 0) to g_dir/name and returns the path in buf
+static const char* write_tmp(char* buf, size_t n, const char* name, const char* text, long len) {
+  snprintf(buf, n, "%s/%s", g_dir, name);
+  dsoError err = {0};
+  size_t size = len < 0 ? strlen(text) : (size_t)len;
+  assert_int_equal(dso_write_file_atomic(buf, text, size, &err), DSO_OK);
+  return buf;
+}
+
+// reads CSV text written to g_dir/name with spec (NULL: defaults); the file is removed again
+static dsoStatus read_text(dsoDataset** ds, const char* name, const char* text,
+                           const dsoDatasetSpec* spec, dsoError* err) {
+  char path[256];
+  write_tmp(path, sizeof(path), name, text, -1);
+  dsoStatus st = dso_dataset_read_csv(ds, g_model, path, spec, err);
+  remove(path);
+  return st;
+}
+
+// deterministic values in [-1, 1)
+static double lcg(unsigned* s) {
+  *s = *s * 1664525u + 1013904223u;
+  return (double)(*s >> 8) / (double)(1u << 23) - 1.0;
+}
+
+// an in-memory dataset with every named entry recorded; times on the model grid or irregular
+static dsoDataset* make_dataset(int grid) {
+  dsoError err = {0};
+  dsoDataset* ds = NULL;
+  assert_int_equal(dso_dataset_create(&ds, g_model, &err), DSO_OK);
+  int lengths[3] = {40, 2, 25};
+  unsigned seed = 7;
+  for (int n = 0; n < 3; n++) {
+    int i = dso_dataset_add_episode(ds, g_model, lengths[n], &err);
+    assert_int_equal(i, n);
+    dsoEpisode* ep = &ds->episode[i];
+    ep->validation = n == 1;
+    double t0 = 0.25 * n - 0.1;
+    for (int k = 0; k < ep->T; k++) {
+      ep->time[k] = grid ? t0 + k * g_model->opt.timestep : t0 + 0.01 * k + 0.003 * sin(k);
+      for (int j = 0; j < g_model->nq; j++) ep->qpos[k * g_model->nq + j] = lcg(&seed);
+      for (int j = 0; j < g_model->nv; j++) ep->qvel[k * g_model->nv + j] = 1e3 * lcg(&seed);
+      for (int j = 0; j < g_model->nu; j++) ep->ctrl[k * g_model->nu + j] = lcg(&seed);
+      for (int j = 0; j < g_model->nsensordata; j++) {
+        ep->sensordata[k * g_model->nsensordata + j] = 1e-7 * lcg(&seed);
+      }
+      // the slide joint is not recorded: what reading gives for it
+      ep->qpos[k * g_model->nq + 8] = g_model->qpos0[8];
+      ep->qvel[k * g_model->nv + 7] = 0;
+    }
+  }
+  // all but the unnamed slide joint (qpos 7, qvel 6 are the hinge; 8 and 7 the slide)
+  for (int j = 0; j < 8; j++) ds->has[DSO_DATA_QPOS][j] = 1;
+  for (int j = 0; j < 7; j++) ds->has[DSO_DATA_QVEL][j] = 1;
+  ds->has[DSO_DATA_CTRL][0] = 1;
+  for (int j = 0; j < 4; j++) ds->has[DSO_DATA_SENSOR][j] = 1;
+  return ds;
+}
+
+static void assert_same_arrays(const dsoDataset* a, const dsoDataset* b) {
+  assert_int_equal(a->nepisode, b->nepisode);
+  for (int n = 0; n < a->nepisode; n++) {
+    const dsoEpisode *x = &a->episode[n], *y = &b->episode[n];
+    assert_int_equal(x->T, y->T);
+    assert_int_equal(x->validation, y->validation);
+    assert_int_equal(y->id, n);
+    assert_memory_equal(x->time, y->time, sizeof(double) * x->T);
+    assert_memory_equal(x->qpos, y->qpos, sizeof(double) * x->T * g_model->nq);
+    assert_memory_equal(x->qvel, y->qvel, sizeof(double) * x->T * g_model->nv);
+    assert_memory_equal(x->ctrl, y->ctrl, sizeof(double) * x->T * g_model->nu);
+    assert_memory_equal(x->sensordata, y->sensordata,
+                        sizeof(double) * x->T * g_model->nsensordata);
+  }
+  for (int g = 0; g < DSO_NDATA; g++) {
+    int size = g == DSO_DATA_QPOS ? a->nq : g == DSO_DATA_QVEL ? a->nv
+             : g == DSO_DATA_CTRL ? a->nu : a->nsensordata;
+    assert_memory_equal(a->has[g], b->has[g], sizeof(int) * size);
+  }
+}
+
+static void test_column_names(void** state) {
+  char buf[64];
+  assert_int_equal(dso_dataset_column_name(buf, sizeof(buf), g_model, DSO_DATA_QPOS, 3), 12);
+  assert_string_equal(buf, "qpos.root[3]");
+  dso_dataset_column_name(buf, sizeof(buf), g_model, DSO_DATA_QPOS, 7);
+  assert_string_equal(buf, "qpos.hinge");
+  dso_dataset_column_name(buf, sizeof(buf), g_model, DSO_DATA_QVEL, 6);
+  assert_string_equal(buf, "qvel.hinge");
+  dso_dataset_column_name(buf, sizeof(buf), g_model, DSO_DATA_CTRL, 0);
+  assert_string_equal(buf, "ctrl.motor");
+  dso_dataset_column_name(buf, sizeof(buf), g_model, DSO_DATA_SENSOR, 3);
+  assert_string_equal(buf, "sensor.acc[2]");
+  assert_int_equal(dso_dataset_column_name(buf, sizeof(buf), g_model, DSO_DATA_QPOS, 8), -1);
+  assert_string_equal(buf, "qpos #8");
+  assert_int_equal(dso_dataset_column_name(buf, sizeof(buf), g_model, DSO_DATA_CTRL, 5), -1);
+}
+
+static void test_round_trip(void** state) {
+  char path[128];
+  snprintf(path, sizeof(path), "%s/round.csv", g_dir);
+  dsoError err = {0};
+  dsoDatasetSpec spec;
+  dso_dataset_spec_default(&spec);
+  for (int grid = 0; grid < 2; grid++) {
+    dsoDataset* ds = make_dataset(grid);
+    assert_int_equal(dso_dataset_write_csv(path, ds, g_model, &err), DSO_OK);
+    // irregular times read back as they are; grid times also survive resampling unchanged
+    spec.resample = grid;
+    dsoDataset* back = NULL;
+    assert_int_equal(dso_dataset_read_csv(&back, g_model, path, &spec, &err), DSO_OK);
+    assert_same_arrays(ds, back);
+    assert_int_equal(dso_dataset_nvalidation(back), 1);
+    assert_int_equal(dso_dataset_nsample(back), 67);
+    assert_true(back->dt == (grid ? 0.001 : 0));
+    assert_int_equal(back->episode[2].line, 2 + 40 + 2);
+    assert_int_equal(back->episode[2].file, 0);
+    // writing what was read gives the same bytes
+    char path2[160];
+    snprintf(path2, sizeof(path2), "%s/round2.csv", g_dir);
+    assert_int_equal(dso_dataset_write_csv(path2, back, g_model, &err), DSO_OK);
+    char* a = NULL;
+    char* b = NULL;
+    size_t na = 0, nb = 0;
+    FILE* f = fopen(path, "rb");
+    assert_int_equal(getdelim(&a, &na, '\0', f) > 0, 1);
+    fclose(f);
+    f = fopen(path2, "rb");
+    assert_int_equal(getdelim(&b, &nb, '\0', f) > 0, 1);
+    fclose(f);
+    assert_string_equal(a, b);
+    assert_true(!strncmp(a, "time,episode,validation,qpos.root[0],", 37));
+    assert_non_null(strstr(a, ",qpos.root[6],qpos.hinge,qvel.root[0],"));
+    assert_non_null(strstr(a, ",qvel.hinge,ctrl.motor,sensor.angle,sensor.acc[0],"));
+    assert_non_null(strstr(a, "sensor.acc[2]\n"));
+    free(a);
+    free(b);
+    remove(path2);
+    dso_dataset_free(back);
+    dso_dataset_free(ds);
+  }
+  remove(path);
+  dso_dataset_spec_clear(&spec);
+}
+
+static void test_writer_errors(void** state) {
+  char path[128];
+  dsoError err = {0};
+  dsoDataset* ds = make_dataset(1);
+  // the unnamed slide joint cannot be named in a header
+  ds->has[DSO_DATA_QPOS][8] = 1;
+  snprintf(path, sizeof(path), "%s/unnamed.csv", g_dir);
+  assert_int_equal(dso_dataset_write_csv(path, ds, g_model, &err), DSO_ERR_INPUT);
+  assert_non_null(strstr(err.msg, "qpos #8"));
+  assert_non_null(strstr(err.msg, "joint has no name"));
+  assert_int_equal(access(path, F_OK), -1);
+  ds->has[DSO_DATA_QPOS][8] = 0;
+  // a folder that does not exist: nothing is written
+  dso_error_clear(&err);
+  snprintf(path, sizeof(path), "%s/nowhere/out.csv", g_dir);
+  assert_int_equal(dso_dataset_write_csv(path, ds, g_model, &err), DSO_ERR_IO);
+  assert_non_null(strstr(err.msg, "nowhere/out.csv"));
+  // another model
+  mjModel* other = mj_copyModel(NULL, g_model);
+  other->nu = 0;
+  dso_error_clear(&err);
+  snprintf(path, sizeof(path), "%s/other.csv", g_dir);
+  assert_int_equal(dso_dataset_write_csv(path, ds, other, &err), DSO_ERR_INPUT);
+  assert_non_null(strstr(err.msg, "nu 1"));
+  assert_int_equal(dso_dataset_add_episode(ds, other, 3, &err), -1);
+  other->nu = 1;
+  mj_deleteModel(other);
+  assert_int_equal(dso_dataset_add_episode(ds, g_model, 0, NULL), -1);
+  dso_dataset_free(ds);
+  dso_dataset_free(NULL);
+}
+
+static void test_partial_columns(void** state) {
+  dsoError err = {0};
+  dsoDataset* ds = NULL;
+  // positions of the hinge only, with blanks around fields and CRLF line ends
+  const char* text = "time , qpos.hinge\r\n0, 0.5\r\n 0.001 ,0.25 \r\n0.002,0\r\n";
+  assert_int_equal(read_text(&ds, "partial.csv", text, NULL, &err), DSO_OK);
+  assert_int_equal(ds->nepisode, 1);
+  const dsoEpisode* ep = dso_dataset_episode(ds, 0);
+  assert_int_equal(ep->T, 3);
+  assert_null(dso_dataset_episode(ds, 1));
+  assert_null(dso_dataset_episode(ds, -1));
+  for (int j = 0; j < g_model->nq; j++) {
+    assert_int_equal(ds->has[DSO_DATA_QPOS][j], j == 7);
+  }
+  for (int j = 0; j < g_model->nv; j++) assert_int_equal(ds->has[DSO_DATA_QVEL][j], 0);
+  assert_int_equal(ds->has[DSO_DATA_CTRL][0], 0);
+  for (int j = 0; j < g_model->nsensordata; j++) {
+    assert_int_equal(ds->has[DSO_DATA_SENSOR][j], 0);
+  }
+  for (int k = 0; k < 3; k++) {
+    const double* q = ep->qpos + k * g_model->nq;
+    assert_true(q[7] == 0.5 - 0.25 * k);
+    // what the file lacks holds qpos0 (the box at z = 1, unit quaternion) and zeros
+    assert_true(q[2] == 1 && q[3] == 1 && q[4] == 0 && q[8] == 0);
+    assert_true(ep->qvel[k * g_model->nv + 6] == 0 && ep->ctrl[k] == 0);
+  }
+  assert_int_equal(ep->validation, 0);
+  assert_int_equal(ep->line, 2);
+  dso_dataset_free(ds);
+  // the writer keeps the mask: only time, episode, validation and the hinge angle
+  char path[128];
+  snprintf(path, sizeof(path), "%s/partial_out.csv", g_dir);
+  assert_int_equal(read_text(&ds, "partial.csv", text, NULL, &err), DSO_OK);
+  assert_int_equal(dso_dataset_write_csv(path, ds, g_model, &err), DSO_OK);
+  FILE* f = fopen(path, "rb");
+  char head[128];
+  assert_non_null(fgets(head, sizeof(head), f));
+  fclose(f);
+  remove(path);
+  assert_string_equal(head, "time,episode,validation,qpos.hinge\n");
+  dso_dataset_free(ds);
+}
+
+static void test_quaternions_after_interpolation(void** state) {
+  dsoError err = {0};
+  dsoDataset* ds = NULL;
+  // the root rotates by 90 degrees about z in 2 ms; halfway the mean of the ends is renormalized
+  const char* text =
+      "time,qpos.root[3],qpos.root[4],qpos.root[5],qpos.root[6]\n"
+      "0,1,0,0,0\n0.002,0.70710678118654757,0,0,0.70710678118654757\n";
+  assert_int_equal(read_text(&ds, "quat.csv", text, NULL, &err), DSO_OK);
+  const double* q = ds->episode[0].qpos + g_model->nq + 3;
+  double norm = sqrt(q[0] * q[0] + q[3] * q[3]);
+  assert_true(fabs(norm - 1) < 1e-15);
+  assert_true(fabs(q[3] / q[0] - tan(M_PI / 8)) < 1e-15);
+  assert_true(ds->episode[0].qpos[3] == 1);
+  dso_dataset_free(ds);
+}
+
+static void test_episodes_and_files(void** state) {
+  dsoError err = {0};
+  char text[4096];
+  // data.json names two fixture files relative to its folder
+  const char* dir = DSO_SOURCE_DIR "/tests/data/datasets";
+  FILE* f = fopen(DSO_SOURCE_DIR "/tests/data/datasets/data.json", "rb");
+  assert_non_null(f);
+  text[fread(text, 1, sizeof(text) - 1, f)] = '\0';
+  fclose(f);
+  dsoDatasetSpec spec;
+  assert_int_equal(dso_dataset_spec_parse(&spec, text, dir, "data.json", &err), DSO_OK);
+  assert_int_equal(spec.nfile, 2);
+  assert_string_equal(spec.file[1], DSO_SOURCE_DIR "/tests/data/datasets/single.csv");
+  dsoDataset* ds = NULL;
+  assert_int_equal(dso_dataset_load(&ds, g_model, &spec, &err), DSO_OK);
+  assert_int_equal(dso_dataset_nepisode(ds), 4);
+  assert_int_equal(dso_dataset_nvalidation(ds), 1);
+  // 4 ms, 6 ms, 5 ms and 20 ms at 1 ms
+  int T[4] = {5, 7, 6, 21};
+  long id[4] = {3, 4, 8, 3};
+  int file[4] = {0, 0, 0, 1};
+  int line[4] = {2, 6, 10, 2};
+  for (int n = 0; n < 4; n++) {
+    const dsoEpisode* ep = dso_dataset_episode(ds, n);
+    assert_int_equal(ep->T, T[n]);
+    assert_int_equal(ep->id, id[n]);
+    assert_int_equal(ep->file, file[n]);
+    assert_int_equal(ep->line, line[n]);
+    assert_int_equal(ep->validation, n == 1);
+  }
+  assert_int_equal(dso_dataset_nsample(ds), 39);
+  assert_int_equal(ds->nfile, 2);
+  // linear signals resample exactly: qpos = t, 1 - (t - 0.01), 2 + 100 t, -1 + 0.5 t
+  for (int k = 0; k < 7; k++) {
+    const dsoEpisode* ep = &ds->episode[1];
+    assert_true(fabs(ep->time[k] - (0.010 + 0.001 * k)) < 1e-15);
+    assert_true(fabs(ep->qpos[k * g_model->nq + 7] - (1 - 0.001 * k)) < 1e-14);
+    assert_true(ep->qvel[k * g_model->nv + 6] == -1);
+  }
+  const dsoEpisode* last = &ds->episode[3];
+  for (int k = 0; k < 21; k++) {
+    assert_true(fabs(last->qpos[k * g_model->nq + 7] - (-1 + 0.5 * last->time[k])) < 1e-14);
+    assert_true(last->ctrl[k] == 0 && last->qvel[k * g_model->nv + 6] == 0.5);
+  }
+  assert_true(fabs(last->time[20] - 0.02) < 1e-15);
+  assert_true(ds->episode[0].ctrl[4] == 0.5);
+  assert_int_equal(ds->has[DSO_DATA_CTRL][0], 1);
+  dso_dataset_free(ds);
+  // max_episodes stops early: the second file is not read
+  spec.max_episodes = 2;
+  assert_int_equal(dso_dataset_load(&ds, g_model, &spec, &err), DSO_OK);
+  assert_int_equal(ds->nepisode, 2);
+  dso_dataset_free(ds);
+  // a window from 1 ms to 4.5 ms after each episode's start, without resampling
+  spec.resample = 0;
+  spec.window[0] = 0.001;
+  spec.window[1] = 0.0045;
+  spec.max_bytes = 1 << 20;
+  assert_int_equal(dso_dataset_load(&ds, g_model, &spec, &err), DSO_OK);
+  assert_true(ds->dt == 0);
+  assert_int_equal(ds->episode[0].T, 2);
+  assert_true(ds->episode[0].time[0] == 0.002 && ds->episode[0].qpos[7] == 0.002);
+  assert_int_equal(ds->episode[1].T, 2);
+  assert_true(ds->episode[1].time[1] == 0.014 && ds->episode[1].qpos[g_model->nq + 7] == 0.996);
+  dso_dataset_free(ds);
+  // the 2-sample episode 8 (0 and 5 ms) keeps nothing
+  spec.max_episodes = 0;
+  assert_int_equal(dso_dataset_load(&ds, g_model, &spec, &err), DSO_ERR_INPUT);
+  assert_non_null(strstr(err.msg, "episodes.csv:10: episode 8 keeps 0 samples inside the window"));
+  dso_dataset_spec_clear(&spec);
+  dso_dataset_spec_clear(NULL);
+}
+
+static void test_resampling_linear(void** state) {
+  dsoError err = {0};
+  // irregular times from 0.0003 s; a degree column scaled to radians and offset
+  char text[8192];
+  int len = snprintf(text, sizeof(text), "t,deg,time_unused\n");
+  const double first = 0.0003;
+  double t = first, last = first;
+  unsigned seed = 3;
+  for (int i = 0; i < 120; i++) {
+    len += snprintf(text + len, sizeof(text) - len, "%.17g,%.17g,x\n", t, 10 + 400 * t);
+    last = t;
+    t += 0.0004 + 0.0012 * (0.5 + 0.5 * lcg(&seed));
+  }
+  dsoDatasetSpec spec;
+  dso_dataset_spec_default(&spec);
+  double rad = M_PI / 180;
+  assert_int_equal(dso_dataset_spec_add_column(&spec, "t", "time", 1, 0, &err), DSO_OK);
+  assert_int_equal(dso_dataset_spec_add_column(&spec, "deg", "qpos.hinge", rad, -1, &err), DSO_OK);
+  assert_int_equal(dso_dataset_spec_add_column(&spec, "time_unused", NULL, 1, 0, &err), DSO_OK);
+  for (int stride = 1; stride <= 7; stride += 6) {
+    spec.stride = stride;
+    dsoDataset* ds = NULL;
+    assert_int_equal(read_text(&ds, "linear.csv", text, &spec, &err), DSO_OK);
+    const dsoEpisode* ep = &ds->episode[0];
+    double h = 0.001 * stride;
+    assert_int_equal(ep->T, (int)floor((last - first) / h + 1e-6) + 1);
+    assert_true(ds->dt == h);
+    for (int k = 0; k < ep->T; k++) {
+      assert_true(ep->time[k] == first + k * h);
+      double expect = (10 + 400 * ep->time[k]) * rad - 1;
+      assert_true(fabs(ep->qpos[k * g_model->nq + 7] - expect) < 1e-13);
+    }
+    assert_true(ep->time[ep->T - 1] <= last && ep->time[ep->T - 1] > last - h);
+    dso_dataset_free(ds);
+  }
+  dso_dataset_spec_clear(&spec);
+}
+
+typedef struct {
+  const char* text;
+  const char* where;  // expected right after the file name
+  const char* what;   // expected elsewhere in the message
+} dsoBadCsv;
+
+static void test_bad_files(void** state) {
+  static const dsoBadCsv cases[] = {
+      {"", ": file is empty", ""},
+      {"\n  \n", ":3: no header", "only blank lines"},
+      {"0,1\n0.1,2\n", ":1: no header", "expected column names"},
+      {"time,qpos.hinge,qpos.hinge\n0,1,1\n", ":1:3: duplicate column \"qpos.hinge\"",
+       "also column 2"},
+      {"time,foo\n0,1\n", ":1:2: unknown column \"foo\"",
+       "valid names: time, episode, validation, qpos.root[0..6], qpos.hinge, qvel.root[0..5]"},
+      {"time,qpos.elbow\n", ":1:2: column \"qpos.elbow\": the model has no joint \"elbow\"",
+       "joints: root, hinge"},
+      {"time,qvel.root\n", ":1:2: column \"qvel.root\"", "name them qvel.root[0] .. qvel.root[5]"},
+      {"time,sensor.acc[3]\n", ":1:2: column \"sensor.acc[3]\": index 3 is out of range",
+       "3 sensor entries"},
+      {"time,ctrl.motorr\n", ":1:2:", "actuators: motor"},
+      {"time,,qpos.hinge\n", ":1:2: empty column name", ""},
+      {"qpos.hinge,qvel.hinge\n1,2\n", ":1: no \"time\" column", "\"t_s\": \"time\""},
+      {"time,qpos.hinge\n\n", ":1: no data rows", ""},
+      {"time,qpos.hinge\n0,1\n0.1\n", ":3: wrong number of fields: 1, expected 2", ""},
+      {"time,qpos.hinge\n0,1\n0.1,2,3\n", ":3: wrong number of fields: 3, expected 2", ""},
+      {"time,qpos.hinge\n0,1\n0.1,abc\n", ":3:2: column \"qpos.hinge\": \"abc\" is not a number",
+       ""},
+      {"time,qpos.hinge\n0,1\n0.1,1.5x\n", ":3:2: column \"qpos.hinge\": \"1.5x\" is not a number",
+       ""},
+      {"time,qpos.hinge\n0,1\n0.1, \n", ":3:2: column \"qpos.hinge\": empty cell", ""},
+      {"time,qpos.hinge\n0,nan\n0.1,1\n", ":2:2: column \"qpos.hinge\": nan is not a finite", ""},
+      {"time,qpos.hinge\n0,1\n-inf,1\n", ":3:1: column \"time\": -inf is not a finite", ""},
+      {"time,qpos.hinge\n0,1\n0.1,1\n0.1,2\n",
+       ":4: time 0.1 is not after 0.1 on line 3",
+       "must increase strictly inside an episode"},
+      {"time,qpos.hinge\n0,1\n0.2,1\n0.1,2\n", ":4: time 0.1 is not after 0.2 on line 3",
+       ""},
+      {"time,episode,qpos.hinge\n0,0,1\n0.1,0,1\n0.2,1,1\n0,2,1\n0.1,2,1\n",
+       ":4: episode 1 has 1 sample", "at least 2"},
+      {"time\n0\n", ":2: episode 0 has 1 sample", ""},
+      {"time,episode,qpos.hinge\n0,0.5,1\n", ":2:2: column \"episode\": episode 0.5 is not an "
+       "integer", ""},
+      {"time,validation,qpos.hinge\n0,2,1\n", ":2:2: column \"validation\": validation must be 0 "
+       "or 1, got 2", ""},
+      {"time,validation\n0,0\n0.1,1\n", ":3: validation changes from 0 to 1 inside an episode "
+       "(it starts on line 2)", ""},
+      {"time,qpos.hinge\n0,1\n0.0001,1\n", ":2: episode 0 spans 0.0001 s, less than one sample "
+       "spacing", ""},
+  };
+  int n = (int)(sizeof(cases) / sizeof(cases[0]));
+  assert_true(n >= 12);
+  for (int i = 0; i < n; i++) {
+    char name[32], expect[512];
+    snprintf(name, sizeof(name), "bad%02d.csv", i);
+    snprintf(expect, sizeof(expect), "%s%s", name, cases[i].where);
+    dsoError err = {0};
+    dsoDataset* ds = (dsoDataset*)&err;  // must come back NULL
+    dsoStatus st = read_text(&ds, name, cases[i].text, NULL, &err);
+    if (st == DSO_OK || !strstr(err.msg, expect) || !strstr(err.msg, cases[i].what)) {
+      print_error("case %d: status %d, message: %s\nexpected: %s ... %s\n", i, (int)st, err.msg,
+                  expect, cases[i].what);
+    }
+    assert_int_equal(st, DSO_ERR_INPUT);
+    assert_null(ds);
+    assert_non_null(strstr(err.msg, expect));
+    assert_non_null(strstr(err.msg, cases[i].what));
+  }
+}
+
+static void test_bad_files_more(void** state) {
+  dsoError err = {0};
+  dsoDataset* ds = NULL;
+  char path[256], path2[256];
+  // missing file
+  snprintf(path, sizeof(path), "%s/missing.csv", g_dir);
+  assert_int_equal(dso_dataset_read_csv(&ds, g_model, path, NULL, &err), DSO_ERR_IO);
+  assert_non_null(strstr(err.msg, "missing.csv: cannot open file"));
+  // larger than the limit
+  dsoDatasetSpec spec;
+  dso_dataset_spec_default(&spec);
+  spec.max_bytes = 16;
+  dso_error_clear(&err);
+  assert_int_equal(read_text(&ds, "big.csv", "time,qpos.hinge\n0,1\n0.1,2\n", &spec, &err),
+                   DSO_ERR_INPUT);
+  assert_non_null(strstr(err.msg, "big.csv: file is 26 bytes, more than the 16 allowed"));
+  // a NUL byte
+  dso_error_clear(&err);
+  write_tmp(path, sizeof(path), "nul.csv", "time\n0\0\n", 8);
+  assert_int_equal(dso_dataset_read_csv(&ds, g_model, path, NULL, &err), DSO_ERR_INPUT);
+  assert_non_null(strstr(err.msg, "nul.csv: binary file"));
+  remove(path);
+  dso_dataset_spec_clear(&spec);
+  // column map errors found when reading
+  struct {
+    const char *csv, *to, *text, *expect;
+  } maps[] = {
+      {"t", "qpos.nope", "t,time\n0,0\n",
+       "map0.csv:1:1: column \"t\" is mapped to \"qpos.nope\": column \"qpos.nope\": the model has "
+       "no joint \"nope\""},
+      {"t", "time", "time,t\n0,0\n",
+       "map1.csv:1:2: duplicate column: \"t\" gives time, which column 1 (\"time\") already gives"},
+      {"t_s", "time", "time,qpos.hinge\n0,0\n1,1\n", "the column map names \"t_s\", which no file "
+       "has as a column (files: "},
+  };
+  for (int i = 0; i < 3; i++) {
+    char name[32];
+    snprintf(name, sizeof(name), "map%d.csv", i);
+    dso_dataset_spec_default(&spec);
+    assert_int_equal(dso_dataset_spec_add_column(&spec, maps[i].csv, maps[i].to, 1, 0, &err),
+                     DSO_OK);
+    dso_error_clear(&err);
+    assert_int_equal(read_text(&ds, name, maps[i].text, &spec, &err), DSO_ERR_INPUT);
+    if (!strstr(err.msg, maps[i].expect)) {
+      print_error("map case %d: %s\n", i, err.msg);
+    }
+    assert_non_null(strstr(err.msg, maps[i].expect));
+    dso_dataset_spec_clear(&spec);
+  }
+  // files that give different entries
+  dso_dataset_spec_default(&spec);
+  write_tmp(path, sizeof(path), "a.csv", "time,qpos.hinge\n0,0\n1,1\n", -1);
+  write_tmp(path2, sizeof(path2), "b.csv", "\ntime,qvel.hinge\n0,0\n1,1\n", -1);
+  assert_int_equal(dso_dataset_spec_add_file(&spec, NULL, path, &err), DSO_OK);
+  assert_int_equal(dso_dataset_spec_add_file(&spec, "", path2, &err), DSO_OK);
+  dso_error_clear(&err);
+  assert_int_equal(dso_dataset_load(&ds, g_model, &spec, &err), DSO_ERR_INPUT);
+  assert_non_null(strstr(err.msg, "b.csv:2: has no column qpos.hinge, which "));
+  assert_non_null(strstr(err.msg, "a.csv has; every file of a dataset must give the same"));
+  remove(path);
+  remove(path2);
+  // bad settings
+  spec.stride = 0;
+  dso_error_clear(&err);
+  assert_int_equal(dso_dataset_load(&ds, g_model, &spec, &err), DSO_ERR_INPUT);
+  assert_non_null(strstr(err.msg, "stride 0"));
+  dso_dataset_spec_clear(&spec);
+  dso_error_clear(&err);
+  assert_int_equal(dso_dataset_load(&ds, g_model, &spec, &err), DSO_ERR_INPUT);
+  assert_non_null(strstr(err.msg, "no files"));
+  assert_null(ds);
+}
+
+// a model with many joints: the list of valid names is cut short and points to dso info
+static void test_long_name_list(void** state) {
+  char xml[8192], path[128];
+  int len = snprintf(xml, sizeof(xml), "<mujoco><worldbody>");
+  for (int i = 0; i < 40; i++) {
+    len += snprintf(xml + len, sizeof(xml) - len,
+                    "<body name=\"b%d\"><joint name=\"a_rather_long_joint_name_%02d\"/>"
+                    "<geom size=\"0.1\"/></body>", i, i);
+  }
+  snprintf(xml + len, sizeof(xml) - len, "</worldbody></mujoco>");
+  dsoError err = {0};
+  mjModel* m = dso_mj_load(write_tmp(path, sizeof(path), "many.xml", xml, -1), &err);
+  remove(path);
+  assert_non_null(m);
+  write_tmp(path, sizeof(path), "many.csv", "time,qpos.nope\n0,0\n1,1\n", -1);
+  dsoDataset* ds = NULL;
+  assert_int_equal(dso_dataset_read_csv(&ds, m, path, NULL, &err), DSO_ERR_INPUT);
+  assert_non_null(strstr(err.msg, "many.csv:1:2: column \"qpos.nope\": the model has no joint"));
+  assert_non_null(strstr(err.msg, "joints: a_rather_long_joint_name_00, "));
+  assert_non_null(strstr(err.msg, "more (see dso info MODEL)"));
+  assert_non_null(strstr(err.msg, "e.g. to \"ignore\")"));  // the end of the message is kept
+  dso_error_clear(&err);
+  write_tmp(path, sizeof(path), "many.csv", "time,what\n0,0\n1,1\n", -1);
+  assert_int_equal(dso_dataset_read_csv(&ds, m, path, NULL, &err), DSO_ERR_INPUT);
+  assert_non_null(strstr(err.msg, "valid names: time, episode, validation, qpos.a_rather_long"));
+  assert_non_null(strstr(err.msg, "more (see dso info MODEL)"));
+  remove(path);
+  mj_deleteModel(m);
+}
+
+static void test_spec(void** state) {
+  dsoError err = {0};
+  dsoDatasetSpec spec;
+  dso_dataset_spec_default(&spec);
+  assert_int_equal(spec.resample, 1);
+  assert_int_equal(spec.stride, 1);
+  assert_true(spec.window[0] == 0 && isinf(spec.window[1]));
+  assert_int_equal(dso_dataset_spec_add_file(&spec, "/x/y", "a.csv", &err), DSO_OK);
+  assert_int_equal(dso_dataset_spec_add_file(&spec, "/x/y/", "b.csv", &err), DSO_OK);
+  assert_int_equal(dso_dataset_spec_add_file(&spec, "/x/y", "/abs.csv", &err), DSO_OK);
+  assert_int_equal(dso_dataset_spec_add_file(&spec, NULL, "rel/c.csv", &err), DSO_OK);
+  assert_string_equal(spec.file[0], "/x/y/a.csv");
+  assert_string_equal(spec.file[1], "/x/y/b.csv");
+  assert_string_equal(spec.file[2], "/abs.csv");
+  assert_string_equal(spec.file[3], "rel/c.csv");
+  assert_int_equal(dso_dataset_spec_add_column(&spec, "a", "time", 1, 0, &err), DSO_OK);
+  assert_int_equal(dso_dataset_spec_add_column(&spec, "a", "time", 1, 0, &err), DSO_ERR_INPUT);
+  assert_non_null(strstr(err.msg, "\"a\" is mapped twice"));
+  dso_dataset_spec_clear(&spec);
+  assert_int_equal(spec.nfile, 0);
+
+  // a full "data" object inside a task
+  const char* task =
+      "{\"model\": \"m.xml\", \"data\": {\"files\": \"rec.csv\", \"stride\": 4, "
+      "\"resample\": false, \"max_episodes\": 3, \"window\": [0.5, null], "
+      "\"columns\": {\"a\": \"qpos.hinge\", \"b\": \"ignore\", "
+      "\"c\": {\"to\": \"qvel.hinge\", \"scale\": 2, \"offset\": -1}, "
+      "\"d\": {\"to\": \"ignore\"}}}}";
+  cJSON* root = cJSON_Parse(task);
+  dso_error_clear(&err);
+  assert_int_equal(dso_dataset_spec_from_json(&spec, cJSON_GetObjectItem(root, "data"),
+                                              "tasks", "tasks/t.json", "data", &err), DSO_OK);
+  cJSON_Delete(root);
+  assert_int_equal(spec.nfile, 1);
+  assert_string_equal(spec.file[0], "tasks/rec.csv");
+  assert_int_equal(spec.stride, 4);
+  assert_int_equal(spec.resample, 0);
+  assert_int_equal(spec.max_episodes, 3);
+  assert_true(spec.window[0] == 0.5 && isinf(spec.window[1]));
+  assert_int_equal(spec.ncolumn, 4);
+  assert_string_equal(spec.column[0].to, "qpos.hinge");
+  assert_null(spec.column[1].to);
+  assert_true(spec.column[2].scale == 2 && spec.column[2].offset == -1);
+  assert_null(spec.column[3].to);
+  dso_dataset_spec_clear(&spec);
+
+  static const char* const bad[][2] = {
+      {"{\"files\": \"a.csv\", \"resampel\": true}", "t.json: data: unknown key \"resampel\""},
+      {"{\"columns\": {}}", "t.json: data.files: expected a file name or a non-empty array"},
+      {"{\"files\": []}", "t.json: data.files: expected a file name or a non-empty array"},
+      {"{\"files\": [\"a.csv\", 3]}", "t.json: data.files[1]: expected a file name, got a number"},
+      {"{\"files\": \"a.csv\", \"columns\": [1]}", "t.json: data.columns: expected an object"},
+      {"{\"files\": \"a.csv\", \"columns\": {\"x\": 3}}",
+       "t.json: data.columns.x: expected a dataset column name"},
+      {"{\"files\": \"a.csv\", \"columns\": {\"x\": {\"to\": \"time\", \"scal\": 2}}}",
+       "t.json: data.columns.x: unknown key \"scal\""},
+      {"{\"files\": \"a.csv\", \"columns\": {\"x\": {\"scale\": 2}}}",
+       "t.json: data.columns.x: \"to\" is required"},
+      {"{\"files\": \"a.csv\", \"columns\": {\"x\": {\"to\": \"time\", \"scale\": 0}}}",
+       "t.json: data.columns.x.scale: must not be 0"},
+      {"{\"files\": \"a.csv\", \"columns\": {\"x\": \"\"}}", "t.json: data.columns.x: empty"},
+      {"{\"files\": \"a.csv\", \"stride\": 0}", "t.json: data.stride: expected an integer >= 1"},
+      {"{\"files\": \"a.csv\", \"stride\": 1.5}", "t.json: data.stride: expected an integer"},
+      {"{\"files\": \"a.csv\", \"max_episodes\": -1}", "t.json: data.max_episodes: expected an "
+       "integer >= 0"},
+      {"{\"files\": \"a.csv\", \"resample\": 1}", "t.json: data.resample: expected true or false"},
+      {"{\"files\": \"a.csv\", \"window\": [1]}", "t.json: data.window: expected [start, end]"},
+      {"{\"files\": \"a.csv\", \"window\": [2, 1]}", "t.json: data.window: expected 0 <= start < "
+       "end, got [2, 1]"},
+      {"[1]", "t.json: data: expected an object, got an array"},
+  };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    root = cJSON_Parse(bad[i][0]);
+    assert_non_null(root);
+    dso_error_clear(&err);
+    dsoStatus st = dso_dataset_spec_from_json(&spec, root, "", "t.json", "data", &err);
+    cJSON_Delete(root);
+    if (st != DSO_ERR_INPUT || !strstr(err.msg, bad[i][1])) {
+      print_error("json case %d: %s\n", (int)i, err.msg);
+    }
+    assert_int_equal(st, DSO_ERR_INPUT);
+    assert_non_null(strstr(err.msg, bad[i][1]));
+    assert_int_equal(spec.nfile, 0);
+    assert_int_equal(spec.ncolumn, 0);
+  }
+  dso_error_clear(&err);
+  assert_int_equal(dso_dataset_spec_parse(&spec, "{\"files\": ", "", "t.json", &err),
+                   DSO_ERR_INPUT);
+  assert_non_null(strstr(err.msg, "t.json: line 1, column"));
+}
+
+static double seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+static void test_real_recording(void** state) {
+  const char* dir = DSO_SHARED_DIR "/data/multiarm-pendulum-single";
+  char probe[512];
+  snprintf(probe, sizeof(probe), "%s/single_pendulum_freeswing.csv", dir);
+  if (access(probe, R_OK) != 0) {
+    print_message("skipped: %s is not there\n", probe);
+    skip();
+  }
+  dsoError err = {0};
+  mjModel* m = dso_mj_load(DSO_SOURCE_DIR "/models/pendulum.xml", &err);
+  assert_non_null(m);
+  const char* data =
+      "{\"files\": \"single_pendulum_freeswing.csv\", \"columns\": {"
+      "\"t_s\": \"time\", \"segment\": \"episode\", \"is_validation\": \"validation\", "
+      "\"theta1_rad\": {\"to\": \"qpos.hinge\", \"offset\": -3.141592653589793}, "
+      "\"dtheta1_rad_s\": \"qvel.hinge\"}}";
+  dsoDatasetSpec spec;
+  assert_int_equal(dso_dataset_spec_parse(&spec, data, dir, "task.json", &err), DSO_OK);
+  dsoDataset* ds = NULL;
+  double t0 = seconds();
+  dsoStatus st = dso_dataset_load(&ds, m, &spec, &err);
+  double elapsed = seconds() - t0;
+  if (st) {
+    print_error("%s\n", err.msg);
+  }
+  assert_int_equal(st, DSO_OK);
+  print_message("read and resampled 55001 rows in %.3f s\n", elapsed);
+  assert_true(elapsed < 1.0);
+  assert_int_equal(dso_dataset_nepisode(ds), 6);
+  assert_int_equal(dso_dataset_nvalidation(ds), 2);
+  assert_true(ds->dt == 0.001);
+  assert_int_equal(ds->has[DSO_DATA_QPOS][0], 1);
+  assert_int_equal(ds->has[DSO_DATA_QVEL][0], 1);
+  assert_int_equal(ds->has[DSO_DATA_CTRL][0], 0);
+  for (int i = 0; i < m->nsensordata; i++) assert_int_equal(ds->has[DSO_DATA_SENSOR][i], 0);
+  long total = 0;
+  for (int n = 0; n < 6; n++) {
+    const dsoEpisode* ep = dso_dataset_episode(ds, n);
+    assert_int_equal(ep->id, n);
+    assert_int_equal(ep->validation, n >= 4);
+    // 9167 rows at 1 kHz (the last segment 9166), i.e. about 9.167 s
+    assert_int_equal(ep->T, n == 5 ? 9166 : 9167);
+    double span = ep->time[ep->T - 1] - ep->time[0] + 0.001;
+    assert_true(fabs(span - 9.167) < 0.0015);
+    assert_true(fabs(ep->time[1] - ep->time[0] - 0.001) < 1e-12);
+    total += ep->T;
+  }
+  assert_int_equal(dso_dataset_nsample(ds), 55001);
+  assert_int_equal(total, 55001);
+  // first row: t 0, theta1 1.5231637, rate 1.8482541; hanging straight down is qpos 0
+  const dsoEpisode* ep = &ds->episode[0];
+  assert_true(fabs(ep->qpos[0] - (1.5231637 - M_PI)) < 1e-12);
+  assert_true(fabs(ep->qvel[0] - 1.8482541) < 1e-12);
+  assert_true(fabs(ds->episode[4].time[0] - 36.668) < 1e-9);
+  assert_int_equal(ds->episode[4].line, 2 + 4 * 9167);
+  // the swing stays around the hanging position
+  double lo = 1e9, hi = -1e9;
+  for (int k = 0; k < ep->T; k++) {
+    lo = fmin(lo, ep->qpos[k]);
+    hi = fmax(hi, ep->qpos[k]);
+  }
+  assert_true(lo > -2 && lo < -1 && hi > 1 && hi < 2);
+  dso_dataset_free(ds);
+  dso_dataset_spec_clear(&spec);
+  mj_deleteModel(m);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_column_names),
+      cmocka_unit_test(test_round_trip),
+      cmocka_unit_test(test_writer_errors),
+      cmocka_unit_test(test_partial_columns),
+      cmocka_unit_test(test_quaternions_after_interpolation),
+      cmocka_unit_test(test_episodes_and_files),
+      cmocka_unit_test(test_resampling_linear),
+      cmocka_unit_test(test_bad_files),
+      cmocka_unit_test(test_bad_files_more),
+      cmocka_unit_test(test_long_name_list),
+      cmocka_unit_test(test_spec),
+      cmocka_unit_test(test_real_recording),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
