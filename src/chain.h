@@ -48,6 +48,7 @@ typedef struct dsoChain_ {
   int nx;                  // state size
   int ntheta;              // parameter size
   int has_hessian;         // 1 if logp and cost fill hess
+  int cost_grad_zero;      // 1 if ∇θL and ∇²θL are identically zero (estimators then skip them)
 } dsoChain;
 
 // Checks that chain has the mandatory operations and positive sizes; fills err otherwise.

@@ -21,6 +21,8 @@
 #include "cost.h"
 #include "policy.h"
 #include "mjchain.h"
+#include "io.h"
+#include "dataset.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -176,8 +176,10 @@ static void alg1_one(void* vctx, int n, int thread) {
   // forward form of the backward recursion of Algorithm 1: G_0 = Σ_t w_t (∇L_t + γ ∇lnP_t R̂_t)
   for (int t = r.t0; t < r.tc; t++) {
     const double* xt = dso_rollout_state(ro, n, t);
-    ch->ops->cost(tmp, NULL, ch->model, ro->work[thread], xt, ro->theta, t, n);
-    for (int k = 0; k < nt; k++) g[k] += w * tmp[k];
+    if (!ch->cost_grad_zero) {
+      ch->ops->cost(tmp, NULL, ch->model, ro->work[thread], xt, ro->theta, t, n);
+      for (int k = 0; k < nt; k++) g[k] += w * tmp[k];
+    }
     if (t < r.tp) {
       ch->ops->logp(tmp, NULL, ch->model, ro->work[thread], dso_rollout_state(ro, n, t + 1), xt,
                     ro->theta, t, n);

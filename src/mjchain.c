@@ -41,6 +41,7 @@ typedef struct {
   double* Js;             // (nin x ndx) ∂s/∂x for state input
   double* gn;             // (ntheta) per-rollout gradient accumulator
   double *ch_astd, *ch_gain, *ch_off, *ch_sstd;  // (nu), (ns) x 3: channel values at θ
+  const double *mu_x, *mu_xn, *mu_theta;  // μ in w->mu was computed by the sample of (x, xn, θ)
 } dsoMjWork;
 
 static double* zalloc(size_t n) {
@@ -131,12 +132,18 @@ static void* work_create(const void* model) {
 // writes θ + this rollout's randomization into the simulator when it changed
 static int ensure_theta(dsoMjWork* w, const double* theta) {
   const dsoMjChain* mc = w->mc;
-  int n = mc->theta->n;
+  int n = mc->theta->n, same = w->has_written;
+  // only entries bound to the model, sensors or noise reach the simulator
+  for (int k = 0; k < mc->nbound; k++) {
+    int i = mc->bound[k];
+    w->ueff[i] = theta[i] + w->delta[i];
+    same &= w->ueff[i] == w->written[i];
+  }
+  if (same) {
+    return 0;
+  }
   for (int i = 0; i < n; i++) {
     w->ueff[i] = theta[i] + w->delta[i];
-  }
-  if (w->has_written && !memcmp(w->ueff, w->written, sizeof(double) * (size_t)n)) {
-    return 0;
   }
   dsoError err = {0};
   if (dso_sim_write(w->sim, mc->theta, w->ueff, &err) != DSO_OK) {
@@ -225,6 +232,10 @@ static int transition(double* xn, const dsoMjChain* mc, dsoMjWork* w, const doub
   } else {
     memset(w->mu, 0, sizeof(double) * (size_t)nu);
   }
+  // the rollout asks for ln P of this very transition next: keep μ for it
+  w->mu_x = x;
+  w->mu_xn = xn;
+  w->mu_theta = theta;
   double* as = xn + mc->off_as;
   double* a = xn + mc->off_a;
   for (int i = 0; i < nu; i++) {
@@ -259,6 +270,7 @@ static int op_sample(double* xn, const void* model, void* work, const double* x,
 static void op_mean(double* xn, const void* model, void* work, const double* x,
                     const double* theta, int t, int n) {
   transition(xn, (const dsoMjChain*)model, (dsoMjWork*)work, x, theta, NULL, 0);
+  ((dsoMjWork*)work)->mu_x = NULL;  // noise-free: not a sampled transition
 }
 
 #define DSO_LOG_SQRT_2PI 0.91893853320467274178
@@ -283,7 +295,8 @@ static void channel_values(dsoMjWork* w, const double* theta) {
     w->ch_off[i] = 0;
     w->ch_sstd[i] = 0;
   }
-  for (int i = 0; i < mc->theta->n; i++) {
+  for (int k = 0; k < mc->nbound; k++) {
+    int i = mc->bound[k];
     const dsoThetaEntry* e = &mc->theta->entry[i];
     int c = e->bind.target;
     double v = dso_theta_entry_natural(e, theta[i]);
@@ -322,11 +335,14 @@ static double op_logp(double* grad, double* hess, const void* model, void* work,
     }
   }
   const double* s = policy_input(mc, x, y);
-  if (mc->policy) {
-    dso_policy_forward(w->mu, w->hnext, mc->policy, w->pw, s, x + mc->off_h,
-                       theta + mc->policy_start);
-  } else {
-    memset(w->mu, 0, sizeof(double) * (size_t)nu);
+  if (!(x == w->mu_x && xn == w->mu_xn && theta == w->mu_theta)) {
+    if (mc->policy) {
+      dso_policy_forward(w->mu, w->hnext, mc->policy, w->pw, s, x + mc->off_h,
+                         theta + mc->policy_start);
+    } else {
+      memset(w->mu, 0, sizeof(double) * (size_t)nu);
+    }
+    w->mu_x = NULL;  // w->mu no longer holds the sampled transition's μ
   }
   for (int i = 0; i < nu; i++) {
     double sg = w->ch_astd[i];
@@ -347,7 +363,8 @@ static double op_logp(double* grad, double* hess, const void* model, void* work,
     dso_policy_vjp(w->gs, w->gh, grad + mc->policy_start, mc->policy, w->pw, s, x + mc->off_h,
                    theta + mc->policy_start, w->la, w->lh);
   }
-  for (int i = 0; i < th->n; i++) {
+  for (int k = 0; k < mc->nbound; k++) {
+    int i = mc->bound[k];
     const dsoThetaEntry* e = &th->entry[i];
     int c = e->bind.target;
     double dvdu = dso_theta_entry_jacobian(e, theta[i]), ds;
@@ -416,6 +433,7 @@ void dso_mjchain_free(dsoMjChain* mc) {
   if (mc->own) {
     mj_deleteModel(mc->own);
   }
+  free(mc->bound);
   free(mc->init_qpos);
   free(mc->init_qvel);
   free(mc->init_std);
@@ -556,7 +574,19 @@ dsoMjChain* dso_mjchain_create(const mjModel* base, const dsoTheta* theta,
       return NULL;
     }
   }
+  mc->bound = (int*)calloc((size_t)theta->n + 1, sizeof(int));
+  if (!mc->bound) {
+    dso_mjchain_free(mc);
+    dso_error(err, DSO_ERR_MEMORY, "chain: out of memory");
+    return NULL;
+  }
+  for (int i = 0; i < theta->n; i++) {
+    if (theta->entry[i].bind.kind != DSO_BIND_NONE) {
+      mc->bound[mc->nbound++] = i;
+    }
+  }
   mc->chain.ops = &kMjChainOps;
+  mc->chain.cost_grad_zero = 1;  // r(x, a) has no θ; θ_f moves it only through the pathwise route
   mc->chain.model = mc;
   mc->chain.nx = off;
   mc->chain.ntheta = theta->n;
@@ -752,6 +782,7 @@ static dsoStatus pathwise_one(const dsoMjChain* mc, dsoMjWork* w, dsoRollout* ro
       const double* sin = policy_input(mc, xt, y);
       memset(w->gs, 0, sizeof(double) * (size_t)mc->nin);
       memset(w->gh, 0, sizeof(double) * (size_t)nh);
+      w->mu_x = NULL;
       if (mc->policy) {
         dso_policy_forward(w->mu, w->hnext, mc->policy, w->pw, sin, xt + mc->off_h,
                            theta + mc->policy_start);

@@ -72,6 +72,8 @@ typedef struct dsoMjChain_ {
   int nq, nv, na, nu, nh, ns, nin;  // sizes; nin = policy input size
   int off_h, off_sd, off_y, off_as, off_a, off_flag;  // offsets in x
   int policy_start;          // θ_μ = θ[policy_start .. policy_start + np)
+  int nbound;                // entries of θ bound to the model, sensors or noise
+  int* bound;                // (nbound) their indices
 } dsoMjChain;
 
 // Creates a MuJoCo chain. The policy's input size must equal nq + nv + na (state input) or
