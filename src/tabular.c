@@ -703,6 +703,7 @@ void dso_tabular_chain(dsoChain* chain, const dsoTabular* t) {
   chain->nx = 1;
   chain->ntheta = t->ntheta;
   chain->has_hessian = t->kind != DSO_TAB_DMDP;
+  chain->cost_grad_zero = 0;  // tabular costs may depend on θ (G-MDP families)
 }
 
 // ---------------------------------------------------------------------------------------------
