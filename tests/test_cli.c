@@ -112,11 +112,38 @@ static void test_check_every_task(void** state) {
   assert_true(count >= 3);
 }
 
+// dso gradcheck on the shipped chain tasks: pathwise agrees with common-random-number differences
+// (relative error 1e-4 on contact-free models, 1e-2 on the hopper with contacts)
+static void test_gradcheck(void** state) {
+  const char* runs[][2] = {{"tasks/cartpole_gradcheck.json", "1e-4"},
+                           {"tasks/arm_sensor_policy.json", "1e-4"},
+                           {"tasks/hopper_gradcheck.json", "1e-2"}};
+  for (int i = 0; i < 3; i++) {
+    char args[512];
+    snprintf(args, sizeof(args), "gradcheck %s --tol %s", runs[i][0], runs[i][1]);
+    int st = run(args);
+    if (st != 0) {
+      fprintf(stderr, "%s\n%s", g_out, g_err);
+    }
+    assert_int_equal(st, 0);
+    assert_non_null(strstr(g_out, "worst relative error pathwise vs fd"));
+    assert_non_null(strstr(g_out, " 0 diverged"));
+  }
+  assert_int_equal(run("gradcheck --help"), 0);
+  assert_int_equal(run("gradcheck"), 2);
+  assert_int_equal(run("gradcheck /nonexistent.json"), 2);
+  assert_int_equal(run("gradcheck tasks/cartpole_gradcheck.json --rollouts 1"), 2);
+  assert_int_equal(run("gradcheck tasks/cartpole_gradcheck.json --bogus 3"), 2);
+  assert_non_null(strstr(g_err, "unknown option --bogus"));
+  assert_int_equal(run("gradcheck tasks/cartpole_gradcheck.json --step"), 2);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_help_and_statuses),
       cmocka_unit_test(test_info_on_models),
       cmocka_unit_test(test_check_every_task),
+      cmocka_unit_test(test_gradcheck),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
