@@ -837,7 +837,7 @@ static dsoStatus parse_row(double* row, const dsoCsvTable* t, const char* p, con
   return DSO_OK;
 }
 
-static dsoStatus parse_rows(dsoCsvTable* t, const char* p, int line, dsoError* err) {
+static dsoStatus parse_rows(dsoCsvTable* t, char* p, int line, dsoError* err) {
   size_t bound = 1;
   for (const char* s = p; (s = strchr(s, '\n')); s++) {
     bound++;
@@ -853,12 +853,18 @@ static dsoStatus parse_rows(dsoCsvTable* t, const char* p, int line, dsoError* e
     const char* s = p;
     while (s < eol && blank(*s)) s++;
     if (s < eol) {
-      if (parse_row(t->row + (size_t)t->nrow * t->width, t, p, eol, line, err)) {
-        return err->code;
+      // end the line's string at its end, so that strtod never scans the rest of the file
+      char* cut = (char*)eol;
+      char saved = *cut;
+      *cut = '\0';
+      dsoStatus st = parse_row(t->row + (size_t)t->nrow * t->width, t, p, eol, line, err);
+      *cut = saved;
+      if (st) {
+        return st;
       }
       t->line[t->nrow++] = line;
     }
-    p = *eol ? eol + 1 : eol;
+    p = *eol ? (char*)eol + 1 : (char*)eol;
   }
   return DSO_OK;
 }
