@@ -335,7 +335,8 @@ static double op_logp(double* grad, double* hess, const void* model, void* work,
     }
   }
   const double* s = policy_input(mc, x, y);
-  if (!(x == w->mu_x && xn == w->mu_xn && theta == w->mu_theta)) {
+  // the gradient needs the policy's activations at this transition: run the forward pass then
+  if (grad || !(x == w->mu_x && xn == w->mu_xn && theta == w->mu_theta)) {
     if (mc->policy) {
       dso_policy_forward(w->mu, w->hnext, mc->policy, w->pw, s, x + mc->off_h,
                          theta + mc->policy_start);
@@ -360,8 +361,8 @@ static double op_logp(double* grad, double* hess, const void* model, void* work,
     memset(w->gs, 0, sizeof(double) * (size_t)mc->nin);
     memset(w->gh, 0, sizeof(double) * (size_t)mc->nh);
     memset(w->lh, 0, sizeof(double) * (size_t)mc->nh);
-    dso_policy_vjp(w->gs, w->gh, grad + mc->policy_start, mc->policy, w->pw, s, x + mc->off_h,
-                   theta + mc->policy_start, w->la, w->lh);
+    dso_policy_vjp_after_forward(w->gs, w->gh, grad + mc->policy_start, mc->policy, w->pw,
+                                 x + mc->off_h, theta + mc->policy_start, w->la, w->lh);
   }
   for (int k = 0; k < mc->nbound; k++) {
     int i = mc->bound[k];
@@ -786,8 +787,9 @@ static dsoStatus pathwise_one(const dsoMjChain* mc, dsoMjWork* w, dsoRollout* ro
       if (mc->policy) {
         dso_policy_forward(w->mu, w->hnext, mc->policy, w->pw, sin, xt + mc->off_h,
                            theta + mc->policy_start);
-        dso_policy_vjp(w->gs, w->gh, g + mc->policy_start, mc->policy, w->pw, sin,
-                       xt + mc->off_h, theta + mc->policy_start, w->la, w->lh_next);
+        dso_policy_vjp_after_forward(w->gs, w->gh, g + mc->policy_start, mc->policy, w->pw,
+                                     xt + mc->off_h, theta + mc->policy_start, w->la,
+                                     w->lh_next);
       } else {
         memset(w->mu, 0, sizeof(double) * (size_t)nu);
       }

@@ -700,6 +700,12 @@ void dso_policy_vjp(double* g_s, double* g_h, double* g_theta, const dsoPolicy* 
   backward(g_s, p->nh ? g_h : NULL, g_theta, p, w, h, theta, lam_a, p->nh ? lam_h : NULL);
 }
 
+void dso_policy_vjp_after_forward(double* g_s, double* g_h, double* g_theta, const dsoPolicy* p,
+                                  dsoPolicyWork* w, const double* h, const double* theta,
+                                  const double* lam_a, const double* lam_h) {
+  backward(g_s, p->nh ? g_h : NULL, g_theta, p, w, h, theta, lam_a, p->nh ? lam_h : NULL);
+}
+
 // row i of an (rows x cols) matrix, or NULL
 static double* row(double* M, int i, int cols) { return M ? M + (size_t)i * cols : NULL; }
 

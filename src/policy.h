@@ -161,6 +161,13 @@ void dso_policy_vjp(double* g_s, double* g_h, double* g_theta, const dsoPolicy* 
                     dsoPolicyWork* w, const double* s, const double* h, const double* theta,
                     const double* lam_a, const double* lam_h);
 
+// As dso_policy_vjp, without the forward pass: uses the activations that the last
+// dso_policy_forward on w left there, which must have been called with the same s, h and theta.
+// Saves one forward pass when the caller needed the output first.
+void dso_policy_vjp_after_forward(double* g_s, double* g_h, double* g_theta, const dsoPolicy* p,
+                                  dsoPolicyWork* w, const double* h, const double* theta,
+                                  const double* lam_a, const double* lam_h);
+
 #ifdef __cplusplus
 }
 #endif
