@@ -9,7 +9,7 @@
 #include "mj.h"
 
 static const char* const kTaskKeys[] = {"description", "model", "policy", "chain", "cost",
-                                        "rollout", "theta", NULL};
+                                        "rollout", "data", "fit", "theta", NULL};
 static const char* const kChainKeys[] = {"input", "divergence_penalty", "init_qpos", "init_qvel",
                                          "init_std_qpos", "init_std_qvel", "randomize", "fd",
                                          NULL};
@@ -215,6 +215,8 @@ void dso_task_free(dsoTask* task) {
   }
   dso_policy_free(task->policy);
   dso_cost_free(task->cost);
+  dso_dataset_free(task->data);
+  free(task->fit);
   free(task->chain_arrays);
   free(task->path);
   free(task->model_path);
@@ -544,6 +546,39 @@ static dsoStatus load_into(dsoTask* t, const char* path, dsoError* err) {
     }
   }
   if (!s) s = parse_rollout(t, cJSON_GetObjectItemCaseSensitive(root, "rollout"), path, err);
+  const cJSON* data = s ? NULL : cJSON_GetObjectItemCaseSensitive(root, "data");
+  if (data) {
+    // data files are relative to the task file's folder
+    char* dir = dup_string(path);
+    char* slash = dir ? strrchr(dir, '/') : NULL;
+    if (dir) {
+      if (slash) {
+        slash[1] = '\0';
+      } else {
+        dir[0] = '\0';
+      }
+    }
+    dsoDatasetSpec spec;
+    dso_dataset_spec_default(&spec);
+    s = dir ? dso_dataset_spec_from_json(&spec, data, dir[0] ? dir : ".", path, "data", err)
+            : dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", path);
+    if (!s && dso_dataset_load(&t->data, t->model, &spec, err)) {
+      dso_error_prefix(err, "%s: data: ", path);
+      s = err->code == DSO_ERR_IO ? DSO_ERR_INPUT : err->code;
+      err->code = s;
+    }
+    dso_dataset_spec_clear(&spec);
+    free(dir);
+  }
+  const cJSON* fit = s ? NULL : cJSON_GetObjectItemCaseSensitive(root, "fit");
+  if (fit) {
+    if (!cJSON_IsObject(fit)) {
+      s = dso_error(err, DSO_ERR_INPUT, "%s: fit: expected an object, got %s", path,
+                    dso_json_type_name(fit));
+    } else if (!(t->fit = node_text(fit))) {
+      s = dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", path);
+    }
+  }
   free(entries);
   cJSON_Delete(root);
   return s;

@@ -9,6 +9,8 @@
 //               "init_std_qvel": {}, "randomize": {"physics.pole.mass": 0.05},
 //               "fd": {"eps_state": 1e-6, "eps_theta": 1e-6, "centered": true}},
 //     "cost": [{"term": "upright", "body": "pole"}],  // see cost.h
+//     "data": {"files": "recording.csv", "columns": {...}},  // see dataset.h
+//     "fit": {...},                               // settings of data-driven fits (sysid.h)
 //     "rollout": {"setting": "episodic", "gamma": 0.99, "terminate": false, "horizon": 200,
 //                 "rollouts": 64, "threads": 2, "seed": 1},
 //     "theta": [
@@ -26,6 +28,7 @@
 #include <mujoco/mujoco.h>
 
 #include "cost.h"
+#include "dataset.h"
 #include "error.h"
 #include "mjchain.h"
 #include "policy.h"
@@ -49,6 +52,9 @@ typedef struct dsoTask_ {
   dsoRolloutSettings rollout;    // the "rollout" section
   int nrollout;                  // rollouts per batch (rollout.rollouts, default 64)
   double* chain_arrays;          // storage of chain.init_qpos, init_qvel, init_std, randomize_std
+  dsoDataset* data;              // the "data" section, loaded; NULL when absent
+  char* fit;                     // the "fit" section as JSON text (read by the fitting code);
+                                 // NULL when absent
 } dsoTask;
 
 // Loads and validates a task file. Returns NULL with err naming the file, JSON path and what was

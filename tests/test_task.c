@@ -60,7 +60,7 @@ static const BadCase kBad[] = {
      "not a valid MJCF model: XML parse error"},
     {"model_not_string.json", "model", "expected a string, got an array"},
     {"theta_not_array.json", "theta", "expected an array of entries, got an object"},
-    {"unknown_top_key.json", "unknown key \"thetaa\"", "valid keys: description, model, policy, chain, cost, rollout, theta"},
+    {"unknown_top_key.json", "unknown key \"thetaa\"", "valid keys: description, model, policy, chain, cost, rollout, data, fit, theta"},
     // entries: keys and names
     {"duplicate_entry_key.json", "theta[0]", "key \"init\" appears twice"},
     {"entry_not_object.json", "theta[1]", "expected an object, got a string"},
@@ -119,6 +119,10 @@ static const BadCase kBad[] = {
     {"unknown_transform.json", "theta[0].transform",
      "unknown transform \"logit\"; valid: identity, log, bounded"},
     {"truncated.json", "line 4", "unexpected end of file (truncated JSON?)"},
+    // the data and fit sections
+    {"data_missing_file.json", "data: " BAD_DIR "/nowhere.csv", "cannot open file"},
+    {"data_unknown_column.json", "single_pendulum_freeswing.csv:1:1", "unknown column \"t_s\""},
+    {"fit_not_object.json", "fit", "expected an object, got an array"},
     // the policy, chain, cost and rollout sections
     {"chain_unknown_key.json", "chain", "unknown key \"inputs\"; valid keys: input,"},
     {"chain_bad_input.json", "chain.input", "unknown input \"pixels\"; valid: state, sensors"},

@@ -40,6 +40,11 @@ int dso_cli_check(int argc, char** argv) {
   if (task->description[0]) {
     printf("  %s\n", task->description);
   }
+  if (task->data) {
+    printf("data: %d episodes (%d for validation), %ld samples every %g s\n",
+           dso_dataset_nepisode(task->data), dso_dataset_nvalidation(task->data),
+           dso_dataset_nsample(task->data), task->data->dt);
+  }
   printf("%5s  %-40s %-13s %12s  %-9s %-22s %-20s %s\n", "index", "name", "block", "init",
          "transform", "bounds", "prior", "fixed");
   for (int i = 0; i < th->n; i++) {
