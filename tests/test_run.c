@@ -1,0 +1,123 @@
+// Run outputs: the checkpoint reads back bit-identical, bad checkpoints are errors naming the file,
+// progress and result files hold what was recorded.
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "dso.h"
+#include "json.h"
+#include "run.h"
+
+static const char* const kParts[3] = {"sysid", "calib", "prior"};
+
+static dsoTheta* layout(void) {
+  dsoThetaEntry e[3];
+  memset(e, 0, sizeof(e));
+  const char* names[3] = {"physics.a.mass", "physics.b.com[0]", "policy.k"};
+  for (int i = 0; i < 3; i++) {
+    snprintf(e[i].name, sizeof(e[i].name), "%s", names[i]);
+    e[i].block = i == 2 ? DSO_BLOCK_POLICY : DSO_BLOCK_PHYSICS;
+    e[i].transform = i == 0 ? DSO_TRANSFORM_LOG : DSO_TRANSFORM_IDENTITY;
+    e[i].init = 0.3 + i;
+    e[i].lower = -INFINITY;
+    e[i].upper = INFINITY;
+  }
+  e[2].fixed = 1;
+  dsoError err = {0};
+  return dso_theta_create(e, 3, &err);
+}
+
+static void test_checkpoint_roundtrip(void** state) {
+  dsoTheta* th = layout();
+  dsoError err = {0};
+  double u[3] = {log(0.3), 1.0 / 3.0, -2.718281828459045e-7};
+  dsoRunState st, back;
+  assert_int_equal(dso_run_state_init(&st, th, u, 1e-3 / 7, &err), DSO_OK);
+  for (int k = 0; k < 100; k++) {
+    dsoRunRecord r = {k, 1.0 / (k + 3), {0.1 / (k + 1), 0, 1e-9 * k}, sqrt(k + 0.5), 0.1 / 3,
+                      1000L * k};
+    assert_int_equal(dso_run_state_record(&st, &r, &err), DSO_OK);
+  }
+  st.done = 1;
+  char dir[] = "/tmp/dso_test_run_XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char path[256];
+  snprintf(path, sizeof(path), "%s/checkpoint.json", dir);
+  assert_int_equal(dso_run_checkpoint_write(path, th, &st, &err), DSO_OK);
+  double zero[3] = {0, 0, 0};
+  assert_int_equal(dso_run_state_init(&back, th, zero, 0, &err), DSO_OK);
+  assert_int_equal(dso_run_checkpoint_read(path, th, &back, &err), DSO_OK);
+  assert_memory_equal(back.u, st.u, sizeof(u));
+  assert_true(back.lambda == st.lambda && back.done == 1);
+  assert_int_equal(back.nrecord, 100);
+  for (int k = 0; k < 100; k++) {
+    const dsoRunRecord *a = &back.record[k], *b = &st.record[k];
+    assert_true(a->iter == b->iter && a->cost == b->cost && a->grad_norm == b->grad_norm &&
+                a->lambda == b->lambda && a->steps == b->steps);
+    assert_memory_equal(a->term, b->term, sizeof(a->term));
+  }
+  // progress and result
+  snprintf(path, sizeof(path), "%s/progress.csv", dir);
+  assert_int_equal(dso_run_progress_write(path, &st, kParts, &err), DSO_OK);
+  char* text = dso_read_text_file(path, &err);
+  assert_non_null(text);
+  assert_non_null(strstr(text, "iter,cost,sysid,calib,prior,grad_norm,lambda,steps\n0,"));
+  int lines = 0;
+  for (char* c = text; *c; c++) lines += *c == '\n';
+  assert_int_equal(lines, 101);
+  free(text);
+  remove(path);
+  double se[3] = {0.01, 0, 0};
+  double rms[2] = {0.05, 0.07};
+  text = dso_run_result_json(th, u, u, se, &st.record[99], kParts, rms, 2, 0.06, &err);
+  assert_non_null(text);
+  assert_non_null(strstr(text, "\"ci95\""));
+  assert_non_null(strstr(text, "\"rms_per_episode\""));
+  assert_non_null(strstr(text, "\"physics.a.mass\""));
+  free(text);
+  // bad checkpoints
+  const char* bad[][2] = {
+      {"{\"u\": {}, \"lambda\": 1, \"progress\": []}", "u.policy.k: missing"},
+      {"{\"u\": [], \"lambda\": 1, \"progress\": []}", "not a dso checkpoint"},
+      {"{\"u\": {\"physics.a.mass\": 1, \"physics.b.com[0]\": 1, \"policy.k\": 1, \"x\": 2},"
+       " \"lambda\": 1, \"progress\": []}", "u.x: not an entry"},
+      {"{\"u\": {\"physics.a.mass\": 1, \"physics.b.com[0]\": 1, \"policy.k\": 1},"
+       " \"lambda\": 1, \"progress\": [{\"iter\": \"a\"}]}", "progress: malformed row"},
+      {"{", "unexpected end of file"},
+  };
+  snprintf(path, sizeof(path), "%s/bad.json", dir);
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    FILE* f = fopen(path, "w");
+    fputs(bad[i][0], f);
+    fclose(f);
+    dso_error_clear(&err);
+    assert_int_not_equal(dso_run_checkpoint_read(path, th, &back, &err), DSO_OK);
+    if (!strstr(err.msg, bad[i][1]) || !strstr(err.msg, path)) {
+      fprintf(stderr, "case %zu: %s\n", i, err.msg);
+    }
+    assert_non_null(strstr(err.msg, bad[i][1]));
+    assert_non_null(strstr(err.msg, path));
+  }
+  remove(path);
+  snprintf(path, sizeof(path), "%s/checkpoint.json", dir);
+  remove(path);
+  rmdir(dir);
+  dso_run_state_clear(&st);
+  dso_run_state_clear(&back);
+  dso_theta_free(th);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_checkpoint_roundtrip),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
