@@ -23,6 +23,7 @@
 #include "mjchain.h"
 #include "io.h"
 #include "dataset.h"
+#include "simulate.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -21,5 +21,6 @@ int dso_cli_info(int argc, char** argv);
 int dso_cli_check(int argc, char** argv);
 int dso_cli_gradcheck(int argc, char** argv);
 int dso_cli_verify(int argc, char** argv);
+int dso_cli_simulate(int argc, char** argv);
 
 #endif  // DSO_CLI_H

@@ -16,6 +16,7 @@ static const dsoVerb kVerbs[] = {
   {"check", dso_cli_check, "validate a task file and print the resolved theta layout"},
   {"gradcheck", dso_cli_gradcheck, "score, pathwise and finite-difference gradients per entry"},
   {"verify", dso_cli_verify, "check every DSO estimator against exact finite chains"},
+  {"simulate", dso_cli_simulate, "record a synthetic dataset from a task at true theta values"},
 };
 static const int kNumVerbs = (int)(sizeof(kVerbs) / sizeof(kVerbs[0]));
 

@@ -1,0 +1,52 @@
+// Synthetic datasets with a known ground truth: the task's MuJoCo chain is run at given "true"
+// parameters θ, with its policy, action noise θ_ε and sensor noise θ_ξ, and every rollout is
+// recorded as an episode (the `dso simulate` verb).
+//
+// Row t of an episode holds, at time t * timestep from the episode's start:
+//   qpos, qvel  the state x_t
+//   ctrl        the control applied in the step from x_t to x_{t+1} (after clipping to ctrlrange)
+//   sensor.*    the measurement of x_t as the chain defines it (sensors read x_t with the control of
+//               the previous step still applied, zero at t = 0): the noisy y = gain ⊙ sensordata +
+//               offset + ξ the chain sampled when it samples measurements (policy on sensors, or θ
+//               with sensor entries), else the noise-free gain ⊙ sensordata + offset at θ.
+// An episode of horizon T runs T transitions and records the T rows t = 0..T-1; the last state
+// x_T is not recorded (it has no control of its own).
+#ifndef DSO_SIMULATE_H
+#define DSO_SIMULATE_H
+
+#include <stdint.h>
+
+#include "dataset.h"
+#include "error.h"
+#include "task.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// Records nepisode episodes of horizon samples each from the task's chain at θ = u (unconstrained
+// coordinates, task->theta->n; NULL: the task's initial values) into a new dataset *out whose
+// masks mark qpos, qvel, ctrl and every sensor as recorded; the last nvalidation episodes (0 <=
+// nvalidation <= nepisode) are flagged validation.
+//
+// Episode n is rollout n of one batch keyed by (seed, iteration 0, n), so the same arguments give
+// a bitwise identical dataset for any thread count (task->rollout.nthread). The rollout setting is
+// episodic without termination (every episode has the full horizon); the task's domain
+// randomization (chain.randomize) is off, so every episode is simulated at exactly θ = u.
+//
+// excitation >= 0 is the std, in control units, of extra white noise added to every actuator's
+// control (persistent excitation for identification): the chain is run with a copy of θ whose
+// action-noise std is sqrt(σ² + excitation²) on actuators with an action_noise entry and
+// excitation on the others (entries are added for them; their actuators must then be named).
+// The recorded controls include this noise, as they would on a real robot.
+//
+// On failure *out is NULL and err is set; a rollout that diverges is a DSO_ERR_NUMERIC error that
+// names the episode and the step. The batch holds nepisode x (horizon + 1) chain states in memory.
+dsoStatus dso_simulate(dsoDataset** out, const dsoTask* task, const double* u, int nepisode,
+                       int horizon, uint64_t seed, double excitation, int nvalidation,
+                       dsoError* err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif  // DSO_SIMULATE_H
