@@ -424,7 +424,7 @@ static char* node_text(const cJSON* node) {
   return cJSON_PrintUnformatted(node);
 }
 
-static dsoStatus load_into(dsoTask* t, const char* path, dsoError* err) {
+static dsoStatus load_into(dsoTask* t, const char* path, int flags, dsoError* err) {
   char* text = dso_read_text_file(path, err);
   if (!text) {
     return err->code;
@@ -562,7 +562,8 @@ static dsoStatus load_into(dsoTask* t, const char* path, dsoError* err) {
     dso_dataset_spec_default(&spec);
     s = dir ? dso_dataset_spec_from_json(&spec, data, dir[0] ? dir : ".", path, "data", err)
             : dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", path);
-    if (!s && dso_dataset_load(&t->data, t->model, &spec, err)) {
+    if (!s && !(flags & DSO_TASK_SKIP_DATA) &&
+        dso_dataset_load(&t->data, t->model, &spec, err)) {
       dso_error_prefix(err, "%s: data: ", path);
       s = err->code == DSO_ERR_IO ? DSO_ERR_INPUT : err->code;
       err->code = s;
@@ -590,6 +591,10 @@ dsoMjChain* dso_task_chain(const dsoTask* task, dsoError* err) {
 }
 
 dsoTask* dso_task_load(const char* path, dsoError* err) {
+  return dso_task_load_flags(path, 0, err);
+}
+
+dsoTask* dso_task_load_flags(const char* path, int flags, dsoError* err) {
   dsoError local = {0};
   err = err ? err : &local;
   dsoTask* t = (dsoTask*)calloc(1, sizeof(dsoTask));
@@ -598,7 +603,7 @@ dsoTask* dso_task_load(const char* path, dsoError* err) {
     dso_error(err, DSO_ERR_MEMORY, "task: out of memory");
     return NULL;
   }
-  if (load_into(t, path, err) != DSO_OK) {
+  if (load_into(t, path, flags, err) != DSO_OK) {
     dso_task_free(t);
     return NULL;
   }

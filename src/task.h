@@ -61,6 +61,13 @@ typedef struct dsoTask_ {
 // expected on failure.
 dsoTask* dso_task_load(const char* path, dsoError* err);
 
+// Flags of dso_task_load_flags.
+enum { DSO_TASK_SKIP_DATA = 1 };  // validate the "data" section's settings but read no file
+
+// As dso_task_load; flags DSO_TASK_SKIP_DATA leaves task->data NULL (for `dso simulate`, which
+// writes the data a task will read).
+dsoTask* dso_task_load_flags(const char* path, int flags, dsoError* err);
+
 // Frees a task; NULL is a no-op.
 void dso_task_free(dsoTask* task);
 

@@ -138,6 +138,12 @@ static void test_gradcheck(void** state) {
   assert_int_equal(run("gradcheck tasks/cartpole_gradcheck.json --step"), 2);
 }
 
+// the synthetic data that tasks/arm_sysid.json reads: recorded by dso simulate at the true values
+static int make_data(void** state) {
+  return run("simulate tasks/arm_sysid.json -o build/arm_sysid.csv --excitation 0.6 "
+             "--validation 2 --values tasks/truth/arm_sysid.json") == 0 ? 0 : -1;
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_help_and_statuses),
@@ -145,5 +151,5 @@ int main(void) {
       cmocka_unit_test(test_check_every_task),
       cmocka_unit_test(test_gradcheck),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return cmocka_run_group_tests(tests, make_data, NULL);
 }

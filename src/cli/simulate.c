@@ -8,10 +8,12 @@
 
 #include "cli.h"
 #include "dso.h"
+#include "json.h"
 
 static const char* kHelp =
     "usage: dso simulate TASK.json -o DATA.csv [--episodes N] [--horizon T] [--seed S]\n"
-    "                    [--excitation E] [--validation K] [--set NAME=VALUE ...]\n\n"
+    "                    [--excitation E] [--validation K] [--values FILE.json]\n"
+    "                    [--set NAME=VALUE ...]\n\n"
     "Runs the task's MuJoCo chain (policy, action noise, sensor model and sensor noise) at the\n"
     "true theta and records every rollout as an episode of DATA.csv (written atomically):\n"
     "time, qpos and qvel of the state x_t, the control applied at t (clipped to ctrlrange) and\n"
@@ -24,6 +26,7 @@ static const char* kHelp =
     "                     the same seed gives the same file\n"
     "  --excitation E     std of extra white noise on every control, in control units (default 0)\n"
     "  --validation K     flag the last K episodes as validation episodes (default 0)\n"
+    "  --values FILE.json true natural values by name, {\"name\": value, ...} (before --set)\n"
     "  --set NAME=VALUE   true natural value of the theta entry NAME (repeatable; default: the\n"
     "                     entry's init); checked against the entry's bounds and domain\n\n"
     "Domain randomization in the task is off: every episode runs at the true theta.\n"
@@ -34,6 +37,7 @@ static const char* kHelp =
 typedef struct {
   const char* task;
   const char* output;
+  const char* values;  // --values FILE.json
   long episodes, horizon, validation;  // -1: the task's value (validation: 0)
   long long seed;                      // -1: the task's value
   double excitation;
@@ -79,7 +83,7 @@ static int parse_options(Options* o, int argc, char** argv) {
       continue;
     }
     static const char* const kValued[] = {"-o", "--output", "--episodes", "--horizon", "--seed",
-                                          "--excitation", "--validation", "--set"};
+                                          "--excitation", "--validation", "--set", "--values"};
     int known = 0;
     for (size_t k = 0; k < sizeof(kValued) / sizeof(kValued[0]); k++) {
       known |= !strcmp(a, kValued[k]);
@@ -112,6 +116,8 @@ static int parse_options(Options* o, int argc, char** argv) {
       char* end = NULL;
       o->excitation = strtod(v, &end);
       ok = v[0] && end && !*end && isfinite(o->excitation) && o->excitation >= 0;
+    } else if (!strcmp(a, "--values")) {
+      o->values = v;
     } else {  // --set
       const char* eq = strchr(v, '=');
       if (!eq || eq == v || !eq[1]) {
@@ -174,7 +180,7 @@ int dso_cli_simulate(int argc, char** argv) {
     return DSO_EXIT_INPUT;
   }
   dsoError err = {0};
-  dsoTask* task = dso_task_load(o.task, &err);
+  dsoTask* task = dso_task_load_flags(o.task, DSO_TASK_SKIP_DATA, &err);
   if (!task) {
     return dso_cli_fail("simulate", &err);
   }
@@ -187,6 +193,15 @@ int dso_cli_simulate(int argc, char** argv) {
     goto done;
   }
   dso_theta_init(task->theta, u);
+  if (o.values) {
+    char* text = dso_read_text_file(o.values, &err);
+    if (!text || dso_theta_from_json(task->theta, u, text, o.values, &err)) {
+      free(text);
+      status = dso_cli_fail("simulate", &err);
+      goto done;
+    }
+    free(text);
+  }
   for (int i = 0; i < o.nset; i++) {
     if (!apply_set(task->theta, u, o.set[i], &err)) {
       status = DSO_EXIT_INPUT;
