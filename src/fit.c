@@ -1,0 +1,1102 @@
+// Least-squares fits of θ to recorded data: multiple-shooting system identification, sensor
+// calibration and the prior as residuals, Levenberg-Marquardt, covariance (see fit.h).
+#include "fit.h"
+
+#include <cblas.h>
+#include <lapacke.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "mj.h"
+#include "sim.h"
+
+#define DSO_FIT_MAX_THREADS 256
+#define DSO_FIT_SYSID 1
+#define DSO_FIT_CALIB 2
+
+static const char* const kFitKeys[] = {"window", "max_iter", "tol", "lambda0", "qpos_scale",
+                                       "qvel_scale", "sensors", "threads", NULL};
+
+// a unit of work: one shooting window (sysid) or one block of samples (calib)
+typedef struct {
+  int calib;       // 0: sysid window, 1: calibration block
+  int episode;     // dataset episode
+  int start, len;  // first sample and steps (sysid) or samples (calib)
+  long roff;       // first residual
+} dsoFitItem;
+
+struct dsoFit_;
+
+typedef struct {
+  struct dsoFit_* f;
+  int thread;
+  const double* u;
+  double* r;
+  int parts;  // DSO_FIT_SYSID | DSO_FIT_CALIB: the items to run
+  long steps, diverged;
+  dsoStatus status;
+  dsoError err;
+} dsoFitWorker;
+
+struct dsoFit_ {
+  const mjModel* m;
+  const dsoTheta* theta;
+  const dsoDataset* data;
+  dsoFitSettings set;
+  int nthread;
+  dsoSim** sim;          // (nthread)
+  double** ybuf;         // (nthread) x (nsensordata)
+  dsoFitWorker* work;    // (nthread)
+  double** qvel;         // (nepisode) filled qvel per episode, (T x nv), NULL for unused ones
+  int* qpos_idx;         // recorded qpos entries (nqr)
+  int* qvel_idx;         // recorded qvel entries (nvr)
+  int* sens_idx;         // fitted sensor columns (nsr)
+  int nqr, nvr, nsr;
+  int nitem;
+  dsoFitItem* item;      // (nitem)
+  int* fit;              // fitted entries (nfit)
+  int nfit;
+  int* prior;            // fitted entries with a prior (nprior)
+  int nprior;
+  long nsysid, ncalib, nres;
+  int* val;              // episodes for validation (nval)
+  int nval;
+  double* r;             // (nres) residuals at u
+  double* rp;            // (nres) work
+  double* rm;            // (nres) work
+  double* rtry;          // (nres) residuals at the trial point
+  double* rcache;        // (nres) residuals at ucache
+  double* ucache;        // (n)
+  int cache_valid;
+  double* Jt;            // (nfit x nres) row-major: J transposed
+  double* A;             // (nfit x nfit) JᵀJ
+  double* Ab;            // (nfit x nfit) damped system
+  double* g;             // (nfit) Jᵀr
+  double* delta;         // (nfit)
+  double* utry;          // (n)
+  double* uwork;         // (n)
+  double lambda;
+  double grad_norm;
+  int iter;
+  long steps, diverged;
+};
+
+// ---------------------------------------------------------------------------------------------
+// settings
+
+void dso_fit_settings_default(dsoFitSettings* s) {
+  s->window = 100;
+  s->max_iter = 50;
+  s->tol = 1e-10;
+  s->lambda0 = 1e-3;
+  s->qpos_scale = 0.01;
+  s->qvel_scale = 0.1;
+  s->sensors = 1;
+  s->threads = 2;
+}
+
+// reads obj[key] when present: a number in [lo, hi] (lo excluded when open_lo), an integer
+// when integer is set
+static dsoStatus json_range(double* out, const cJSON* obj, const char* key, double lo, int open_lo,
+                            double hi, int integer, const char* file, dsoError* err) {
+  double v = 0;
+  int present = 0;
+  if (dso_json_number(&v, &present, obj, key, 0, file, "fit", err)) {
+    return err ? err->code : DSO_ERR_INPUT;
+  }
+  if (!present) {
+    return DSO_OK;
+  }
+  if ((integer && v != floor(v)) || v < lo || (open_lo && v == lo) || v > hi) {
+    const char* what = integer ? "an integer" : "a number";
+    if (isfinite(hi)) {
+      return dso_error(err, DSO_ERR_INPUT, "%s: fit.%s: expected %s in [%g, %g], got %g", file,
+                       key, what, lo, hi, v);
+    }
+    return dso_error(err, DSO_ERR_INPUT, "%s: fit.%s: expected %s %s %g, got %g", file, key,
+                     what, open_lo ? ">" : ">=", lo, v);
+  }
+  *out = v;
+  return DSO_OK;
+}
+
+static dsoStatus json_int(int* out, const cJSON* obj, const char* key, int lo, int hi,
+                          const char* file, dsoError* err) {
+  double v = *out;
+  dsoStatus st = json_range(&v, obj, key, lo, 0, hi, 1, file, err);
+  *out = (int)v;
+  return st;
+}
+
+dsoStatus dso_fit_settings_from_json(dsoFitSettings* s, const char* json_text, const char* file,
+                                     dsoError* err) {
+  dso_fit_settings_default(s);
+  if (!json_text) {
+    return DSO_OK;
+  }
+  if (!file) {
+    file = "fit";
+  }
+  cJSON* root = dso_json_parse(json_text, file, err);
+  if (!root) {
+    return err ? err->code : DSO_ERR_INPUT;
+  }
+  dsoFitSettings t = *s;
+  dsoStatus st = DSO_OK;
+  if (dso_json_check_object(root, kFitKeys, file, "fit", err) ||
+      json_int(&t.window, root, "window", 1, 1000000000, file, err) ||
+      json_int(&t.max_iter, root, "max_iter", 0, 1000000000, file, err) ||
+      json_range(&t.tol, root, "tol", 0, 0, INFINITY, 0, file, err) ||
+      json_range(&t.lambda0, root, "lambda0", 0, 1, INFINITY, 0, file, err) ||
+      json_range(&t.qpos_scale, root, "qpos_scale", 0, 1, INFINITY, 0, file, err) ||
+      json_range(&t.qvel_scale, root, "qvel_scale", 0, 1, INFINITY, 0, file, err) ||
+      dso_json_bool(&t.sensors, root, "sensors", file, "fit", err) ||
+      json_int(&t.threads, root, "threads", 1, DSO_FIT_MAX_THREADS, file, err)) {
+    st = err && err->code ? err->code : DSO_ERR_INPUT;
+  } else {
+    *s = t;
+  }
+  cJSON_Delete(root);
+  return st;
+}
+
+// ---------------------------------------------------------------------------------------------
+// setup
+
+void dso_fit_free(dsoFit* f) {
+  if (!f) {
+    return;
+  }
+  if (f->sim) {
+    for (int i = 0; i < f->nthread; i++) {
+      dso_sim_free(f->sim[i]);
+    }
+  }
+  if (f->ybuf) {
+    for (int i = 0; i < f->nthread; i++) {
+      free(f->ybuf[i]);
+    }
+  }
+  if (f->qvel && f->data) {
+    for (int i = 0; i < f->data->nepisode; i++) {
+      free(f->qvel[i]);
+    }
+  }
+  free(f->sim);
+  free(f->ybuf);
+  free(f->work);
+  free(f->qvel);
+  free(f->qpos_idx);
+  free(f->qvel_idx);
+  free(f->sens_idx);
+  free(f->item);
+  free(f->fit);
+  free(f->prior);
+  free(f->val);
+  free(f->r);
+  free(f->rp);
+  free(f->rm);
+  free(f->rtry);
+  free(f->rcache);
+  free(f->ucache);
+  free(f->Jt);
+  free(f->A);
+  free(f->Ab);
+  free(f->g);
+  free(f->delta);
+  free(f->utry);
+  free(f->uwork);
+  free(f);
+}
+
+// qvel of every sample of an episode: recorded entries as they are, the others by central
+// differences of the recorded qpos (one-sided at the ends) when qpos is recorded, else 0
+static void fill_qvel(double* qv, const mjModel* m, const dsoDataset* ds, const dsoEpisode* ep,
+                      double* dq) {
+  int nq = m->nq, nv = m->nv, T = ep->T;
+  int any_qpos = 0;
+  for (int i = 0; i < nq; i++) {
+    any_qpos |= ds->has[DSO_DATA_QPOS][i];
+  }
+  for (int t = 0; t < T; t++) {
+    const double* rec = ep->qvel + (size_t)t * nv;
+    double* out = qv + (size_t)t * nv;
+    for (int i = 0; i < nv; i++) {
+      out[i] = 0;
+    }
+    if (any_qpos && T >= 2) {
+      int a = t > 0 ? t - 1 : 0, b = t < T - 1 ? t + 1 : T - 1;
+      mj_differentiatePos(m, dq, (b - a) * ds->dt, ep->qpos + (size_t)a * nq,
+                          ep->qpos + (size_t)b * nq);
+      for (int i = 0; i < nv; i++) {
+        out[i] = dq[i];
+      }
+    }
+    for (int i = 0; i < nv; i++) {
+      if (ds->has[DSO_DATA_QVEL][i]) {
+        out[i] = rec[i];
+      }
+    }
+  }
+}
+
+static int add_item(dsoFit* f, int cap, int calib, int episode, int start, int len) {
+  if (f->nitem >= cap) {
+    return 0;
+  }
+  dsoFitItem* it = &f->item[f->nitem++];
+  it->calib = calib;
+  it->episode = episode;
+  it->start = start;
+  it->len = len;
+  it->roff = 0;
+  return 1;
+}
+
+dsoFit* dso_fit_create(const mjModel* m, const dsoTheta* theta, const dsoDataset* data,
+                       const dsoFitSettings* s, dsoError* err) {
+  dsoFitSettings set;
+  if (s) {
+    set = *s;
+  } else {
+    dso_fit_settings_default(&set);
+  }
+  if (!m || !theta || !data) {
+    dso_error(err, DSO_ERR_INPUT, "fit: model, theta and data are required");
+    return NULL;
+  }
+  if (set.window < 1) {
+    dso_error(err, DSO_ERR_INPUT, "fit: window is %d, expected at least 1 step", set.window);
+    return NULL;
+  }
+  if (set.threads < 1 || set.threads > DSO_FIT_MAX_THREADS) {
+    dso_error(err, DSO_ERR_INPUT, "fit: threads is %d, expected 1 to %d", set.threads,
+              DSO_FIT_MAX_THREADS);
+    return NULL;
+  }
+  if (!(set.qpos_scale > 0) || !(set.qvel_scale > 0) || !(set.lambda0 > 0) || !(set.tol >= 0)) {
+    dso_error(err, DSO_ERR_INPUT,
+              "fit: qpos_scale, qvel_scale and lambda0 must be positive and tol non-negative");
+    return NULL;
+  }
+  if (data->nq != m->nq || data->nv != m->nv || data->nu != m->nu ||
+      data->nsensordata != m->nsensordata) {
+    dso_error(err, DSO_ERR_INPUT,
+              "fit: the dataset was made for a model with nq %d, nv %d, nu %d, nsensordata %d; "
+              "this model has %d, %d, %d, %d",
+              data->nq, data->nv, data->nu, data->nsensordata, m->nq, m->nv, m->nu,
+              m->nsensordata);
+    return NULL;
+  }
+  if (data->nepisode < 1) {
+    dso_error(err, DSO_ERR_INPUT, "fit: the dataset has no episodes");
+    return NULL;
+  }
+  if (!(fabs(data->dt - m->opt.timestep) <= 1e-9 * m->opt.timestep)) {
+    dso_error(err, DSO_ERR_INPUT,
+              "fit: the dataset's sample spacing is %g s, expected the model timestep %g s "
+              "(resample the data with stride 1)",
+              data->dt, m->opt.timestep);
+    return NULL;
+  }
+  dsoFit* f = (dsoFit*)calloc(1, sizeof(dsoFit));
+  if (!f) {
+    dso_error(err, DSO_ERR_MEMORY, "fit: out of memory");
+    return NULL;
+  }
+  f->m = m;
+  f->theta = theta;
+  f->data = data;
+  f->set = set;
+  f->lambda = set.lambda0;
+  int n = theta->n, nq = m->nq, nv = m->nv, ns = m->nsensordata;
+  int nep = data->nepisode, nval = dso_dataset_nvalidation(data);
+  int ntrain = nval == nep ? 0 : nep - nval;
+  if (nval == 0) {
+    nval = nep;  // validation on the training episodes
+  }
+  if (ntrain == 0) {
+    dso_error(err, DSO_ERR_INPUT, "fit: every episode of the dataset is a validation episode");
+    dso_fit_free(f);
+    return NULL;
+  }
+
+  // recorded entries
+  f->qpos_idx = (int*)calloc((size_t)nq + 1, sizeof(int));
+  f->qvel_idx = (int*)calloc((size_t)nv + 1, sizeof(int));
+  f->sens_idx = (int*)calloc((size_t)ns + 1, sizeof(int));
+  f->fit = (int*)calloc((size_t)n + 1, sizeof(int));
+  f->prior = (int*)calloc((size_t)n + 1, sizeof(int));
+  f->val = (int*)calloc((size_t)nval + 1, sizeof(int));
+  f->qvel = (double**)calloc((size_t)nep, sizeof(double*));
+  if (!f->qpos_idx || !f->qvel_idx || !f->sens_idx || !f->fit || !f->prior || !f->val ||
+      !f->qvel) {
+    goto oom;
+  }
+  for (int i = 0; i < nq; i++) {
+    if (data->has[DSO_DATA_QPOS][i]) {
+      f->qpos_idx[f->nqr++] = i;
+    }
+  }
+  for (int i = 0; i < nv; i++) {
+    if (data->has[DSO_DATA_QVEL][i]) {
+      f->qvel_idx[f->nvr++] = i;
+    }
+  }
+  if (set.sensors) {
+    for (int i = 0; i < ns; i++) {
+      if (data->has[DSO_DATA_SENSOR][i]) {
+        f->sens_idx[f->nsr++] = i;
+      }
+    }
+  }
+
+  // fitted entries: physics, and sensor gain/offset of fitted sensor columns
+  for (int i = 0; i < n; i++) {
+    const dsoThetaEntry* e = &theta->entry[i];
+    if (e->fixed) {
+      continue;
+    }
+    int fitted = 0;
+    if (e->block == DSO_BLOCK_PHYSICS && e->bind.kind != DSO_BIND_NONE) {
+      fitted = 1;
+    } else if ((e->bind.kind == DSO_BIND_SENSOR_GAIN || e->bind.kind == DSO_BIND_SENSOR_OFFSET) &&
+               set.sensors && e->bind.target >= 0 && e->bind.target < ns &&
+               data->has[DSO_DATA_SENSOR][e->bind.target]) {
+      fitted = 1;
+    }
+    if (fitted) {
+      f->fit[f->nfit++] = i;
+      if (e->has_prior) {
+        f->prior[f->nprior++] = i;
+      }
+    }
+  }
+  if (f->nfit == 0) {
+    dso_error(err, DSO_ERR_INPUT,
+              "fit: theta has no entry to fit (non-fixed physics entries, or sensor gains and "
+              "offsets of recorded sensor columns)");
+    dso_fit_free(f);
+    return NULL;
+  }
+
+  // episodes: filled qvel, items, validation list
+  {
+    int cap = 0, W = set.window;
+    for (int e = 0; e < nep; e++) {
+      const dsoEpisode* ep = &data->episode[e];
+      if (nval != nep ? ep->validation : 0) {
+        continue;
+      }
+      cap += (ep->T - 1 + W - 1) / W + (ep->T + W - 1) / W;
+    }
+    f->item = (dsoFitItem*)calloc((size_t)cap + 1, sizeof(dsoFitItem));
+    double* dq = (double*)calloc((size_t)nv + 1, sizeof(double));
+    if (!f->item || !dq) {
+      free(dq);
+      goto oom;
+    }
+    int iv = 0;
+    for (int e = 0; e < nep; e++) {
+      const dsoEpisode* ep = &data->episode[e];
+      int is_val = ep->validation || nval == nep;
+      if (is_val) {
+        f->val[iv++] = e;
+      }
+      f->qvel[e] = (double*)calloc((size_t)ep->T * nv + 1, sizeof(double));
+      if (!f->qvel[e]) {
+        free(dq);
+        goto oom;
+      }
+      fill_qvel(f->qvel[e], m, data, ep, dq);
+    }
+    f->nval = iv;
+    // sysid windows first, then calibration blocks, in episode order
+    for (int pass = 0; pass < 2; pass++) {
+      for (int e = 0; e < nep; e++) {
+        const dsoEpisode* ep = &data->episode[e];
+        if (ep->validation && nval != nep) {
+          continue;
+        }
+        if (pass == 0) {
+          if (f->nqr + f->nvr == 0) {
+            break;
+          }
+          for (int k = 0; k < ep->T - 1; k += W) {
+            int len = ep->T - 1 - k < W ? ep->T - 1 - k : W;
+            add_item(f, cap, 0, e, k, len);
+          }
+        } else {
+          if (f->nsr == 0) {
+            break;
+          }
+          for (int k = 0; k < ep->T; k += W) {
+            add_item(f, cap, 1, e, k, ep->T - k < W ? ep->T - k : W);
+          }
+        }
+      }
+    }
+    free(dq);
+    long off = 0;
+    for (int i = 0; i < f->nitem; i++) {
+      dsoFitItem* it = &f->item[i];
+      it->roff = off;
+      long per = it->calib ? f->nsr : f->nqr + f->nvr;
+      off += per * it->len;
+      if (it->calib) {
+        f->ncalib += per * it->len;
+      } else {
+        f->nsysid += per * it->len;
+      }
+    }
+    f->nres = off + f->nprior;
+  }
+  if (f->nres == 0 || f->nres > 2000000000L / (f->nfit + 1)) {
+    dso_error(err, DSO_ERR_INPUT,
+              f->nres ? "fit: too many residuals (%ld); use a shorter dataset"
+                      : "fit: no residuals (%ld): the dataset records no qpos, qvel or fitted "
+                        "sensor column of the training episodes",
+              f->nres);
+    dso_fit_free(f);
+    return NULL;
+  }
+
+  // per-thread simulators
+  f->nthread = set.threads;
+  f->sim = (dsoSim**)calloc((size_t)f->nthread, sizeof(dsoSim*));
+  f->ybuf = (double**)calloc((size_t)f->nthread, sizeof(double*));
+  f->work = (dsoFitWorker*)calloc((size_t)f->nthread, sizeof(dsoFitWorker));
+  if (!f->sim || !f->ybuf || !f->work) {
+    goto oom;
+  }
+  for (int t = 0; t < f->nthread; t++) {
+    f->sim[t] = dso_sim_create(m, err);
+    if (!f->sim[t]) {
+      dso_fit_free(f);
+      return NULL;
+    }
+    f->sim[t]->m->opt.disableflags |= mjDSBL_WARMSTART;
+    f->ybuf[t] = (double*)calloc((size_t)ns + 1, sizeof(double));
+    if (!f->ybuf[t]) {
+      goto oom;
+    }
+  }
+  size_t R = (size_t)f->nres, P = (size_t)f->nfit;
+  f->r = (double*)calloc(R, sizeof(double));
+  f->rp = (double*)calloc(R, sizeof(double));
+  f->rm = (double*)calloc(R, sizeof(double));
+  f->rtry = (double*)calloc(R, sizeof(double));
+  f->rcache = (double*)calloc(R, sizeof(double));
+  f->Jt = (double*)calloc(R * P, sizeof(double));
+  f->A = (double*)calloc(P * P, sizeof(double));
+  f->Ab = (double*)calloc(P * P, sizeof(double));
+  f->g = (double*)calloc(P, sizeof(double));
+  f->delta = (double*)calloc(P, sizeof(double));
+  f->ucache = (double*)calloc((size_t)n + 1, sizeof(double));
+  f->utry = (double*)calloc((size_t)n + 1, sizeof(double));
+  f->uwork = (double*)calloc((size_t)n + 1, sizeof(double));
+  if (!f->r || !f->rp || !f->rm || !f->rtry || !f->rcache || !f->Jt || !f->A || !f->Ab || !f->g ||
+      !f->delta || !f->ucache || !f->utry || !f->uwork) {
+    goto oom;
+  }
+  return f;
+
+oom:
+  dso_fit_free(f);
+  dso_error(err, DSO_ERR_MEMORY, "fit: out of memory");
+  return NULL;
+}
+
+// ---------------------------------------------------------------------------------------------
+// residuals
+
+static int state_finite(const mjModel* m, const mjData* d) {
+  for (int i = 0; i < m->nq; i++) {
+    if (!isfinite(d->qpos[i])) {
+      return 0;
+    }
+  }
+  for (int i = 0; i < m->nv; i++) {
+    if (!isfinite(d->qvel[i])) {
+      return 0;
+    }
+  }
+  return 1;
+}
+
+static int bad_warnings(const mjData* d) {
+  return d->warning[mjWARN_BADQACC].number + d->warning[mjWARN_BADQPOS].number +
+         d->warning[mjWARN_BADQVEL].number;
+}
+
+// sets sim->d to the recorded state of sample t of episode e (ctrl of the same sample)
+static void set_recorded(dsoFit* f, dsoSim* sim, int e, int t) {
+  const dsoEpisode* ep = &f->data->episode[e];
+  const mjModel* m = sim->m;
+  mjData* d = sim->d;
+  // everything mj_step reads besides the model: state, inputs, warnings (cheaper than
+  // mj_resetData, which clears the whole arena)
+  memset(d->warning, 0, sizeof(d->warning));
+  mju_zero(d->act, m->na);
+  mju_zero(d->qacc_warmstart, m->nv);
+  mju_zero(d->xfrc_applied, 6 * m->nbody);
+  d->time = ep->time[t];
+  mju_copy(d->qpos, ep->qpos + (size_t)t * m->nq, m->nq);
+  mju_copy(d->qvel, f->qvel[e] + (size_t)t * m->nv, m->nv);
+  mju_copy(d->ctrl, ep->ctrl + (size_t)t * m->nu, m->nu);
+  mju_copy(d->qfrc_applied, sim->qfrc, m->nv);
+}
+
+static void run_window(dsoFitWorker* w, const dsoFitItem* it) {
+  dsoFit* f = w->f;
+  dsoSim* sim = f->sim[w->thread];
+  const mjModel* m = sim->m;
+  mjData* d = sim->d;
+  const dsoEpisode* ep = &f->data->episode[it->episode];
+  int per = f->nqr + f->nvr;
+  double* r = w->r + it->roff;
+  double iqs = 1.0 / f->set.qpos_scale, ivs = 1.0 / f->set.qvel_scale;
+  set_recorded(f, sim, it->episode, it->start);
+  for (int j = 1; j <= it->len; j++) {
+    int t = it->start + j;
+    mju_copy(d->ctrl, ep->ctrl + (size_t)(t - 1) * m->nu, m->nu);
+    dsoError e = {0};
+    dsoStatus st = dso_sim_step(sim, &e);
+    w->steps++;
+    double* rj = r + (size_t)(j - 1) * per;
+    if (st != DSO_OK || bad_warnings(d) || !state_finite(m, d)) {
+      for (long k = 0; k < (long)(it->len - j + 1) * per; k++) {
+        rj[k] = DSO_FIT_DIVERGED;
+      }
+      w->diverged++;
+      return;
+    }
+    const double* qp = ep->qpos + (size_t)t * m->nq;
+    const double* qv = ep->qvel + (size_t)t * m->nv;
+    for (int k = 0; k < f->nqr; k++) {
+      int i = f->qpos_idx[k];
+      rj[k] = (d->qpos[i] - qp[i]) * iqs;
+    }
+    for (int k = 0; k < f->nvr; k++) {
+      int i = f->qvel_idx[k];
+      rj[f->nqr + k] = (d->qvel[i] - qv[i]) * ivs;
+    }
+  }
+}
+
+typedef struct {
+  const mjModel* m;
+  mjData* d;
+} dsoFitForward;
+
+static void forward_call(void* p) {
+  dsoFitForward* a = (dsoFitForward*)p;
+  mj_forward(a->m, a->d);
+}
+
+static void run_calib(dsoFitWorker* w, const dsoFitItem* it) {
+  dsoFit* f = w->f;
+  dsoSim* sim = f->sim[w->thread];
+  double* y = f->ybuf[w->thread];
+  const dsoEpisode* ep = &f->data->episode[it->episode];
+  int ns = sim->m->nsensordata;
+  double* r = w->r + it->roff;
+  for (int j = 0; j < it->len; j++) {
+    int t = it->start + j;
+    set_recorded(f, sim, it->episode, t);
+    dsoFitForward a = {sim->m, sim->d};
+    dsoError e = {0};
+    double* rj = r + (size_t)j * f->nsr;
+    if (dso_mj_trap(forward_call, &a, &e) != DSO_OK || bad_warnings(sim->d)) {
+      for (int k = 0; k < f->nsr; k++) {
+        rj[k] = DSO_FIT_DIVERGED;
+      }
+      w->diverged++;
+      continue;
+    }
+    dso_sim_measure(sim, y);
+    const double* yr = ep->sensordata + (size_t)t * ns;
+    for (int k = 0; k < f->nsr; k++) {
+      int i = f->sens_idx[k];
+      double sd = sim->sensor_std[i] > 0 ? sim->sensor_std[i] : 1.0;
+      double v = (yr[i] - y[i]) / sd;
+      rj[k] = isfinite(v) ? v : DSO_FIT_DIVERGED;
+    }
+  }
+}
+
+static void* worker_main(void* arg) {
+  dsoFitWorker* w = (dsoFitWorker*)arg;
+  dsoFit* f = w->f;
+  w->status = dso_sim_write(f->sim[w->thread], f->theta, w->u, &w->err);
+  if (w->status != DSO_OK) {
+    return NULL;
+  }
+  int nt = f->nthread < f->nitem ? f->nthread : f->nitem;
+  int begin = (int)((long)f->nitem * w->thread / nt);
+  int end = (int)((long)f->nitem * (w->thread + 1) / nt);
+  for (int i = begin; i < end; i++) {
+    const dsoFitItem* it = &f->item[i];
+    if (it->calib && (w->parts & DSO_FIT_CALIB)) {
+      run_calib(w, it);
+    } else if (!it->calib && (w->parts & DSO_FIT_SYSID)) {
+      run_window(w, it);
+    }
+  }
+  return NULL;
+}
+
+// residuals r (nres) at u of the parts (DSO_FIT_SYSID | DSO_FIT_CALIB; the prior always); the
+// slices of the other part are left as they are. Each item writes its own slice, so the result
+// does not depend on the number of threads. Full evaluations are cached.
+static dsoStatus residuals_part(dsoFit* f, double* r, const double* u, int parts, dsoError* err) {
+  int full = parts == (DSO_FIT_SYSID | DSO_FIT_CALIB);
+  const dsoTheta* th = f->theta;
+  for (int i = 0; i < th->n; i++) {
+    if (!isfinite(u[i])) {
+      return dso_error(err, DSO_ERR_NUMERIC, "fit: %s: u is not finite", th->entry[i].name);
+    }
+  }
+  if (full && f->cache_valid && memcmp(u, f->ucache, sizeof(double) * (size_t)th->n) == 0) {
+    if (r != f->rcache) {
+      memcpy(r, f->rcache, sizeof(double) * (size_t)f->nres);
+    }
+    return DSO_OK;
+  }
+  int nt = f->nthread < f->nitem ? f->nthread : f->nitem;
+  if (nt < 1) {
+    nt = 1;
+  }
+  pthread_t tid[DSO_FIT_MAX_THREADS];
+  int started[DSO_FIT_MAX_THREADS];
+  for (int t = 0; t < nt; t++) {
+    dsoFitWorker* w = &f->work[t];
+    memset(w, 0, sizeof(*w));
+    w->f = f;
+    w->thread = t;
+    w->u = u;
+    w->r = r;
+    w->parts = parts;
+  }
+  if (f->nitem == 0) {
+    // prior only: still write θ once for the sensor deviations
+    f->work[0].status = dso_sim_write(f->sim[0], th, u, &f->work[0].err);
+  } else {
+    for (int t = 1; t < nt; t++) {
+      started[t] = pthread_create(&tid[t], NULL, worker_main, &f->work[t]) == 0;
+      if (!started[t]) {
+        worker_main(&f->work[t]);
+      }
+    }
+    worker_main(&f->work[0]);
+    for (int t = 1; t < nt; t++) {
+      if (started[t]) {
+        pthread_join(tid[t], NULL);
+      }
+    }
+  }
+  for (int t = 0; t < nt; t++) {
+    dsoFitWorker* w = &f->work[t];
+    f->steps += w->steps;
+    f->diverged += w->diverged;
+    if (w->status != DSO_OK) {
+      dso_error(err, w->status, "fit: %s", w->err.msg);
+      return w->status;
+    }
+  }
+  double* rp = r + f->nsysid + f->ncalib;
+  for (int k = 0; k < f->nprior; k++) {
+    const dsoThetaEntry* e = &th->entry[f->prior[k]];
+    double v = dso_theta_entry_natural(e, u[f->prior[k]]);
+    double x = (v - e->prior_mean) / e->prior_std;
+    rp[k] = isfinite(x) ? x : DSO_FIT_DIVERGED;
+  }
+  if (!full) {
+    return DSO_OK;
+  }
+  memcpy(f->ucache, u, sizeof(double) * (size_t)th->n);
+  if (r != f->rcache) {
+    memcpy(f->rcache, r, sizeof(double) * (size_t)f->nres);
+  }
+  f->cache_valid = 1;
+  return DSO_OK;
+}
+
+static dsoStatus residuals(dsoFit* f, double* r, const double* u, dsoError* err) {
+  return residuals_part(f, r, u, DSO_FIT_SYSID | DSO_FIT_CALIB, err);
+}
+
+static double sumsq(const double* r, long n) {
+  double s = 0;
+  for (long i = 0; i < n; i++) {
+    s += r[i] * r[i];
+  }
+  return s;
+}
+
+static void fill_report(const dsoFit* f, dsoFitReport* rep, const double* r) {
+  if (!rep) {
+    return;
+  }
+  memset(rep, 0, sizeof(*rep));
+  rep->cost_sysid = 0.5 * sumsq(r, f->nsysid);
+  rep->cost_calib = 0.5 * sumsq(r + f->nsysid, f->ncalib);
+  rep->cost_prior = 0.5 * sumsq(r + f->nsysid + f->ncalib, f->nprior);
+  rep->cost = rep->cost_sysid + rep->cost_calib + rep->cost_prior;
+  rep->iter = f->iter;
+  rep->grad_norm = f->grad_norm;
+  rep->lambda = f->lambda;
+  rep->steps = f->steps;
+  rep->nresidual = (int)f->nres;
+  rep->nfitted = f->nfit;
+  rep->diverged = f->diverged;
+}
+
+dsoStatus dso_fit_evaluate(dsoFit* f, const double* u, dsoFitReport* rep, dsoError* err) {
+  dsoStatus st = residuals(f, f->r, u, err);
+  if (st != DSO_OK) {
+    return st;
+  }
+  fill_report(f, rep, f->r);
+  return DSO_OK;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Levenberg-Marquardt
+
+// finite-difference step in u for entry i
+static double fd_step(double u) {
+  return 1e-4 * (1.0 + fabs(u));
+}
+
+// Jacobian (transposed, nfit x nres) at u by central differences; f->r holds r(u) on return
+static dsoStatus jacobian(dsoFit* f, const double* u, dsoError* err) {
+  int n = f->theta->n;
+  size_t R = (size_t)f->nres;
+  memcpy(f->uwork, u, sizeof(double) * (size_t)n);
+  for (int c = 0; c < f->nfit; c++) {
+    int i = f->fit[c];
+    double h = fd_step(u[i]);
+    // sensor gains and offsets do not move the simulated windows
+    int sensor = f->theta->entry[i].block == DSO_BLOCK_SENSOR;
+    int parts = sensor ? DSO_FIT_CALIB : DSO_FIT_SYSID | DSO_FIT_CALIB;
+    if (sensor) {
+      memset(f->rp, 0, sizeof(double) * (size_t)f->nsysid);
+      memset(f->rm, 0, sizeof(double) * (size_t)f->nsysid);
+    }
+    f->uwork[i] = u[i] + h;
+    dsoStatus st = residuals_part(f, f->rp, f->uwork, parts, err);
+    if (st == DSO_OK) {
+      f->uwork[i] = u[i] - h;
+      st = residuals_part(f, f->rm, f->uwork, parts, err);
+    }
+    f->uwork[i] = u[i];
+    if (st != DSO_OK) {
+      return st;
+    }
+    double* row = f->Jt + (size_t)c * R;
+    double ih = 0.5 / h;
+    for (size_t k = 0; k < R; k++) {
+      row[k] = (f->rp[k] - f->rm[k]) * ih;
+    }
+  }
+  // r(u) last so the cache holds it
+  return residuals(f, f->r, u, err);
+}
+
+// JᵀJ into f->A and Jᵀr into f->g
+static void normal_equations(dsoFit* f) {
+  int P = f->nfit;
+  int R = (int)f->nres;
+  cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, P, R, 1.0, f->Jt, R, 0.0, f->A, P);
+  for (int a = 0; a < P; a++) {
+    for (int b = 0; b < a; b++) {
+      f->A[a * P + b] = f->A[b * P + a];
+    }
+  }
+  cblas_dgemv(CblasRowMajor, CblasNoTrans, P, R, 1.0, f->Jt, R, f->r, 1, 0.0, f->g, 1);
+  double gn = 0;
+  for (int a = 0; a < P; a++) {
+    gn += f->g[a] * f->g[a];
+  }
+  f->grad_norm = sqrt(gn);
+}
+
+// moves u onto the entry's bounds and keeps the logistic coordinate away from saturation
+static double project(const dsoThetaEntry* e, double u) {
+  if (e->transform == DSO_TRANSFORM_BOUNDED) {
+    return u < -30 ? -30 : (u > 30 ? 30 : u);
+  }
+  double v = dso_theta_entry_natural(e, u);
+  double lo = e->lower, hi = e->upper;
+  if (e->transform == DSO_TRANSFORM_LOG) {
+    if (u > 700) {
+      u = 700;
+    }
+    if (lo > 0 && v < lo) {
+      u = log(lo);
+    }
+    if (isfinite(hi) && hi > 0 && v > hi) {
+      u = log(hi);
+    }
+    return u;
+  }
+  if (v < lo) {
+    return lo;
+  }
+  if (v > hi) {
+    return hi;
+  }
+  return u;
+}
+
+dsoStatus dso_fit_step(dsoFit* f, double* u, dsoFitReport* rep, int* done, dsoError* err) {
+  int n = f->theta->n, P = f->nfit;
+  *done = 0;
+  dsoStatus st = jacobian(f, u, err);
+  if (st != DSO_OK) {
+    return st;
+  }
+  normal_equations(f);
+  double cost0 = 0.5 * sumsq(f->r, f->nres);
+  if (f->grad_norm == 0 || cost0 == 0) {
+    *done = 1;
+    fill_report(f, rep, f->r);
+    return DSO_OK;
+  }
+  double maxdiag = 0;
+  for (int a = 0; a < P; a++) {
+    maxdiag = fmax(maxdiag, f->A[a * P + a]);
+  }
+  for (int tries = 0; tries < 40; tries++) {
+    double lam = f->lambda;
+    memcpy(f->Ab, f->A, sizeof(double) * (size_t)P * P);
+    for (int a = 0; a < P; a++) {
+      f->Ab[a * P + a] += lam * fmax(f->A[a * P + a], 1e-12 * maxdiag + 1e-300);
+      f->delta[a] = -f->g[a];
+    }
+    lapack_int info = LAPACKE_dposv(LAPACK_ROW_MAJOR, 'U', P, 1, f->Ab, P, f->delta, 1);
+    int ok = info == 0;
+    // limit steps of log and logistic coordinates to a factor of e^2 per iteration
+    double scale = 1, dmax = 0;
+    for (int a = 0; a < P && ok; a++) {
+      if (!isfinite(f->delta[a])) {
+        ok = 0;
+        break;
+      }
+      const dsoThetaEntry* e = &f->theta->entry[f->fit[a]];
+      double ad = fabs(f->delta[a]);
+      dmax = fmax(dmax, ad / (1 + fabs(u[f->fit[a]])));
+      if (e->transform != DSO_TRANSFORM_IDENTITY && ad * scale > 2) {
+        scale = 2 / ad;
+      }
+    }
+    if (ok) {
+      if (dmax < 1e-14) {
+        *done = 1;
+        fill_report(f, rep, f->r);
+        return DSO_OK;
+      }
+      memcpy(f->utry, u, sizeof(double) * (size_t)n);
+      for (int a = 0; a < P; a++) {
+        int i = f->fit[a];
+        f->utry[i] = project(&f->theta->entry[i], u[i] + scale * f->delta[a]);
+      }
+      st = residuals(f, f->rtry, f->utry, err);
+      if (st != DSO_OK) {
+        return st;
+      }
+      double cost = 0.5 * sumsq(f->rtry, f->nres);
+      if (cost < cost0) {
+        memcpy(u, f->utry, sizeof(double) * (size_t)n);
+        memcpy(f->r, f->rtry, sizeof(double) * (size_t)f->nres);
+        f->lambda = fmax(lam * 0.1, 1e-12);
+        f->iter++;
+        if ((cost0 - cost) / cost0 < f->set.tol || dmax < 1e-12) {
+          *done = 1;
+        }
+        fill_report(f, rep, f->r);
+        return DSO_OK;
+      }
+    }
+    f->lambda = lam * 10;
+    if (f->lambda > 1e16) {
+      break;
+    }
+  }
+  // no decrease possible
+  f->lambda = fmin(f->lambda, 1e16);
+  *done = 1;
+  fill_report(f, rep, f->r);
+  return DSO_OK;
+}
+
+double dso_fit_lambda(const dsoFit* f) {
+  return f->lambda;
+}
+
+void dso_fit_set_lambda(dsoFit* f, double lambda) {
+  if (lambda > 0 && isfinite(lambda)) {
+    f->lambda = lambda;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// covariance
+
+dsoStatus dso_fit_covariance(dsoFit* f, const double* u, double* cov, double* se, dsoError* err) {
+  int n = f->theta->n, P = f->nfit;
+  if (f->nres <= P) {
+    return dso_error(err, DSO_ERR_INPUT,
+                     "fit covariance: %ld residuals for %d fitted entries, need more residuals",
+                     f->nres, P);
+  }
+  dsoStatus st = jacobian(f, u, err);
+  if (st != DSO_OK) {
+    return st;
+  }
+  normal_equations(f);
+  double s2 = sumsq(f->r, f->nres) / (double)(f->nres - P);
+  // correlation form: C = D^-1/2 A D^-1/2
+  double* C = f->Ab;
+  double* w = f->delta;
+  char names[DSO_ERROR_LEN] = "";
+  size_t len = 0;
+  int singular = 0;
+  for (int a = 0; a < P; a++) {
+    if (!(f->A[a * P + a] > 0)) {
+      singular = 1;
+      len += (size_t)snprintf(names + len, len < sizeof(names) ? sizeof(names) - len : 0, "%s%s",
+                              len ? ", " : "", f->theta->entry[f->fit[a]].name);
+    }
+  }
+  if (!singular) {
+    for (int a = 0; a < P; a++) {
+      for (int b = 0; b < P; b++) {
+        C[a * P + b] = f->A[a * P + b] / sqrt(f->A[a * P + a] * f->A[b * P + b]);
+      }
+    }
+    // eigenvalues (ascending) and vectors of C; near-zero ones name the entries of their vectors
+    double* V = (double*)malloc(sizeof(double) * (size_t)P * P);
+    if (!V) {
+      return dso_error(err, DSO_ERR_MEMORY, "fit covariance: out of memory");
+    }
+    memcpy(V, C, sizeof(double) * (size_t)P * P);
+    lapack_int info = LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'V', 'U', P, V, P, w);
+    if (info != 0) {
+      free(V);
+      return dso_error(err, DSO_ERR_NUMERIC, "fit covariance: eigen decomposition failed (%d)",
+                       (int)info);
+    }
+    for (int k = 0; k < P; k++) {
+      if (w[k] > 1e-12 * w[P - 1]) {
+        continue;
+      }
+      singular = 1;
+      for (int a = 0; a < P; a++) {
+        if (fabs(V[a * P + k]) > 0.3) {
+          len += (size_t)snprintf(names + len, len < sizeof(names) ? sizeof(names) - len : 0,
+                                  "%s%s", len ? ", " : "", f->theta->entry[f->fit[a]].name);
+        }
+      }
+    }
+    free(V);
+  }
+  if (singular) {
+    return dso_error(err, DSO_ERR_NUMERIC,
+                     "fit covariance: JᵀJ is singular; the data do not identify: %s", names);
+  }
+  for (int a = 0; a < P; a++) {
+    for (int b = 0; b < P; b++) {
+      C[a * P + b] = f->A[a * P + b] / sqrt(f->A[a * P + a] * f->A[b * P + b]);
+    }
+  }
+  if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', P, C, P) != 0 ||
+      LAPACKE_dpotri(LAPACK_ROW_MAJOR, 'U', P, C, P) != 0) {
+    return dso_error(err, DSO_ERR_NUMERIC, "fit covariance: JᵀJ is not positive definite");
+  }
+  if (cov) {
+    memset(cov, 0, sizeof(double) * (size_t)n * n);
+  }
+  if (se) {
+    memset(se, 0, sizeof(double) * (size_t)n);
+  }
+  for (int a = 0; a < P; a++) {
+    for (int b = 0; b < P; b++) {
+      int lo = a < b ? a : b, hi = a < b ? b : a;
+      double c = s2 * C[lo * P + hi] / sqrt(f->A[a * P + a] * f->A[b * P + b]);
+      if (cov) {
+        cov[(size_t)f->fit[a] * n + f->fit[b]] = c;
+      }
+      if (se && a == b) {
+        const dsoThetaEntry* e = &f->theta->entry[f->fit[a]];
+        se[f->fit[a]] = fabs(dso_theta_entry_jacobian(e, u[f->fit[a]])) * sqrt(c);
+      }
+    }
+  }
+  return DSO_OK;
+}
+
+// ---------------------------------------------------------------------------------------------
+// validation
+
+int dso_fit_nvalidation(const dsoFit* f) {
+  return f ? f->nval : 0;
+}
+
+dsoStatus dso_fit_validation(dsoFit* f, const double* u, int qpos_index, double* rms, int nrms,
+                             double* total, dsoError* err) {
+  const mjModel* m0 = f->m;
+  if (qpos_index < 0 || qpos_index >= m0->nq) {
+    return dso_error(err, DSO_ERR_INPUT, "fit validation: qpos index %d outside [0, %d)",
+                     qpos_index, m0->nq);
+  }
+  if (!f->data->has[DSO_DATA_QPOS][qpos_index]) {
+    return dso_error(err, DSO_ERR_INPUT, "fit validation: qpos entry %d is not recorded",
+                     qpos_index);
+  }
+  if (rms && nrms < f->nval) {
+    return dso_error(err, DSO_ERR_INPUT, "fit validation: rms has room for %d episodes, need %d",
+                     nrms, f->nval);
+  }
+  dsoSim* sim = f->sim[0];
+  dsoStatus st = dso_sim_write(sim, f->theta, u, err);
+  if (st != DSO_OK) {
+    return st;
+  }
+  const mjModel* m = sim->m;
+  mjData* d = sim->d;
+  double sall = 0;
+  long nall = 0;
+  for (int v = 0; v < f->nval; v++) {
+    int e = f->val[v];
+    const dsoEpisode* ep = &f->data->episode[e];
+    set_recorded(f, sim, e, 0);
+    double s = 0;
+    for (int t = 1; t < ep->T; t++) {
+      mju_copy(d->ctrl, ep->ctrl + (size_t)(t - 1) * m->nu, m->nu);
+      dsoError e2 = {0};
+      st = dso_sim_step(sim, &e2);
+      f->steps++;
+      if (st != DSO_OK || bad_warnings(d) || !state_finite(m, d)) {
+        return dso_error(err, DSO_ERR_NUMERIC,
+                         "fit validation: episode %ld diverged at sample %d of %d", ep->id, t,
+                         ep->T);
+      }
+      double x = d->qpos[qpos_index] - ep->qpos[(size_t)t * m->nq + qpos_index];
+      s += x * x;
+    }
+    sall += s;
+    nall += ep->T - 1;
+    if (rms) {
+      rms[v] = ep->T > 1 ? sqrt(s / (ep->T - 1)) : 0;
+    }
+  }
+  if (total) {
+    *total = nall ? sqrt(sall / nall) : 0;
+  }
+  return DSO_OK;
+}
