@@ -314,7 +314,11 @@ static void test_real_pendulum(void** state) {
   dso_theta_natural(th, v, u);
   for (int i = 0; i < n; i++) {
     printf("  %-30s init %-10.5g fitted %-12.6g se %.3g%s\n", th->entry[i].name, th->entry[i].init,
-           v[i], se[i], se[i] == 0 ? " (held)" : "");
+           v[i], se[i],
+           th->entry[i].fixed || th->entry[i].block > DSO_BLOCK_SENSOR ||
+                   th->entry[i].block == DSO_BLOCK_SENSOR
+               ? " (held)"
+               : (cs != DSO_OK ? " (no covariance)" : ""));
   }
   for (int k = 0; k < nval; k++) {
     printf("  validation episode %d: RMS angle error %.4f rad at the initial θ, %.4f rad fitted\n",
