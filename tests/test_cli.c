@@ -3,6 +3,7 @@
 #define _POSIX_C_SOURCE 200809L
 #define _DEFAULT_SOURCE
 #include <dirent.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -138,6 +139,72 @@ static void test_gradcheck(void** state) {
   assert_int_equal(run("gradcheck tasks/cartpole_gradcheck.json --step"), 2);
 }
 
+// reads a whole file (NULL if missing)
+static char* read_all(const char* path) {
+  FILE* f = fopen(path, "rb");
+  if (!f) {
+    return NULL;
+  }
+  char* buf = calloc(1 << 20, 1);
+  size_t n = fread(buf, 1, (1 << 20) - 1, f);
+  buf[n] = '\0';
+  fclose(f);
+  return buf;
+}
+
+// dso run on the synthetic arm data recovers the true values; an interrupted run resumed from its
+// checkpoint ends bit-identical to an uninterrupted one
+static void test_run_sysid_and_resume(void** state) {
+  char dir[] = "/tmp/dso_test_run_XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char args[1024], path[1100];
+  snprintf(args, sizeof(args), "run tasks/arm_sysid.json -o %s/full --truth "
+           "tasks/truth/arm_sysid.json", dir);
+  assert_int_equal(run(args), 0);
+  assert_non_null(strstr(g_out, "identified"));
+  // every identified value within 2% of the truth: the error column of the table
+  int rows = 0;
+  for (char* line = strstr(g_out, "physics."); line; line = strstr(line + 1, "\nphysics.")) {
+    char* eol = strchr(line + 1, '\n');
+    char* last = eol ? eol : line + strlen(line);
+    while (last > line && last[-1] == ' ') last--;
+    char* num = last;
+    while (num > line && num[-1] != ' ') num--;
+    double err = atof(num);
+    assert_true(fabs(err) < 2.0);
+    rows++;
+  }
+  assert_int_equal(rows, 10);
+  const char* outs[] = {"result.json", "progress.csv", "checkpoint.json", "model.xml"};
+  for (int i = 0; i < 4; i++) {
+    snprintf(path, sizeof(path), "%s/full/%s", dir, outs[i]);
+    char* text = read_all(path);
+    assert_non_null(text);
+    free(text);
+  }
+  // interrupted after 2 iterations, then resumed
+  snprintf(args, sizeof(args), "run tasks/arm_sysid.json -o %s/part --max-iter 2 --quiet", dir);
+  assert_int_equal(run(args), 0);
+  snprintf(args, sizeof(args), "run tasks/arm_sysid.json -o %s/part --resume --quiet", dir);
+  assert_int_equal(run(args), 0);
+  snprintf(path, sizeof(path), "%s/full/checkpoint.json", dir);
+  char* a = read_all(path);
+  snprintf(path, sizeof(path), "%s/part/checkpoint.json", dir);
+  char* b = read_all(path);
+  assert_non_null(a);
+  assert_non_null(b);
+  assert_string_equal(a, b);
+  free(a);
+  free(b);
+  snprintf(args, sizeof(args), "run tasks/arm_sysid.json -o %s/none --resume", dir);
+  assert_int_equal(run(args), 2);
+  assert_int_equal(run("run tasks/cartpole_gradcheck.json -o /tmp/x"), 2);
+  assert_non_null(strstr(g_err, "no \"data\" section"));
+  assert_int_equal(run("run tasks/arm_sysid.json"), 2);
+  snprintf(args, sizeof(args), "rm -rf '%s'", dir);
+  assert_int_equal(system(args), 0);
+}
+
 // the synthetic data that tasks/arm_sysid.json reads: recorded by dso simulate at the true values
 static int make_data(void** state) {
   return run("simulate tasks/arm_sysid.json -o build/arm_sysid.csv --excitation 0.6 "
@@ -150,6 +217,7 @@ int main(void) {
       cmocka_unit_test(test_info_on_models),
       cmocka_unit_test(test_check_every_task),
       cmocka_unit_test(test_gradcheck),
+      cmocka_unit_test(test_run_sysid_and_resume),
   };
   return cmocka_run_group_tests(tests, make_data, NULL);
 }

@@ -20,6 +20,7 @@ int dso_cli_wants_help(int argc, char** argv);
 int dso_cli_info(int argc, char** argv);
 int dso_cli_check(int argc, char** argv);
 int dso_cli_gradcheck(int argc, char** argv);
+int dso_cli_run(int argc, char** argv);
 int dso_cli_verify(int argc, char** argv);
 int dso_cli_simulate(int argc, char** argv);
 

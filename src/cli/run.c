@@ -1,0 +1,331 @@
+// dso run TASK.json -o OUTDIR: optimize θ and write the result, progress, checkpoint, the model
+// with the identified values and plots.
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "dso.h"
+#include "fit.h"
+#include "json.h"
+#include "run.h"
+
+static const char* kHelp =
+    "usage: dso run TASK.json -o OUTDIR [--resume] [--max-iter N] [--truth FILE.json] [--quiet]\n\n"
+    "Fits the task's theta to its recorded data (the \"data\" section): system identification\n"
+    "by multiple shooting, sensor calibration and the priors, with Levenberg-Marquardt (the\n"
+    "\"fit\" section sets the window, iterations, scales). Prints a progress line per\n"
+    "iteration and writes to OUTDIR:\n"
+    "  result.json      theta by name: initial and identified values, standard errors and 95%\n"
+    "                   confidence intervals, the final cost, the validation RMS\n"
+    "  progress.csv     one row per iteration\n"
+    "  checkpoint.json  written atomically every iteration; --resume continues from it and\n"
+    "                   ends bit-identical to an uninterrupted run\n"
+    "  model.xml        the model with the identified values (MuJoCo's MJCF writer)\n"
+    "  progress.png     learning curve (when gnuplot is installed)\n"
+    "--truth FILE.json ({\"name\": value}) adds the true values and the errors to the table\n"
+    "(for data recorded by dso simulate). Policy optimization with composite costs is not part\n"
+    "of dso run yet.\n";
+
+static const char* const kParts[3] = {"sysid", "calib", "prior"};
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+static void join(char* buf, size_t len, const char* dir, const char* name) {
+  snprintf(buf, len, "%s/%s", dir, name);
+}
+
+// model.xml: θ written into a copy of the task's model, saved by MuJoCo's writer through a
+// temporary file renamed into place
+static dsoStatus write_model(const char* path, const dsoTask* task, const double* u,
+                             dsoError* err) {
+  dsoSim* sim = dso_sim_create(task->model, err);
+  if (!sim) {
+    return err->code;
+  }
+  dsoStatus s = dso_sim_write(sim, task->theta, u, err);
+  char tmp[4200];
+  snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+  char msg[1000] = "";
+  // the writer edits the XML that was loaded last: reload the task's file first
+  mjModel* again = s ? NULL : mj_loadXML(task->model_path, NULL, msg, sizeof(msg));
+  if (!s && !again) {
+    s = dso_error(err, DSO_ERR_IO, "%s: cannot reload for writing: %s", task->model_path, msg);
+  }
+  if (!s && !mj_saveLastXML(tmp, sim->m, msg, sizeof(msg))) {
+    s = dso_error(err, DSO_ERR_IO, "%s: cannot write the model: %s", path, msg);
+  }
+  if (!s && rename(tmp, path) != 0) {
+    s = dso_error(err, DSO_ERR_IO, "%s: cannot rename the written model into place", path);
+  }
+  if (s) {
+    remove(tmp);
+  }
+  if (again) {
+    mj_deleteModel(again);
+  }
+  dso_sim_free(sim);
+  return s;
+}
+
+static void plot(const char* outdir) {
+  if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
+    return;
+  }
+  char cmd[8400];
+  snprintf(cmd, sizeof(cmd),
+           "gnuplot -e \"set terminal png size 800,500; set output '%s/progress.png'; "
+           "set datafile separator ','; set logscale y; set xlabel 'iteration'; "
+           "set ylabel 'cost'; plot '%s/progress.csv' using 1:2 skip 1 with linespoints "
+           "title 'J'\" 2>/dev/null",
+           outdir, outdir);
+  if (system(cmd) != 0) {
+    fprintf(stderr, "dso run: gnuplot failed; progress.png not written\n");
+  }
+}
+
+int dso_cli_run(int argc, char** argv) {
+  if (dso_cli_wants_help(argc, argv)) {
+    fputs(kHelp, stdout);
+    return DSO_EXIT_OK;
+  }
+  const char* task_path = NULL;
+  const char* outdir = NULL;
+  const char* truth_path = NULL;
+  int resume = 0, quiet = 0, max_iter = -1;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "-o") && i + 1 < argc) {
+      outdir = argv[++i];
+    } else if (!strcmp(argv[i], "--truth") && i + 1 < argc) {
+      truth_path = argv[++i];
+    } else if (!strcmp(argv[i], "--resume")) {
+      resume = 1;
+    } else if (!strcmp(argv[i], "--quiet")) {
+      quiet = 1;
+    } else if (!strcmp(argv[i], "--max-iter") && i + 1 < argc) {
+      char* end = NULL;
+      long v = strtol(argv[++i], &end, 10);
+      if (*end || v < 0 || v > 1000000) {
+        fprintf(stderr, "dso run: --max-iter: expected an integer >= 0, got '%s'\n", argv[i]);
+        return DSO_EXIT_INPUT;
+      }
+      max_iter = (int)v;
+    } else if (argv[i][0] == '-' || task_path) {
+      fprintf(stderr, "dso run: unexpected argument '%s'\n%s", argv[i], kHelp);
+      return DSO_EXIT_INPUT;
+    } else {
+      task_path = argv[i];
+    }
+  }
+  if (!task_path || !outdir) {
+    fprintf(stderr, "dso run: need TASK.json and -o OUTDIR\n%s", kHelp);
+    return DSO_EXIT_INPUT;
+  }
+  dsoError err = {0};
+  dsoTask* task = dso_task_load(task_path, &err);
+  if (!task) {
+    return dso_cli_fail("run", &err);
+  }
+  if (!task->data) {
+    fprintf(stderr, "dso run: %s: the task has no \"data\" section; dso run fits theta to "
+            "recorded data (policy optimization is not part of dso run yet)\n", task_path);
+    dso_task_free(task);
+    return DSO_EXIT_INPUT;
+  }
+  dsoFitSettings fs;
+  dso_fit_settings_default(&fs);
+  if (task->fit && dso_fit_settings_from_json(&fs, task->fit, task_path, &err)) {
+    dso_task_free(task);
+    return dso_cli_fail("run", &err);
+  }
+  if (max_iter >= 0) {
+    fs.max_iter = max_iter;
+  }
+  int n = task->theta->n, status = DSO_EXIT_OK;
+  double* u0 = calloc((size_t)n + 1, sizeof(double));
+  double* se = calloc((size_t)n + 1, sizeof(double));
+  double* cov = calloc((size_t)n * (size_t)n + 1, sizeof(double));
+  double* ut = calloc((size_t)n + 1, sizeof(double));
+  dsoRunState st;
+  memset(&st, 0, sizeof(st));
+  dsoFit* fit = NULL;
+  char path[4200];
+  if (!u0 || !se || !cov || !ut) {
+    status = DSO_EXIT_FAIL;
+    goto done;
+  }
+  dso_theta_init(task->theta, u0);
+  memcpy(ut, u0, sizeof(double) * (size_t)n);
+  if (truth_path) {
+    char* text = dso_read_text_file(truth_path, &err);
+    if (!text || dso_theta_from_json(task->theta, ut, text, truth_path, &err)) {
+      free(text);
+      status = dso_cli_fail("run", &err);
+      goto done;
+    }
+    free(text);
+  }
+  fit = dso_fit_create(task->model, task->theta, task->data, &fs, &err);
+  if (!fit || dso_run_state_init(&st, task->theta, u0, dso_fit_lambda(fit), &err) ||
+      dso_mkdir_p(outdir, &err)) {
+    status = dso_cli_fail("run", &err);
+    goto done;
+  }
+  join(path, sizeof(path), outdir, "checkpoint.json");
+  if (resume) {
+    if (access(path, R_OK) != 0) {
+      fprintf(stderr, "dso run: --resume: %s does not exist\n", path);
+      status = DSO_EXIT_INPUT;
+      goto done;
+    }
+    if (dso_run_checkpoint_read(path, task->theta, &st, &err)) {
+      status = dso_cli_fail("run", &err);
+      goto done;
+    }
+    dso_fit_set_lambda(fit, st.lambda);
+  }
+  dsoFitReport rep;
+  memset(&rep, 0, sizeof(rep));
+  if (!resume || st.nrecord == 0) {
+    if (dso_fit_evaluate(fit, st.u, &rep, &err)) {
+      status = dso_cli_fail("run", &err);
+      goto done;
+    }
+    dsoRunRecord r = {0, rep.cost, {rep.cost_sysid, rep.cost_calib, rep.cost_prior},
+                      rep.grad_norm, rep.lambda, rep.steps};
+    dso_run_state_record(&st, &r, &err);
+  }
+  if (!quiet) {
+    printf("dso run %s: %d entries, %d episodes (%d validation), window %d, up to %d "
+           "iterations\n", task_path, n, dso_dataset_nepisode(task->data),
+           dso_dataset_nvalidation(task->data), fs.window, fs.max_iter);
+  }
+  double t0 = now();
+  long steps0 = st.record[st.nrecord - 1].steps;
+  int start = st.record[st.nrecord - 1].iter;
+  while (!st.done && st.record[st.nrecord - 1].iter < fs.max_iter) {
+    int done = 0;
+    if (dso_fit_step(fit, st.u, &rep, &done, &err)) {
+      status = dso_cli_fail("run", &err);
+      goto done;
+    }
+    st.done = done;
+    st.lambda = dso_fit_lambda(fit);
+    dsoRunRecord r = {st.record[st.nrecord - 1].iter + 1, rep.cost,
+                      {rep.cost_sysid, rep.cost_calib, rep.cost_prior}, rep.grad_norm,
+                      rep.lambda, steps0 + rep.steps};
+    if (dso_run_state_record(&st, &r, &err) ||
+        dso_run_checkpoint_write(path, task->theta, &st, &err)) {
+      status = dso_cli_fail("run", &err);
+      goto done;
+    }
+    if (!quiet) {
+      double el = now() - t0;
+      int it = r.iter - start;
+      double eta = it > 0 ? el / it * (fs.max_iter - r.iter) : 0;
+      printf("iter %3d  J %.6e  (sysid %.3e  calib %.3e  prior %.3e)  |g| %.2e  lambda %.1e  "
+             "%.3g steps/s  ETA %s%.0f s\n", r.iter, r.cost, r.term[0], r.term[1], r.term[2],
+             r.grad_norm, r.lambda, el > 0 ? (r.steps - steps0) / el : 0,
+             done ? "0 (converged) " : "<= ", done ? 0.0 : eta);
+      fflush(stdout);
+    }
+  }
+  // the final outputs: progress, covariance, validation, result, model, plot
+  char file[4200];
+  join(file, sizeof(file), outdir, "progress.csv");
+  if (dso_run_progress_write(file, &st, kParts, &err) ||
+      dso_run_checkpoint_write(path, task->theta, &st, &err)) {
+    status = dso_cli_fail("run", &err);
+    goto done;
+  }
+  dsoError cerr = {0};
+  int have_se = dso_fit_covariance(fit, st.u, cov, se, &cerr) == DSO_OK;
+  if (!have_se && !quiet) {
+    printf("no confidence intervals: %s\n", cerr.msg);
+  }
+  int nval = dso_dataset_nvalidation(task->data);
+  double* rms = calloc((size_t)(nval > 0 ? nval : dso_dataset_nepisode(task->data)) + 1,
+                       sizeof(double));
+  double total = 0;
+  int nrms = nval > 0 ? nval : dso_dataset_nepisode(task->data);
+  int qidx = 0;
+  while (qidx < task->model->nq && !task->data->has[DSO_DATA_QPOS][qidx]) {
+    qidx++;
+  }
+  dsoError verr = {0};
+  int have_val = rms && qidx < task->model->nq &&
+                 dso_fit_validation(fit, st.u, qidx, rms, nrms, &total, &verr) == DSO_OK;
+  if (!have_val && verr.code && !quiet) {
+    printf("no validation figures: %s\n", verr.msg);
+  }
+  char* result = dso_run_result_json(task->theta, u0, st.u, have_se ? se : NULL,
+                                     &st.record[st.nrecord - 1], kParts, rms,
+                                     have_val ? nrms : 0, total, &err);
+  join(file, sizeof(file), outdir, "result.json");
+  if (!result || dso_write_file_atomic(file, result, strlen(result), &err)) {
+    free(result);
+    free(rms);
+    status = dso_cli_fail("run", &err);
+    goto done;
+  }
+  free(result);
+  join(file, sizeof(file), outdir, "model.xml");
+  if (write_model(file, task, st.u, &err)) {
+    free(rms);
+    status = dso_cli_fail("run", &err);
+    goto done;
+  }
+  if (!quiet) {
+    printf("\n%-34s %s%14s %14s %12s%s\n", "entry", truth_path ? "          true" : "",
+           "initial", "identified", "+- se", truth_path ? "    error %" : "");
+    for (int i = 0; i < n; i++) {
+      const dsoThetaEntry* e = &task->theta->entry[i];
+      char sebuf[32] = "-";
+      if (have_se && se[i] > 0) {
+        snprintf(sebuf, sizeof(sebuf), "%.3g", se[i]);
+      }
+      double vt = dso_theta_entry_natural(e, ut[i]), vf = dso_theta_entry_natural(e, st.u[i]);
+      printf("%-34s ", e->name);
+      if (truth_path) {
+        printf("%14.6g ", vt);
+      }
+      printf("%14.6g %14.6g %12s", dso_theta_entry_natural(e, u0[i]), vf, sebuf);
+      if (truth_path) {
+        if (vt != 0) {
+          printf("  %10.3g", 100 * (vf - vt) / fabs(vt));
+        } else {
+          printf("  %10s", "-");
+        }
+      }
+      printf("%s\n", e->fixed ? "  (fixed)" : "");
+    }
+    if (have_val) {
+      printf("RMS error of qpos[%d] on %s episodes simulated from their first sample: %.4g "
+             "(", qidx, nval > 0 ? "validation" : "all", total);
+      for (int k = 0; k < nrms; k++) {
+        printf("%s%.4g", k ? ", " : "", rms[k]);
+      }
+      printf(")\n");
+    }
+    printf("wrote %s/result.json, progress.csv, checkpoint.json, model.xml\n", outdir);
+  }
+  free(rms);
+  plot(outdir);
+done:
+  dso_run_state_clear(&st);
+  dso_fit_free(fit);
+  free(u0);
+  free(se);
+  free(cov);
+  free(ut);
+  dso_task_free(task);
+  return status;
+}
