@@ -23,32 +23,6 @@ void dso_cost_free(dsoCost* cost) {
   free(cost);
 }
 
-// reads {"joint": number, ...} into per-dof (or per-qpos) values of hinge and slide joints
-static dsoStatus joint_map(double* out, int use_qpos, const mjModel* m, const cJSON* obj,
-                           const char* file, const char* path, dsoError* err) {
-  if (!cJSON_IsObject(obj)) {
-    return dso_error(err, DSO_ERR_INPUT, "%s: %s: expected an object {\"joint\": number}, got %s",
-                     file, path, dso_json_type_name(obj));
-  }
-  for (const cJSON* it = obj->child; it; it = it->next) {
-    int j = mj_name2id(m, mjOBJ_JOINT, it->string);
-    if (j < 0) {
-      return dso_error(err, DSO_ERR_INPUT, "%s: %s: the model has no joint named \"%s\"", file,
-                       path, it->string);
-    }
-    if (m->jnt_type[j] != mjJNT_HINGE && m->jnt_type[j] != mjJNT_SLIDE) {
-      return dso_error(err, DSO_ERR_INPUT, "%s: %s.%s: only hinge and slide joints are supported",
-                       file, path, it->string);
-    }
-    if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble)) {
-      return dso_error(err, DSO_ERR_INPUT, "%s: %s.%s: expected a finite number, got %s", file,
-                       path, it->string, dso_json_type_name(it));
-    }
-    out[use_qpos ? m->jnt_qposadr[j] : m->jnt_dofadr[j]] = it->valuedouble;
-  }
-  return DSO_OK;
-}
-
 static dsoStatus vec3(double* out, const cJSON* node, const char* file, const char* path,
                       const char* key, dsoError* err) {
   const cJSON* v = cJSON_GetObjectItemCaseSensitive(node, key);
@@ -130,11 +104,8 @@ static dsoStatus parse_term(dsoCostTerm* t, dsoCost* cost, const mjModel* m, con
       for (int i = 0; i < 3; i++) {
         const cJSON* v = cJSON_GetObjectItemCaseSensitive(node, keys3[i]);
         snprintf(sub, sizeof(sub), "%s.%s", path, keys3[i]);
-        if (v && joint_map(outs[i], i == 0, m, v, file, sub, err)) return err->code;
-      }
-      for (int i = 0; i < m->nv; i++) {
-        if (t->wq[i] < 0 || t->wv[i] < 0) {
-          return dso_error(err, DSO_ERR_INPUT, "%s: %s: weights must be >= 0", file, path);
+        if (v && dso_json_joint_values(outs[i], i == 0, i > 0, m, v, file, sub, err)) {
+          return err->code;
         }
       }
       break;

@@ -224,3 +224,36 @@ dsoStatus dso_json_bool(int* out, const cJSON* obj, const char* key, const char*
   *out = cJSON_IsTrue(v) ? 1 : 0;
   return DSO_OK;
 }
+
+// reads {"joint": number} for hinge and slide joints into out at qpos (use_qpos) or dof addresses
+dsoStatus dso_json_joint_values(double* out, int use_qpos, int nonneg, const mjModel* m,
+                                const cJSON* obj, const char* file, const char* path,
+                                dsoError* err) {
+  if (!cJSON_IsObject(obj)) {
+    return dso_error(err, DSO_ERR_INPUT, "%s: %s: expected an object {\"joint\": number}, got %s",
+                     file, path, dso_json_type_name(obj));
+  }
+  for (const cJSON* it = obj->child; it; it = it->next) {
+    int j = mj_name2id(m, mjOBJ_JOINT, it->string);
+    if (j < 0) {
+      return dso_error(err, DSO_ERR_INPUT, "%s: %s: the model has no joint named \"%s\"", file,
+                       path, it->string);
+    }
+    if (m->jnt_type[j] != mjJNT_HINGE && m->jnt_type[j] != mjJNT_SLIDE) {
+      return dso_error(err, DSO_ERR_INPUT, "%s: %s.%s: only hinge and slide joints are supported",
+                       file, path, it->string);
+    }
+    if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble)) {
+      return dso_error(err, DSO_ERR_INPUT, "%s: %s.%s: expected a finite number, got %s", file,
+                       path, it->string,
+                       cJSON_IsNumber(it) ? "a non-finite number" : dso_json_type_name(it));
+    }
+    if (nonneg && it->valuedouble < 0) {
+      return dso_error(err, DSO_ERR_INPUT, "%s: %s.%s: expected a number >= 0, got %g", file,
+                       path, it->string, it->valuedouble);
+    }
+    out[use_qpos ? m->jnt_qposadr[j] : m->jnt_dofadr[j]] = it->valuedouble;
+  }
+  return DSO_OK;
+}
+

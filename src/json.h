@@ -4,6 +4,7 @@
 #define DSO_JSON_H
 
 #include <cJSON.h>
+#include <mujoco/mujoco.h>
 #include <stddef.h>
 
 #include "error.h"
@@ -34,6 +35,13 @@ dsoStatus dso_json_string(const char** out, const cJSON* obj, const char* key, i
 // Reads obj[key] as true/false into *out (0 or 1); a missing key leaves *out as it is.
 dsoStatus dso_json_bool(int* out, const cJSON* obj, const char* key, const char* file,
                         const char* path, dsoError* err);
+
+// Reads {"joint": number, ...} for hinge and slide joints of m into out, at the joints' qpos
+// addresses (use_qpos) or dof addresses; nonneg requires numbers >= 0. Unknown joints, other joint
+// types and non-numbers are errors naming file and path.
+dsoStatus dso_json_joint_values(double* out, int use_qpos, int nonneg, const mjModel* m,
+                                const cJSON* obj, const char* file, const char* path,
+                                dsoError* err);
 
 // Short description of a JSON value's type ("a string", "an array", ...) for messages.
 const char* dso_json_type_name(const cJSON* node);

@@ -228,38 +228,6 @@ void dso_task_free(dsoTask* task) {
   free(task);
 }
 
-// reads {"joint": number} for hinge and slide joints into out at qpos (use_qpos) or dof addresses
-static dsoStatus joint_values(double* out, int use_qpos, int positive, const mjModel* m,
-                              const cJSON* obj, const char* file, const char* path,
-                              dsoError* err) {
-  if (!cJSON_IsObject(obj)) {
-    return dso_error(err, DSO_ERR_INPUT, "%s: %s: expected an object {\"joint\": number}, got %s",
-                     file, path, dso_json_type_name(obj));
-  }
-  for (const cJSON* it = obj->child; it; it = it->next) {
-    int j = mj_name2id(m, mjOBJ_JOINT, it->string);
-    if (j < 0) {
-      return dso_error(err, DSO_ERR_INPUT, "%s: %s: the model has no joint named \"%s\"", file,
-                       path, it->string);
-    }
-    if (m->jnt_type[j] != mjJNT_HINGE && m->jnt_type[j] != mjJNT_SLIDE) {
-      return dso_error(err, DSO_ERR_INPUT, "%s: %s.%s: only hinge and slide joints can be set "
-                       "by name", file, path, it->string);
-    }
-    if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble)) {
-      return dso_error(err, DSO_ERR_INPUT, "%s: %s.%s: expected a finite number, got %s", file,
-                       path, it->string,
-                       cJSON_IsNumber(it) ? "a non-finite number" : dso_json_type_name(it));
-    }
-    if (positive && it->valuedouble < 0) {
-      return dso_error(err, DSO_ERR_INPUT, "%s: %s.%s: expected a number >= 0, got %g", file,
-                       path, it->string, it->valuedouble);
-    }
-    out[use_qpos ? m->jnt_qposadr[j] : m->jnt_dofadr[j]] = it->valuedouble;
-  }
-  return DSO_OK;
-}
-
 // the "chain" section, except "randomize", which needs θ
 static dsoStatus parse_chain(dsoTask* t, const cJSON* node, const char* file, dsoError* err) {
   const mjModel* m = t->model;
@@ -298,7 +266,7 @@ static dsoStatus parse_chain(dsoTask* t, const cJSON* node, const char* file, ds
     const cJSON* v = cJSON_GetObjectItemCaseSensitive(node, keys[i]);
     char sub[64];
     snprintf(sub, sizeof(sub), "chain.%s", keys[i]);
-    if (v && joint_values(outs[i], i == 0, i >= 2, m, v, file, sub, err)) return err->code;
+    if (v && dso_json_joint_values(outs[i], i == 0, i >= 2, m, v, file, sub, err)) return err->code;
   }
   const cJSON* fd = cJSON_GetObjectItemCaseSensitive(node, "fd");
   if (fd) {

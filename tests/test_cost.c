@@ -119,7 +119,7 @@ static void test_bad_specs(void** state) {
       {"[{\"term\": \"effort\", \"site\": \"x\"}]", "unknown key \"site\""},
       {"[{\"term\": \"quadratic\", \"qpos\": {\"nope\": 1}}]", "no joint named \"nope\""},
       {"[{\"term\": \"quadratic\", \"qpos\": [1]}]", "cost[0].qpos: expected an object"},
-      {"[{\"term\": \"quadratic\", \"qpos_weight\": {\"hinge\": -1}}]", "weights must be >= 0"},
+      {"[{\"term\": \"quadratic\", \"qpos_weight\": {\"hinge\": -1}}]", "cost[0].qpos_weight.hinge: expected a number >= 0, got -1"},
       {"[{\"term\": \"site_distance\", \"site\": \"pole_tip\", \"target\": [1, 2]}]",
        "cost[0].target: expected an array of 3 numbers"},
       {"[{\"term\": \"site_distance\", \"site\": \"nope\", \"target\": [1, 2, 3]}]",
