@@ -266,32 +266,7 @@ static void test_excitation_and_errors(void** state) {
 
 // ---------------------------------------------------------------- the verb
 
-static char g_out[1 << 16];
-static char g_err[1 << 16];
-
-static void slurp(char* buf, size_t len, const char* path) {
-  FILE* f = fopen(path, "rb");
-  size_t n = f ? fread(buf, 1, len - 1, f) : 0;
-  buf[n] = '\0';
-  if (f) {
-    fclose(f);
-  }
-}
-
-// runs `dso ARGS` from the source folder; returns the exit status, fills g_out and g_err
-static int run(const char* args) {
-  char cmd[4096], out[128], err[128];
-  snprintf(out, sizeof(out), "/tmp/dso_test_simulate_%d.out", (int)getpid());
-  snprintf(err, sizeof(err), "/tmp/dso_test_simulate_%d.err", (int)getpid());
-  snprintf(cmd, sizeof(cmd), "cd '%s' && '%s' %s >%s 2>%s", DSO_SOURCE_DIR, DSO_CLI, args, out,
-           err);
-  int st = system(cmd);
-  slurp(g_out, sizeof(g_out), out);
-  slurp(g_err, sizeof(g_err), err);
-  remove(out);
-  remove(err);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+#include "run_cli.h"
 
 static void test_cli(void** state) {
   char csv[128], args[1024];
