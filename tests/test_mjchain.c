@@ -261,6 +261,47 @@ static void test_pathwise_hopper_contacts(void** state) {
   fixture_free(&f);
 }
 
+// domain randomization: every rollout runs its own perturbed physics (P^n), and the pathwise
+// gradient still matches differences of J with the same random numbers
+static void test_domain_randomization(void** state) {
+  const char* e[] = {"{\"name\": \"action_noise.force.std\", \"init\": 0.3}",
+                     "{\"name\": \"physics.pole.mass\"}",
+                     "{\"name\": \"physics.hinge.damping\"}"};
+  Fixture f = make("cartpole.xml", DSO_POLICY_LINEAR, DSO_INPUT_STATE,
+                   "[{\"term\": \"upright\", \"body\": \"pole\"}]", e, 3, 0.3);
+  int n = f.theta->n;
+  double* rs = calloc((size_t)n, sizeof(double));
+  rs[dso_theta_find(f.theta, "physics.pole.mass")] = 0.3;
+  rs[dso_theta_find(f.theta, "physics.hinge.damping")] = 0.5;
+  dsoMjChainSettings cs;
+  dso_mjchain_settings_default(&cs);
+  double std[4] = {0.2, 0.2, 0.2, 0.2};
+  cs.init_std = std;
+  cs.randomize_std = rs;
+  dsoError err = {0};
+  dsoMjChain* plain = f.mc;
+  f.mc = dso_mjchain_create(f.m, f.theta, f.policy, f.cost, &cs, &err);
+  assert_non_null(f.mc);
+  // the same random numbers without randomization give another J
+  dsoRollout* a = batch(&f, 6, 80, 2);
+  double Jr = objective(a, f.u);
+  Fixture g = f;
+  g.mc = plain;
+  dsoRollout* b = batch(&g, 6, 80, 2);
+  double Jp = objective(b, f.u);
+  assert_true(fabs(Jr - Jp) > 1e-6 * fabs(Jp));
+  dso_rollout_free(a);
+  dso_rollout_free(b);
+  dso_mjchain_free(plain);
+  check_pathwise(&f, 6, 80, 1e-4);
+  // only physics entries may be randomized
+  rs[0] = 0.1;
+  assert_null(dso_mjchain_create(f.m, f.theta, f.policy, f.cost, &cs, &err));
+  assert_non_null(strstr(err.msg, "only physics entries can be randomized"));
+  free(rs);
+  fixture_free(&f);
+}
+
 // the score of the sampled variables: ∇θ ln P against centered differences of ln P
 static void test_score_function(void** state) {
   const char* e[] = {"{\"name\": \"action_noise.shoulder_torque.std\", \"init\": 0.3}",
@@ -407,6 +448,7 @@ int main(void) {
       cmocka_unit_test(test_pathwise_arm_state),
       cmocka_unit_test(test_pathwise_rnn),
       cmocka_unit_test(test_pathwise_hopper_contacts),
+      cmocka_unit_test(test_domain_randomization),
       cmocka_unit_test(test_score_function),
       cmocka_unit_test(test_score_equals_pathwise),
       cmocka_unit_test(test_threads_bitwise),
