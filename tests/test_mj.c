@@ -79,6 +79,13 @@ static void test_trap(void** state) {
   assert_int_equal(dso_mj_trap(ok_call, &v, &err), DSO_OK);
   assert_int_equal(v, 42);
   assert_int_equal(dso_mj_trap(bad_call, &a, &err), DSO_ERR_MUJOCO);
+  // warnings are counted per thread, with the last message kept
+  long before = dso_mj_warning_count();
+  mju_warning_i("deliberate warning %d", 3);
+  assert_int_equal(dso_mj_warning_count(), before + 1);
+  char last[128];
+  dso_mj_last_warning(last, sizeof(last));
+  assert_non_null(strstr(last, "deliberate warning 3"));
   mj_deleteModel(m);
 }
 
