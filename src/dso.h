@@ -24,6 +24,10 @@
 #include "io.h"
 #include "dataset.h"
 #include "simulate.h"
+#include "fit.h"
+#include "run.h"
+#include "kalman.h"
+#include "estim.h"
 
 #ifdef __cplusplus
 extern "C" {
