@@ -1,0 +1,279 @@
+// Training loop of a MuJoCo chain task: pathwise gradient + prior gradient, Adam, projection.
+#include "train.h"
+
+#include <cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "mjchain.h"
+#include "rollout.h"
+#include "theta.h"
+
+struct dsoTrain_ {
+  const dsoTask* task;
+  dsoTrainSettings set;
+  dsoMjChain* mc;
+  dsoRollout* ro;
+  int n;            // ntheta
+  long t;           // adam steps taken
+  int iter;         // iterations done (iteration key of the next batch)
+  double* m;        // (n) adam first moment
+  double* v;        // (n) adam second moment
+  double* g;        // (n) gradient scratch
+  double* gp;       // (n) prior gradient scratch
+};
+
+static const char* const kTrainKeys[] = {"max_iter", "lr", "beta1", "beta2", "eps", "seed", NULL};
+
+void dso_train_settings_default(dsoTrainSettings* s) {
+  s->max_iter = 100;
+  s->lr = 0.05;
+  s->beta1 = 0.9;
+  s->beta2 = 0.999;
+  s->eps = 1e-8;
+  s->seed = 0;
+}
+
+static dsoStatus check_settings(const dsoTrainSettings* s, const char* file, dsoError* err) {
+  if (s->max_iter < 0) {
+    return dso_error(err, DSO_ERR_INPUT, "%s: train.max_iter: expected an integer >= 0, got %d",
+                     file, s->max_iter);
+  }
+  if (!(isfinite(s->lr) && s->lr > 0)) {
+    return dso_error(err, DSO_ERR_INPUT, "%s: train.lr: expected a finite number > 0, got %g",
+                     file, s->lr);
+  }
+  if (!(s->beta1 >= 0 && s->beta1 < 1)) {
+    return dso_error(err, DSO_ERR_INPUT, "%s: train.beta1: expected a number in [0, 1), got %g",
+                     file, s->beta1);
+  }
+  if (!(s->beta2 >= 0 && s->beta2 < 1)) {
+    return dso_error(err, DSO_ERR_INPUT, "%s: train.beta2: expected a number in [0, 1), got %g",
+                     file, s->beta2);
+  }
+  if (!(isfinite(s->eps) && s->eps > 0)) {
+    return dso_error(err, DSO_ERR_INPUT, "%s: train.eps: expected a finite number > 0, got %g",
+                     file, s->eps);
+  }
+  return DSO_OK;
+}
+
+static dsoStatus read_integer(double* out, const cJSON* obj, const char* key, double lo, double hi,
+                              const char* file, dsoError* err) {
+  int present = 0;
+  double x = *out;
+  if (dso_json_number(&x, &present, obj, key, 0, file, "train", err)) return err->code;
+  if (present && !(x == floor(x) && x >= lo && x <= hi)) {
+    return dso_error(err, DSO_ERR_INPUT, "%s: train.%s: expected an integer in [%.0f, %.0f], got %g",
+                     file, key, lo, hi, x);
+  }
+  *out = x;
+  return DSO_OK;
+}
+
+dsoStatus dso_train_settings_from_json(dsoTrainSettings* s, const char* json_text, const char* file,
+                                       dsoError* err) {
+  dso_train_settings_default(s);
+  if (!file) file = "train";
+  if (!json_text) return dso_error(err, DSO_ERR_INPUT, "%s: train: no JSON text", file);
+  cJSON* root = dso_json_parse(json_text, file, err);
+  if (!root) return err->code;
+  dsoTrainSettings t = *s;
+  dsoStatus st = dso_json_check_object(root, kTrainKeys, file, "train", err);
+  double max_iter = t.max_iter, seed = 0;
+  if (!st) st = read_integer(&max_iter, root, "max_iter", 0, 1e9, file, err);
+  if (!st) st = read_integer(&seed, root, "seed", 0, 9007199254740992.0, file, err);
+  if (!st) st = dso_json_number(&t.lr, NULL, root, "lr", 0, file, "train", err);
+  if (!st) st = dso_json_number(&t.beta1, NULL, root, "beta1", 0, file, "train", err);
+  if (!st) st = dso_json_number(&t.beta2, NULL, root, "beta2", 0, file, "train", err);
+  if (!st) st = dso_json_number(&t.eps, NULL, root, "eps", 0, file, "train", err);
+  cJSON_Delete(root);
+  if (st) return st;
+  t.max_iter = (int)max_iter;
+  t.seed = (uint64_t)seed;
+  if (check_settings(&t, file, err)) return err->code;
+  *s = t;
+  return DSO_OK;
+}
+
+void dso_train_free(dsoTrain* tr) {
+  if (!tr) return;
+  dso_rollout_free(tr->ro);
+  dso_mjchain_free(tr->mc);
+  free(tr->m);
+  free(tr->v);
+  free(tr->g);
+  free(tr->gp);
+  free(tr);
+}
+
+dsoTrain* dso_train_create(const dsoTask* task, const dsoTrainSettings* set, dsoError* err) {
+  if (!task || !task->theta) {
+    dso_error(err, DSO_ERR_INPUT, "train: no task");
+    return NULL;
+  }
+  dsoTrainSettings def;
+  if (!set) {
+    dso_train_settings_default(&def);
+    set = &def;
+  }
+  const char* file = task->path ? task->path : "task";
+  if (check_settings(set, file, err)) return NULL;
+  dsoTrain* tr = (dsoTrain*)calloc(1, sizeof(dsoTrain));
+  if (!tr) {
+    dso_error(err, DSO_ERR_MEMORY, "train: out of memory");
+    return NULL;
+  }
+  tr->task = task;
+  tr->set = *set;
+  tr->n = task->theta->n;
+  size_t n = (size_t)(tr->n > 0 ? tr->n : 1);
+  tr->m = (double*)calloc(n, sizeof(double));
+  tr->v = (double*)calloc(n, sizeof(double));
+  tr->g = (double*)calloc(n, sizeof(double));
+  tr->gp = (double*)calloc(n, sizeof(double));
+  if (!tr->m || !tr->v || !tr->g || !tr->gp) {
+    dso_error(err, DSO_ERR_MEMORY, "train: out of memory");
+    dso_train_free(tr);
+    return NULL;
+  }
+  tr->mc = dso_task_chain(task, err);
+  if (!tr->mc) {
+    dso_train_free(tr);
+    return NULL;
+  }
+  dsoRolloutSettings rs = task->rollout;
+  if (set->seed != 0) rs.seed = set->seed;
+  if (dso_rollout_create(&tr->ro, &tr->mc->chain, &rs, task->nrollout, err)) {
+    dso_train_free(tr);
+    return NULL;
+  }
+  return tr;
+}
+
+// u of the natural value v of entry e, moved inward until T(u) is inside [lo, hi]
+static double bound_u(const dsoThetaEntry* e, double v, int upper) {
+  double u = e->transform == DSO_TRANSFORM_LOG ? log(v) : v;
+  for (int k = 0; k < 4; k++) {
+    double w = dso_theta_entry_natural(e, u);
+    if (upper ? w <= v : w >= v) break;
+    u = nextafter(u, upper ? -INFINITY : INFINITY);
+  }
+  return u;
+}
+
+// projects u onto the bounds of the free entries (bounded transforms are inside by construction)
+static void project(const dsoTheta* th, double* u) {
+  for (int i = 0; i < th->n; i++) {
+    const dsoThetaEntry* e = &th->entry[i];
+    if (e->fixed) continue;
+    if (e->transform == DSO_TRANSFORM_IDENTITY) {
+      if (u[i] < e->lower) u[i] = e->lower;
+      if (u[i] > e->upper) u[i] = e->upper;
+    } else if (e->transform == DSO_TRANSFORM_LOG) {
+      double v = exp(u[i]);
+      if (e->lower > 0 && isfinite(e->lower) && v < e->lower) u[i] = bound_u(e, e->lower, 0);
+      if (isfinite(e->upper) && e->upper > 0 && v > e->upper) u[i] = bound_u(e, e->upper, 1);
+    }
+  }
+}
+
+dsoStatus dso_train_step(dsoTrain* tr, double* u, dsoTrainReport* rep, dsoError* err) {
+  const dsoTheta* th = tr->task->theta;
+  int n = tr->n;
+  if (rep) {
+    memset(rep, 0, sizeof(*rep));
+    rep->iter = tr->iter;
+  }
+  for (int i = 0; i < n; i++) {
+    if (!isfinite(u[i])) {
+      return dso_error(err, DSO_ERR_INPUT, "train: theta entry %d (%s) is not finite", i,
+                       th->entry[i].name);
+    }
+  }
+  dsoStatus st = dso_rollout_run(tr->ro, u, (uint64_t)tr->iter, err);
+  if (rep) {
+    rep->steps = tr->ro->nsamples;
+    rep->diverged = tr->ro->ndiverged;
+  }
+  if (st) return st;
+  double J = 0, Jse = 0;
+  dso_rollout_objective(&J, &Jse, NULL, tr->ro);
+  if (dso_mjchain_pathwise(tr->g, NULL, tr->mc, tr->ro, err)) return err->code;
+  double prior = dso_theta_prior(th, tr->gp, u);
+  double norm2 = 0;
+  int bad = -1;
+  for (int i = 0; i < n; i++) {
+    if (th->entry[i].fixed) {
+      tr->g[i] = 0;
+      continue;
+    }
+    tr->g[i] += tr->gp[i];
+    if (!isfinite(tr->g[i]) && bad < 0) bad = i;
+    norm2 += tr->g[i] * tr->g[i];
+  }
+  if (rep) {
+    rep->J = J;
+    rep->Jse = Jse;
+    rep->prior = prior;
+    rep->grad_norm = sqrt(norm2);
+  }
+  if (bad >= 0) {
+    return dso_error(err, DSO_ERR_NUMERIC,
+                     "train: iteration %d: gradient of theta entry %d (%s) is not finite; theta "
+                     "unchanged", tr->iter, bad, th->entry[bad].name);
+  }
+  // adam in the unconstrained coordinates
+  const dsoTrainSettings* s = &tr->set;
+  long t = tr->t + 1;
+  double c1 = 1.0 - pow(s->beta1, (double)t);
+  double c2 = 1.0 - pow(s->beta2, (double)t);
+  for (int i = 0; i < n; i++) {
+    if (th->entry[i].fixed) continue;
+    double gi = tr->g[i];
+    tr->m[i] = s->beta1 * tr->m[i] + (1.0 - s->beta1) * gi;
+    tr->v[i] = s->beta2 * tr->v[i] + (1.0 - s->beta2) * gi * gi;
+    double mh = tr->m[i] / c1, vh = tr->v[i] / c2;
+    u[i] -= s->lr * mh / (sqrt(vh) + s->eps);
+  }
+  project(th, u);
+  tr->t = t;
+  tr->iter++;
+  return DSO_OK;
+}
+
+int dso_train_iter(const dsoTrain* tr) { return tr->iter; }
+
+int dso_train_state_size(const dsoTrain* tr) { return 2 * tr->n + 2; }
+
+void dso_train_get_state(const dsoTrain* tr, double* state) {
+  memcpy(state, tr->m, (size_t)tr->n * sizeof(double));
+  memcpy(state + tr->n, tr->v, (size_t)tr->n * sizeof(double));
+  state[2 * tr->n] = (double)tr->t;
+  state[2 * tr->n + 1] = (double)tr->iter;
+}
+
+dsoStatus dso_train_set_state(dsoTrain* tr, const double* state, dsoError* err) {
+  int n = tr->n;
+  for (int i = 0; i < 2 * n; i++) {
+    if (!isfinite(state[i]) || (i >= n && state[i] < 0)) {
+      return dso_error(err, DSO_ERR_INPUT,
+                       "train: state[%d]: expected a finite%s number, got %g", i,
+                       i >= n ? " nonnegative" : "", state[i]);
+    }
+  }
+  for (int i = 2 * n; i < 2 * n + 2; i++) {
+    double x = state[i];
+    if (!(isfinite(x) && x >= 0 && x == floor(x) && x <= 2147483647.0)) {
+      return dso_error(err, DSO_ERR_INPUT,
+                       "train: state[%d]: expected a nonnegative integer count, got %g", i, x);
+    }
+  }
+  memcpy(tr->m, state, (size_t)n * sizeof(double));
+  memcpy(tr->v, state + n, (size_t)n * sizeof(double));
+  tr->t = (long)state[2 * n];
+  tr->iter = (int)state[2 * n + 1];
+  return DSO_OK;
+}

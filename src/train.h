@@ -1,0 +1,91 @@
+// Optimization of θ for a MuJoCo chain task (mechanism design and policy optimization, issue 5
+// applications 3 and 5). One iteration k: sample a batch at θ with iteration key k
+// (dso_rollout_run), take the pathwise gradient of J (dso_mjchain_pathwise) plus the gradient of
+// the Gaussian prior L_prior (dso_theta_prior, a plain function of θ), zero the fixed entries,
+// take an Adam step in the unconstrained coordinates u and project onto the entries' bounds.
+// Iteration k depends only on the task, the settings, u and the Adam state, so runs are
+// reproducible and bitwise identical for any number of threads.
+//
+// Settings follow the OSQP pattern: fill with dso_train_settings_default, change fields (or read a
+// task's "train" object with dso_train_settings_from_json), pass to dso_train_create:
+//   "train": {"max_iter": 50, "lr": 0.05, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "seed": 0}
+#ifndef DSO_TRAIN_H
+#define DSO_TRAIN_H
+
+#include <stdint.h>
+
+#include "error.h"
+#include "task.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// Training settings.
+typedef struct dsoTrainSettings_ {
+  int max_iter;    // iterations a driver should run, >= 0 (default 100); dso_train_step itself
+                   // does not stop
+  double lr;       // Adam step size in unconstrained coordinates, > 0 (default 0.05)
+  double beta1;    // Adam first-moment decay in [0, 1) (default 0.9)
+  double beta2;    // Adam second-moment decay in [0, 1) (default 0.999)
+  double eps;      // Adam denominator offset, > 0 (default 1e-8)
+  uint64_t seed;   // master seed of the rollout streams; 0 = the task's rollout seed (default 0)
+} dsoTrainSettings;
+
+// Fills s with the defaults listed above.
+void dso_train_settings_default(dsoTrainSettings* s);
+
+// Fills s from the JSON text of a task's "train" object (keys as above; absent keys keep the
+// defaults). file names the text in error messages. Unknown keys, wrong types and out-of-range
+// values are errors naming file and JSON path; on error s holds the defaults.
+dsoStatus dso_train_settings_from_json(dsoTrainSettings* s, const char* json_text, const char* file,
+                                       dsoError* err);
+
+// A trainer: the task's chain, a rollout batch and the Adam state. Opaque.
+typedef struct dsoTrain_ dsoTrain;
+
+// Creates a trainer for task (borrowed; must outlive the trainer) with settings set (NULL:
+// defaults). Uses the task's chain, rollout settings (threads, horizon, ...) and nrollout.
+// Returns NULL with err set on failure.
+dsoTrain* dso_train_create(const dsoTask* task, const dsoTrainSettings* set, dsoError* err);
+
+// Frees a trainer; NULL is a no-op.
+void dso_train_free(dsoTrain* tr);
+
+// Report of one iteration. J, Jse, prior and grad_norm are measured at the θ the batch was sampled
+// at (before the step).
+typedef struct dsoTrainReport_ {
+  int iter;          // iteration key k of the batch (0, 1, 2, ...)
+  double J;          // sample objective of the batch (dso_rollout_objective)
+  double Jse;        // its standard error
+  double prior;      // L_prior at θ
+  double grad_norm;  // 2-norm of ∇(J + L_prior) over the free entries, unconstrained coordinates
+  long steps;        // transitions sampled in this iteration
+  int diverged;      // rollouts of the batch that ended in a diverged state
+} dsoTrainReport;
+
+// One iteration at u (ntheta, unconstrained coordinates of the task's θ), updated in place; rep
+// (may be NULL) receives the report. Fixed entries of u are never changed. Does not allocate.
+// Deterministic: depends only on u, the iteration count and the Adam state. On failure u and the
+// state are unchanged (DSO_ERR_NUMERIC for a non-finite gradient or when every rollout diverged);
+// rep is still filled as far as it was measured.
+dsoStatus dso_train_step(dsoTrain* tr, double* u, dsoTrainReport* rep, dsoError* err);
+
+// Number of iterations done so far (the iteration key of the next batch).
+int dso_train_iter(const dsoTrain* tr);
+
+// Number of doubles of the trainer state (Adam moments, step count, iteration count): 2 ntheta + 2.
+int dso_train_state_size(const dsoTrain* tr);
+
+// Writes the trainer state into state (dso_train_state_size doubles), for checkpoints.
+void dso_train_get_state(const dsoTrain* tr, double* state);
+
+// Restores a state written by dso_train_get_state (dso_train_state_size doubles). Non-finite
+// moments, negative second moments and negative or non-integer counts are DSO_ERR_INPUT; the
+// trainer is unchanged on error.
+dsoStatus dso_train_set_state(dsoTrain* tr, const double* state, dsoError* err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif  // DSO_TRAIN_H
