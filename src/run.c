@@ -22,8 +22,20 @@ dsoStatus dso_run_state_init(dsoRunState* st, const dsoTheta* theta, const doubl
   return DSO_OK;
 }
 
+dsoStatus dso_run_state_set_opt(dsoRunState* st, const double* opt, int nopt, dsoError* err) {
+  double* copy = (double*)realloc(st->opt, sizeof(double) * (size_t)(nopt + 1));
+  if (!copy) {
+    return dso_error(err, DSO_ERR_MEMORY, "run: out of memory");
+  }
+  memcpy(copy, opt, sizeof(double) * (size_t)nopt);
+  st->opt = copy;
+  st->nopt = nopt;
+  return DSO_OK;
+}
+
 void dso_run_state_clear(dsoRunState* st) {
   if (st) {
+    free(st->opt);
     free(st->u);
     free(st->record);
     memset(st, 0, sizeof(*st));
@@ -97,6 +109,10 @@ dsoStatus dso_run_checkpoint_write(const char* path, const dsoTheta* theta,
   }
   cJSON_AddItemToObject(root, "lambda", exact(st->lambda));
   cJSON_AddBoolToObject(root, "done", st->done);
+  cJSON* opt = cJSON_AddArrayToObject(root, "optimizer");
+  for (int k = 0; opt && k < st->nopt; k++) {
+    cJSON_AddItemToArray(opt, exact(st->opt[k]));
+  }
   for (int k = 0; k < st->nrecord; k++) {
     cJSON_AddItemToArray(rec, record_json(&st->record[k]));
   }
@@ -164,6 +180,24 @@ dsoStatus dso_run_checkpoint_read(const char* path, const dsoTheta* theta, dsoRu
     s = bad ? dso_error(err, DSO_ERR_INPUT, "%s: progress: malformed row", path)
             : dso_run_state_record(st, &r, err);
   }
+  const cJSON* opt = cJSON_GetObjectItemCaseSensitive(root, "optimizer");
+  int nopt = cJSON_IsArray(opt) ? cJSON_GetArraySize(opt) : 0;
+  double* vals = (double*)calloc((size_t)nopt + 1, sizeof(double));
+  int k = 0;
+  for (const cJSON* it = opt ? opt->child : NULL; !s && vals && it; it = it->next, k++) {
+    if (!cJSON_IsNumber(it)) {
+      s = dso_error(err, DSO_ERR_INPUT, "%s: optimizer[%d]: expected a number", path, k);
+    } else {
+      vals[k] = it->valuedouble;
+    }
+  }
+  if (!s && !vals) {
+    s = dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", path);
+  }
+  if (!s && nopt) {
+    s = dso_run_state_set_opt(st, vals, nopt, err);
+  }
+  free(vals);
   if (!s) {
     st->lambda = lambda;
     st->done = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "done"));

@@ -29,7 +29,12 @@ typedef struct dsoRunState_ {
   int nrecord;         // progress rows
   int cap;
   dsoRunRecord* record;  // (nrecord)
+  int nopt;            // size of opt
+  double* opt;         // (nopt) further optimizer state (Adam moments), or NULL
 } dsoRunState;
+
+// Sets the further optimizer state of st to the nopt values of opt (copied).
+dsoStatus dso_run_state_set_opt(dsoRunState* st, const double* opt, int nopt, dsoError* err);
 
 // Initializes st for theta at u (copied), with no progress rows.
 dsoStatus dso_run_state_init(dsoRunState* st, const dsoTheta* theta, const double* u,

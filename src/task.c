@@ -9,7 +9,7 @@
 #include "mj.h"
 
 static const char* const kTaskKeys[] = {"description", "model", "policy", "chain", "cost",
-                                        "rollout", "data", "fit", "theta", NULL};
+                                        "rollout", "data", "fit", "train", "theta", NULL};
 static const char* const kChainKeys[] = {"input", "divergence_penalty", "init_qpos", "init_qvel",
                                          "init_std_qpos", "init_std_qvel", "randomize", "fd",
                                          NULL};
@@ -217,6 +217,7 @@ void dso_task_free(dsoTask* task) {
   dso_cost_free(task->cost);
   dso_dataset_free(task->data);
   free(task->fit);
+  free(task->train);
   free(task->chain_arrays);
   free(task->path);
   free(task->model_path);
@@ -539,12 +540,17 @@ static dsoStatus load_into(dsoTask* t, const char* path, int flags, dsoError* er
     dso_dataset_spec_clear(&spec);
     free(dir);
   }
-  const cJSON* fit = s ? NULL : cJSON_GetObjectItemCaseSensitive(root, "fit");
-  if (fit) {
-    if (!cJSON_IsObject(fit)) {
-      s = dso_error(err, DSO_ERR_INPUT, "%s: fit: expected an object, got %s", path,
-                    dso_json_type_name(fit));
-    } else if (!(t->fit = node_text(fit))) {
+  const char* raw_keys[2] = {"fit", "train"};
+  char** raw_out[2] = {&t->fit, &t->train};
+  for (int k = 0; k < 2 && !s; k++) {
+    const cJSON* node = cJSON_GetObjectItemCaseSensitive(root, raw_keys[k]);
+    if (!node) {
+      continue;
+    }
+    if (!cJSON_IsObject(node)) {
+      s = dso_error(err, DSO_ERR_INPUT, "%s: %s: expected an object, got %s", path, raw_keys[k],
+                    dso_json_type_name(node));
+    } else if (!(*raw_out[k] = node_text(node))) {
       s = dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", path);
     }
   }

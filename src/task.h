@@ -10,7 +10,8 @@
 //               "fd": {"eps_state": 1e-6, "eps_theta": 1e-6, "centered": true}},
 //     "cost": [{"term": "upright", "body": "pole"}],  // see cost.h
 //     "data": {"files": "recording.csv", "columns": {...}},  // see dataset.h
-//     "fit": {...},                               // settings of data-driven fits (sysid.h)
+//     "fit": {...},                               // settings of data-driven fits (fit.h)
+//     "train": {...},                             // settings of chain optimization (train.h)
 //     "rollout": {"setting": "episodic", "gamma": 0.99, "terminate": false, "horizon": 200,
 //                 "rollouts": 64, "threads": 2, "seed": 1},
 //     "theta": [
@@ -55,6 +56,7 @@ typedef struct dsoTask_ {
   dsoDataset* data;              // the "data" section, loaded; NULL when absent
   char* fit;                     // the "fit" section as JSON text (read by the fitting code);
                                  // NULL when absent
+  char* train;                   // the "train" section as JSON text (train.h); NULL when absent
 } dsoTask;
 
 // Loads and validates a task file. Returns NULL with err naming the file, JSON path and what was

@@ -13,13 +13,16 @@
 #include "fit.h"
 #include "json.h"
 #include "run.h"
+#include "train.h"
 
 static const char* kHelp =
     "usage: dso run TASK.json -o OUTDIR [--resume] [--max-iter N] [--truth FILE.json] [--quiet]\n\n"
-    "Fits the task's theta to its recorded data (the \"data\" section): system identification\n"
-    "by multiple shooting, sensor calibration and the priors, with Levenberg-Marquardt (the\n"
-    "\"fit\" section sets the window, iterations, scales). Prints a progress line per\n"
-    "iteration and writes to OUTDIR:\n"
+    "With a \"data\" section: fits theta to the recorded data (system identification by\n"
+    "multiple shooting, sensor calibration and the priors) with Levenberg-Marquardt (the \"fit\"\n"
+    "section sets the window, iterations, scales). Without data: optimizes the policy and any\n"
+    "physics entries of the task's MuJoCo chain against its cost and priors with Adam on the\n"
+    "pathwise gradient (the \"train\" section: max_iter, lr, beta1, beta2, eps, seed).\n"
+    "Prints a progress line per iteration and writes to OUTDIR:\n"
     "  result.json      theta by name: initial and identified values, standard errors and 95%\n"
     "                   confidence intervals, the final cost, the validation RMS\n"
     "  progress.csv     one row per iteration\n"
@@ -28,8 +31,7 @@ static const char* kHelp =
     "  model.xml        the model with the identified values (MuJoCo's MJCF writer)\n"
     "  progress.png     learning curve (when gnuplot is installed)\n"
     "--truth FILE.json ({\"name\": value}) adds the true values and the errors to the table\n"
-    "(for data recorded by dso simulate). Policy optimization with composite costs is not part\n"
-    "of dso run yet.\n";
+    "(for data recorded by dso simulate).\n";
 
 static const char* const kParts[3] = {"sysid", "calib", "prior"};
 
@@ -92,6 +94,146 @@ static void plot(const char* outdir) {
   }
 }
 
+static const char* const kTrainParts[3] = {"J", "prior", "diverged"};
+
+static void print_table(const dsoTask* task, const char* label, const double* u0,
+                        const double* u, const double* ut, const double* se, int truth) {
+  int n = task->theta->n;
+  printf("\n%-34s %s%14s %14s %12s%s\n", "entry", truth ? "          true" : "", "initial",
+         label, "+- se", truth ? "    error %" : "");
+  for (int i = 0; i < n; i++) {
+    const dsoThetaEntry* e = &task->theta->entry[i];
+    if (e->block == DSO_BLOCK_POLICY && !truth && n > 24) {
+      continue;  // long policy blocks are in result.json
+    }
+    char sebuf[32] = "-";
+    if (se && se[i] > 0) {
+      snprintf(sebuf, sizeof(sebuf), "%.3g", se[i]);
+    }
+    double vt = dso_theta_entry_natural(e, ut[i]), vf = dso_theta_entry_natural(e, u[i]);
+    printf("%-34s ", e->name);
+    if (truth) {
+      printf("%14.6g ", vt);
+    }
+    printf("%14.6g %14.6g %12s", dso_theta_entry_natural(e, u0[i]), vf, sebuf);
+    if (truth) {
+      if (vt != 0) {
+        printf("  %10.3g", 100 * (vf - vt) / fabs(vt));
+      } else {
+        printf("  %10s", "-");
+      }
+    }
+    printf("%s\n", e->fixed ? "  (fixed)" : "");
+  }
+}
+
+// the chain path: Adam on the pathwise gradient plus the priors
+static int run_train(dsoTask* task, const char* task_path, const char* outdir, int resume,
+                     int quiet, int max_iter) {
+  dsoError err = {0};
+  dsoTrainSettings ts;
+  dso_train_settings_default(&ts);
+  if (task->train && dso_train_settings_from_json(&ts, task->train, task_path, &err)) {
+    return dso_cli_fail("run", &err);
+  }
+  if (max_iter >= 0) {
+    ts.max_iter = max_iter;
+  }
+  int n = task->theta->n, status = DSO_EXIT_OK;
+  double* u0 = calloc((size_t)n + 1, sizeof(double));
+  dsoTrain* tr = dso_train_create(task, &ts, &err);
+  dsoRunState st;
+  memset(&st, 0, sizeof(st));
+  double* opt = tr ? calloc((size_t)dso_train_state_size(tr) + 1, sizeof(double)) : NULL;
+  char path[4200], file[4200];
+  if (!tr || !u0 || !opt) {
+    status = err.code ? dso_cli_fail("run", &err) : DSO_EXIT_FAIL;
+    goto done;
+  }
+  dso_theta_init(task->theta, u0);
+  if (dso_run_state_init(&st, task->theta, u0, 0, &err) || dso_mkdir_p(outdir, &err)) {
+    status = dso_cli_fail("run", &err);
+    goto done;
+  }
+  join(path, sizeof(path), outdir, "checkpoint.json");
+  if (resume) {
+    if (access(path, R_OK) != 0) {
+      fprintf(stderr, "dso run: --resume: %s does not exist\n", path);
+      status = DSO_EXIT_INPUT;
+      goto done;
+    }
+    if (dso_run_checkpoint_read(path, task->theta, &st, &err) ||
+        (st.nopt && dso_train_set_state(tr, st.opt, &err))) {
+      status = dso_cli_fail("run", &err);
+      goto done;
+    }
+  }
+  if (!quiet) {
+    printf("dso run %s: %d entries, %d rollouts x %d steps per iteration, up to %d iterations\n",
+           task_path, n, task->nrollout, task->rollout.horizon, ts.max_iter);
+  }
+  double t0 = now();
+  int start = st.nrecord ? st.record[st.nrecord - 1].iter : 0;
+  long steps0 = st.nrecord ? st.record[st.nrecord - 1].steps : 0;
+  while ((st.nrecord ? st.record[st.nrecord - 1].iter : 0) < ts.max_iter) {
+    dsoTrainReport rep;
+    if (dso_train_step(tr, st.u, &rep, &err)) {
+      status = dso_cli_fail("run", &err);
+      goto done;
+    }
+    dso_train_get_state(tr, opt);
+    dsoRunRecord r = {(st.nrecord ? st.record[st.nrecord - 1].iter : 0) + 1, rep.J + rep.prior,
+                      {rep.J, rep.prior, rep.diverged}, rep.grad_norm, ts.lr,
+                      steps0 + rep.steps};
+    if (dso_run_state_set_opt(&st, opt, dso_train_state_size(tr), &err) ||
+        dso_run_state_record(&st, &r, &err) ||
+        dso_run_checkpoint_write(path, task->theta, &st, &err)) {
+      status = dso_cli_fail("run", &err);
+      goto done;
+    }
+    if (!quiet) {
+      double el = now() - t0;
+      int it = r.iter - start;
+      printf("iter %3d  J %.6e +- %.2g  prior %.3e  |g| %.2e  %d diverged  %.3g steps/s  "
+             "ETA %.0f s\n", r.iter, rep.J, rep.Jse, rep.prior, rep.grad_norm, rep.diverged,
+             el > 0 ? (r.steps - steps0) / el : 0, it > 0 ? el / it * (ts.max_iter - r.iter) : 0);
+      fflush(stdout);
+    }
+  }
+  join(file, sizeof(file), outdir, "progress.csv");
+  char* result = NULL;
+  if (dso_run_progress_write(file, &st, kTrainParts, &err) ||
+      !(result = dso_run_result_json(task->theta, u0, st.u, NULL,
+                                     st.nrecord ? &st.record[st.nrecord - 1] : NULL,
+                                     kTrainParts, NULL, 0, 0, &err))) {
+    status = dso_cli_fail("run", &err);
+    goto done;
+  }
+  join(file, sizeof(file), outdir, "result.json");
+  if (dso_write_file_atomic(file, result, strlen(result), &err)) {
+    free(result);
+    status = dso_cli_fail("run", &err);
+    goto done;
+  }
+  free(result);
+  join(file, sizeof(file), outdir, "model.xml");
+  if (write_model(file, task, st.u, &err)) {
+    status = dso_cli_fail("run", &err);
+    goto done;
+  }
+  if (!quiet) {
+    print_table(task, "final", u0, st.u, u0, NULL, 0);
+    printf("wrote %s/result.json, progress.csv, checkpoint.json, model.xml\n", outdir);
+  }
+  plot(outdir);
+done:
+  dso_run_state_clear(&st);
+  dso_train_free(tr);
+  free(opt);
+  free(u0);
+  return status;
+}
+
 int dso_cli_run(int argc, char** argv) {
   if (dso_cli_wants_help(argc, argv)) {
     fputs(kHelp, stdout);
@@ -135,10 +277,20 @@ int dso_cli_run(int argc, char** argv) {
     return dso_cli_fail("run", &err);
   }
   if (!task->data) {
-    fprintf(stderr, "dso run: %s: the task has no \"data\" section; dso run fits theta to "
-            "recorded data (policy optimization is not part of dso run yet)\n", task_path);
+    if (!task->cost) {
+      fprintf(stderr, "dso run: %s: nothing to optimize: the task has neither a \"data\" section "
+              "(fits) nor a \"cost\" section (chain optimization)\n", task_path);
+      dso_task_free(task);
+      return DSO_EXIT_INPUT;
+    }
+    if (truth_path) {
+      fprintf(stderr, "dso run: --truth applies to fits to recorded data\n");
+      dso_task_free(task);
+      return DSO_EXIT_INPUT;
+    }
+    int st = run_train(task, task_path, outdir, resume, quiet, max_iter);
     dso_task_free(task);
-    return DSO_EXIT_INPUT;
+    return st;
   }
   dsoFitSettings fs;
   dso_fit_settings_default(&fs);
@@ -284,29 +436,7 @@ int dso_cli_run(int argc, char** argv) {
     goto done;
   }
   if (!quiet) {
-    printf("\n%-34s %s%14s %14s %12s%s\n", "entry", truth_path ? "          true" : "",
-           "initial", "identified", "+- se", truth_path ? "    error %" : "");
-    for (int i = 0; i < n; i++) {
-      const dsoThetaEntry* e = &task->theta->entry[i];
-      char sebuf[32] = "-";
-      if (have_se && se[i] > 0) {
-        snprintf(sebuf, sizeof(sebuf), "%.3g", se[i]);
-      }
-      double vt = dso_theta_entry_natural(e, ut[i]), vf = dso_theta_entry_natural(e, st.u[i]);
-      printf("%-34s ", e->name);
-      if (truth_path) {
-        printf("%14.6g ", vt);
-      }
-      printf("%14.6g %14.6g %12s", dso_theta_entry_natural(e, u0[i]), vf, sebuf);
-      if (truth_path) {
-        if (vt != 0) {
-          printf("  %10.3g", 100 * (vf - vt) / fabs(vt));
-        } else {
-          printf("  %10s", "-");
-        }
-      }
-      printf("%s\n", e->fixed ? "  (fixed)" : "");
-    }
+    print_table(task, "identified", u0, st.u, ut, have_se ? se : NULL, truth_path != NULL);
     if (have_val) {
       printf("RMS error of qpos[%d] on %s episodes simulated from their first sample: %.4g "
              "(", qidx, nval > 0 ? "validation" : "all", total);
