@@ -182,9 +182,11 @@ static int run_train(dsoTask* task, const char* task_path, const char* outdir, i
       goto done;
     }
     dso_train_get_state(tr, opt);
+    // rep.steps counts this iteration's steps
+    long before = st.nrecord ? st.record[st.nrecord - 1].steps : 0;
     dsoRunRecord r = {(st.nrecord ? st.record[st.nrecord - 1].iter : 0) + 1, rep.J + rep.prior,
                       {rep.J, rep.prior, rep.diverged}, rep.grad_norm, ts.lr,
-                      steps0 + rep.steps};
+                      before + rep.steps};
     if (dso_run_state_set_opt(&st, opt, dso_train_state_size(tr), &err) ||
         dso_run_state_record(&st, &r, &err) ||
         dso_run_checkpoint_write(path, task->theta, &st, &err)) {
