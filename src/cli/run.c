@@ -94,6 +94,28 @@ static void plot(const char* outdir) {
   }
 }
 
+// sets up st at u0 in OUTDIR (created); with resume reads OUTDIR/checkpoint.json into st.
+// path receives the checkpoint's path. Returns an exit status (0 ok) after printing any error.
+static int start_run(dsoRunState* st, char* path, size_t len, const dsoTask* task,
+                     const double* u0, double lambda, const char* outdir, int resume) {
+  dsoError err = {0};
+  if (dso_run_state_init(st, task->theta, u0, lambda, &err) || dso_mkdir_p(outdir, &err)) {
+    return dso_cli_fail("run", &err);
+  }
+  join(path, len, outdir, "checkpoint.json");
+  if (!resume) {
+    return DSO_EXIT_OK;
+  }
+  if (access(path, R_OK) != 0) {
+    fprintf(stderr, "dso run: --resume: %s does not exist\n", path);
+    return DSO_EXIT_INPUT;
+  }
+  if (dso_run_checkpoint_read(path, task->theta, st, &err)) {
+    return dso_cli_fail("run", &err);
+  }
+  return DSO_EXIT_OK;
+}
+
 static const char* const kTrainParts[3] = {"J", "prior", "diverged"};
 
 static void print_table(const dsoTask* task, const char* label, const double* u0,
@@ -151,22 +173,13 @@ static int run_train(dsoTask* task, const char* task_path, const char* outdir, i
     goto done;
   }
   dso_theta_init(task->theta, u0);
-  if (dso_run_state_init(&st, task->theta, u0, 0, &err) || dso_mkdir_p(outdir, &err)) {
-    status = dso_cli_fail("run", &err);
+  status = start_run(&st, path, sizeof(path), task, u0, 0, outdir, resume);
+  if (status) {
     goto done;
   }
-  join(path, sizeof(path), outdir, "checkpoint.json");
-  if (resume) {
-    if (access(path, R_OK) != 0) {
-      fprintf(stderr, "dso run: --resume: %s does not exist\n", path);
-      status = DSO_EXIT_INPUT;
-      goto done;
-    }
-    if (dso_run_checkpoint_read(path, task->theta, &st, &err) ||
-        (st.nopt && dso_train_set_state(tr, st.opt, &err))) {
-      status = dso_cli_fail("run", &err);
-      goto done;
-    }
+  if (st.nopt && dso_train_set_state(tr, st.opt, &err)) {
+    status = dso_cli_fail("run", &err);
+    goto done;
   }
   if (!quiet) {
     printf("dso run %s: %d entries, %d rollouts x %d steps per iteration, up to %d iterations\n",
@@ -328,24 +341,15 @@ int dso_cli_run(int argc, char** argv) {
     free(text);
   }
   fit = dso_fit_create(task->model, task->theta, task->data, &fs, &err);
-  if (!fit || dso_run_state_init(&st, task->theta, u0, dso_fit_lambda(fit), &err) ||
-      dso_mkdir_p(outdir, &err)) {
+  if (!fit) {
     status = dso_cli_fail("run", &err);
     goto done;
   }
-  join(path, sizeof(path), outdir, "checkpoint.json");
-  if (resume) {
-    if (access(path, R_OK) != 0) {
-      fprintf(stderr, "dso run: --resume: %s does not exist\n", path);
-      status = DSO_EXIT_INPUT;
-      goto done;
-    }
-    if (dso_run_checkpoint_read(path, task->theta, &st, &err)) {
-      status = dso_cli_fail("run", &err);
-      goto done;
-    }
-    dso_fit_set_lambda(fit, st.lambda);
+  status = start_run(&st, path, sizeof(path), task, u0, dso_fit_lambda(fit), outdir, resume);
+  if (status) {
+    goto done;
   }
+  dso_fit_set_lambda(fit, st.lambda);
   dsoFitReport rep;
   memset(&rep, 0, sizeof(rep));
   if (!resume || st.nrecord == 0) {
