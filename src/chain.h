@@ -39,6 +39,10 @@ typedef struct dsoChainOps_ {
                int t, int n);
   // Returns 1 if x is a terminal state (first exit, section 2), else 0. NULL: no terminal states.
   int (*terminal)(const void* model, const double* x, int t, int n);
+  // Optional: g (ntheta) += scale * ∇θ ln P(xnext|x,θ), touching only the entries the score has,
+  // for chains whose θ is large and whose score is sparse. NULL: estimators use logp.
+  void (*logp_add)(double* g, double scale, const void* model, void* work, const double* xnext,
+                   const double* x, const double* theta, int t, int n);
 } dsoChainOps;
 
 // A chain: operations, model and sizes. The model is borrowed (not owned) and must outlive the chain.

@@ -181,10 +181,15 @@ static void alg1_one(void* vctx, int n, int thread) {
       for (int k = 0; k < nt; k++) g[k] += w * tmp[k];
     }
     if (t < r.tp) {
-      ch->ops->logp(tmp, NULL, ch->model, ro->work[thread], dso_rollout_state(ro, n, t + 1), xt,
-                    ro->theta, t, n);
       double adv = w * r.gs * (R[t + 1] - b[t]);
-      for (int k = 0; k < nt; k++) g[k] += adv * tmp[k];
+      if (ch->ops->logp_add) {
+        ch->ops->logp_add(g, adv, ch->model, ro->work[thread], dso_rollout_state(ro, n, t + 1),
+                          xt, ro->theta, t, n);
+      } else {
+        ch->ops->logp(tmp, NULL, ch->model, ro->work[thread], dso_rollout_state(ro, n, t + 1),
+                      xt, ro->theta, t, n);
+        for (int k = 0; k < nt; k++) g[k] += adv * tmp[k];
+      }
     }
     w *= r.gs;
   }

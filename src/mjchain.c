@@ -41,6 +41,8 @@ typedef struct {
   double* Js;             // (nin x ndx) ∂s/∂x for state input
   double* gn;             // (ntheta) per-rollout gradient accumulator
   double *ch_astd, *ch_gain, *ch_off, *ch_sstd;  // (nu), (ns) x 3: channel values at θ
+  double* ch_u;           // (nbound) the bound entries of θ the channel values were computed at
+  int ch_valid;           // 1 once ch_u holds values
   const double *mu_x, *mu_xn, *mu_theta;  // μ in w->mu was computed by the sample of (x, xn, θ)
 } dsoMjWork;
 
@@ -60,7 +62,7 @@ static void work_free(void* p) {
                       w->cost_work, w->gx, w->ga, w->A, w->B, w->F, w->Hx, w->Hu, w->Hf,
                       w->lphys, w->lphys_next, w->lh, w->lh_next, w->lap, w->lap_next, w->gs,
                       w->gh, w->la, w->lsd, w->Js, w->gn, w->ch_astd, w->ch_gain, w->ch_off,
-                      w->ch_sstd};
+                      w->ch_sstd, w->ch_u};
   for (size_t i = 0; i < sizeof(arrays) / sizeof(arrays[0]); i++) {
     free(arrays[i]);
   }
@@ -117,7 +119,8 @@ static void* work_create(const void* model) {
   w->ch_gain = zalloc(ns);
   w->ch_off = zalloc(ns);
   w->ch_sstd = zalloc(ns);
-  if (!w->ch_astd || !w->ch_gain || !w->ch_off || !w->ch_sstd ||
+  w->ch_u = zalloc((size_t)mc->nbound);
+  if (!w->ch_u || !w->ch_astd || !w->ch_gain || !w->ch_off || !w->ch_sstd ||
       !w->sim || (mc->policy && !w->pw) || !w->deriv || !w->written || !w->delta || !w->ueff ||
       !w->s || !w->mu || !w->hnext || !w->lam || !w->cost_work || !w->gx || !w->ga || !w->A ||
       !w->B || !w->F || !w->Hx || !w->Hu || !w->Hf || !w->lphys || !w->lphys_next || !w->lh ||
@@ -287,6 +290,18 @@ static double lognormal(double e, double sigma, double* dsigma) {
 // the per-channel noise and sensor-model values at θ (no randomization: θ_f carries no score)
 static void channel_values(dsoMjWork* w, const double* theta) {
   const dsoMjChain* mc = w->mc;
+  // the values change only when a bound entry does
+  int same = w->ch_valid;
+  for (int k = 0; same && k < mc->nbound; k++) {
+    same = theta[mc->bound[k]] == w->ch_u[k];
+  }
+  if (same) {
+    return;
+  }
+  for (int k = 0; k < mc->nbound; k++) {
+    w->ch_u[k] = theta[mc->bound[k]];
+  }
+  w->ch_valid = 1;
   for (int i = 0; i < mc->nu; i++) {
     w->ch_astd[i] = 0;
   }
@@ -312,15 +327,11 @@ static void channel_values(dsoMjWork* w, const double* theta) {
 
 // ln P(x'|x, θ): the density of the measurement and the action sampled in the transition; the
 // gradient covers θ_μ, θ_ε, θ_h and θ_ξ (θ_f moves the support of P and has no score)
-static double op_logp(double* grad, double* hess, const void* model, void* work,
-                      const double* xn, const double* x, const double* theta, int t, int n) {
-  const dsoMjChain* mc = (const dsoMjChain*)model;
-  dsoMjWork* w = (dsoMjWork*)work;
+// with grad: grad += scale * ∇θ ln P, touching only the policy block and bound entries
+static double logp_core(double* grad, double scale, const dsoMjChain* mc, dsoMjWork* w,
+                        const double* xn, const double* x, const double* theta) {
   const dsoTheta* th = mc->theta;
   int nu = mc->nu, ns = mc->ns;
-  if (grad) {
-    memset(grad, 0, sizeof(double) * (size_t)th->n);
-  }
   if (xn[mc->off_flag] != 0) {
     return 0;
   }
@@ -351,7 +362,7 @@ static double op_logp(double* grad, double* hess, const void* model, void* work,
     if (sg > 0) {
       double e = as[i] - w->mu[i];
       lp += lognormal(e, sg, NULL);
-      w->la[i] = e / (sg * sg);  // ∂ ln N / ∂μ
+      w->la[i] = scale * e / (sg * sg);  // scale * ∂ ln N / ∂μ
     }
   }
   if (!grad) {
@@ -371,22 +382,36 @@ static double op_logp(double* grad, double* hess, const void* model, void* work,
     double dvdu = dso_theta_entry_jacobian(e, theta[i]), ds;
     if (e->bind.kind == DSO_BIND_ACTION_STD && w->ch_astd[c] > 0) {
       lognormal(as[c] - w->mu[c], w->ch_astd[c], &ds);
-      grad[i] += ds * dvdu;
+      grad[i] += scale * ds * dvdu;
     } else if ((e->bind.kind == DSO_BIND_SENSOR_STD || e->bind.kind == DSO_BIND_SENSOR_GAIN ||
                 e->bind.kind == DSO_BIND_SENSOR_OFFSET) && c < ns && w->ch_sstd[c] > 0) {
       double sg = w->ch_sstd[c];
       double r = y[c] - (w->ch_gain[c] * sd[c] + w->ch_off[c]);
       if (e->bind.kind == DSO_BIND_SENSOR_STD) {
         lognormal(r, sg, &ds);
-        grad[i] += ds * dvdu;
+        grad[i] += scale * ds * dvdu;
       } else {
         double dmean = e->bind.kind == DSO_BIND_SENSOR_GAIN ? sd[c] : 1.0;
-        grad[i] += r / (sg * sg) * dmean * dvdu;
+        grad[i] += scale * r / (sg * sg) * dmean * dvdu;
       }
     }
   }
-  (void)hess;
   return lp;
+}
+
+static double op_logp(double* grad, double* hess, const void* model, void* work,
+                      const double* xn, const double* x, const double* theta, int t, int n) {
+  const dsoMjChain* mc = (const dsoMjChain*)model;
+  if (grad) {
+    memset(grad, 0, sizeof(double) * (size_t)mc->theta->n);
+  }
+  (void)hess;
+  return logp_core(grad, 1.0, mc, (dsoMjWork*)work, xn, x, theta);
+}
+
+static void op_logp_add(double* g, double scale, const void* model, void* work, const double* xn,
+                        const double* x, const double* theta, int t, int n) {
+  logp_core(g, scale, (const dsoMjChain*)model, (dsoMjWork*)work, xn, x, theta);
 }
 
 static double op_cost(double* grad, double* hess, const void* model, void* work, const double* x,
@@ -423,6 +448,7 @@ static int op_terminal(const void* model, const double* x, int t, int n) {
 
 static const dsoChainOps kMjChainOps = {
     work_create, work_free, op_initial, op_sample, op_logp, op_cost, op_mean, op_terminal,
+    op_logp_add,
 };
 
 // ---------------------------------------------------------------- creation

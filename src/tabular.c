@@ -695,7 +695,8 @@ static int tab_terminal(const void* model, const double* x, int step, int n) {
 }
 
 static const dsoChainOps kTabOps = {tab_work_create, tab_work_free, tab_initial, tab_sample,
-                                    tab_logp,        tab_cost,      tab_mean,    tab_terminal};
+                                    tab_logp,        tab_cost,      tab_mean,    tab_terminal,
+                                    NULL};
 
 void dso_tabular_chain(dsoChain* chain, const dsoTabular* t) {
   chain->ops = &kTabOps;
