@@ -9,7 +9,7 @@
 #include "mj.h"
 
 static const char* const kTaskKeys[] = {"description", "model", "policy", "chain", "cost",
-                                        "rollout", "data", "fit", "train", "theta", NULL};
+                                        "rollout", "data", "fit", "train", "estimator", "theta", NULL};
 static const char* const kChainKeys[] = {"input", "divergence_penalty", "init_qpos", "init_qvel",
                                          "init_std_qpos", "init_std_qvel", "randomize", "fd",
                                          NULL};
@@ -217,6 +217,7 @@ void dso_task_free(dsoTask* task) {
   dso_cost_free(task->cost);
   dso_dataset_free(task->data);
   free(task->fit);
+  free(task->estimator);
   free(task->train);
   free(task->chain_arrays);
   free(task->path);
@@ -540,9 +541,9 @@ static dsoStatus load_into(dsoTask* t, const char* path, int flags, dsoError* er
     dso_dataset_spec_clear(&spec);
     free(dir);
   }
-  const char* raw_keys[2] = {"fit", "train"};
-  char** raw_out[2] = {&t->fit, &t->train};
-  for (int k = 0; k < 2 && !s; k++) {
+  const char* raw_keys[3] = {"fit", "train", "estimator"};
+  char** raw_out[3] = {&t->fit, &t->train, &t->estimator};
+  for (int k = 0; k < 3 && !s; k++) {
     const cJSON* node = cJSON_GetObjectItemCaseSensitive(root, raw_keys[k]);
     if (!node) {
       continue;

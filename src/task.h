@@ -12,6 +12,7 @@
 //     "data": {"files": "recording.csv", "columns": {...}},  // see dataset.h
 //     "fit": {...},                               // settings of data-driven fits (fit.h)
 //     "train": {...},                             // settings of chain optimization (train.h)
+//     "estimator": {...},                         // state-estimator learning (estimators/)
 //     "rollout": {"setting": "episodic", "gamma": 0.99, "terminate": false, "horizon": 200,
 //                 "rollouts": 64, "threads": 2, "seed": 1},
 //     "theta": [
@@ -57,6 +58,8 @@ typedef struct dsoTask_ {
   char* fit;                     // the "fit" section as JSON text (read by the fitting code);
                                  // NULL when absent
   char* train;                   // the "train" section as JSON text (train.h); NULL when absent
+  char* estimator;               // the "estimator" section as JSON text (state-estimator
+                                 // learning, estimators/); NULL when absent
 } dsoTask;
 
 // Loads and validates a task file. Returns NULL with err naming the file, JSON path and what was

@@ -60,7 +60,7 @@ static const BadCase kBad[] = {
      "not a valid MJCF model: XML parse error"},
     {"model_not_string.json", "model", "expected a string, got an array"},
     {"theta_not_array.json", "theta", "expected an array of entries, got an object"},
-    {"unknown_top_key.json", "unknown key \"thetaa\"", "valid keys: description, model, policy, chain, cost, rollout, data, fit, train, theta"},
+    {"unknown_top_key.json", "unknown key \"thetaa\"", "valid keys: description, model, policy, chain, cost, rollout, data, fit, train, estimator, theta"},
     // entries: keys and names
     {"duplicate_entry_key.json", "theta[0]", "key \"init\" appears twice"},
     {"entry_not_object.json", "theta[1]", "expected an object, got a string"},

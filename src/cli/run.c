@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "run_util.h"
 #include "dso.h"
 #include "fit.h"
 #include "json.h"
@@ -34,220 +35,6 @@ static const char* kHelp =
     "(for data recorded by dso simulate).\n";
 
 static const char* const kParts[3] = {"sysid", "calib", "prior"};
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
-static void join(char* buf, size_t len, const char* dir, const char* name) {
-  snprintf(buf, len, "%s/%s", dir, name);
-}
-
-// model.xml: θ written into a copy of the task's model, saved by MuJoCo's writer through a
-// temporary file renamed into place
-static dsoStatus write_model(const char* path, const dsoTask* task, const double* u,
-                             dsoError* err) {
-  dsoSim* sim = dso_sim_create(task->model, err);
-  if (!sim) {
-    return err->code;
-  }
-  dsoStatus s = dso_sim_write(sim, task->theta, u, err);
-  char tmp[4200];
-  snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-  char msg[1000] = "";
-  // the writer edits the XML that was loaded last: reload the task's file first
-  mjModel* again = s ? NULL : mj_loadXML(task->model_path, NULL, msg, sizeof(msg));
-  if (!s && !again) {
-    s = dso_error(err, DSO_ERR_IO, "%s: cannot reload for writing: %s", task->model_path, msg);
-  }
-  if (!s && !mj_saveLastXML(tmp, sim->m, msg, sizeof(msg))) {
-    s = dso_error(err, DSO_ERR_IO, "%s: cannot write the model: %s", path, msg);
-  }
-  if (!s && rename(tmp, path) != 0) {
-    s = dso_error(err, DSO_ERR_IO, "%s: cannot rename the written model into place", path);
-  }
-  if (s) {
-    remove(tmp);
-  }
-  if (again) {
-    mj_deleteModel(again);
-  }
-  dso_sim_free(sim);
-  return s;
-}
-
-static void plot(const char* outdir) {
-  if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
-    return;
-  }
-  char cmd[8400];
-  snprintf(cmd, sizeof(cmd),
-           "gnuplot -e \"set terminal png size 800,500; set output '%s/progress.png'; "
-           "set datafile separator ','; set logscale y; set xlabel 'iteration'; "
-           "set ylabel 'cost'; plot '%s/progress.csv' using 1:2 skip 1 with linespoints "
-           "title 'J'\" 2>/dev/null",
-           outdir, outdir);
-  if (system(cmd) != 0) {
-    fprintf(stderr, "dso run: gnuplot failed; progress.png not written\n");
-  }
-}
-
-// sets up st at u0 in OUTDIR (created); with resume reads OUTDIR/checkpoint.json into st.
-// path receives the checkpoint's path. Returns an exit status (0 ok) after printing any error.
-static int start_run(dsoRunState* st, char* path, size_t len, const dsoTask* task,
-                     const double* u0, double lambda, const char* outdir, int resume) {
-  dsoError err = {0};
-  if (dso_run_state_init(st, task->theta, u0, lambda, &err) || dso_mkdir_p(outdir, &err)) {
-    return dso_cli_fail("run", &err);
-  }
-  join(path, len, outdir, "checkpoint.json");
-  if (!resume) {
-    return DSO_EXIT_OK;
-  }
-  if (access(path, R_OK) != 0) {
-    fprintf(stderr, "dso run: --resume: %s does not exist\n", path);
-    return DSO_EXIT_INPUT;
-  }
-  if (dso_run_checkpoint_read(path, task->theta, st, &err)) {
-    return dso_cli_fail("run", &err);
-  }
-  return DSO_EXIT_OK;
-}
-
-static const char* const kTrainParts[3] = {"J", "prior", "diverged"};
-
-static void print_table(const dsoTask* task, const char* label, const double* u0,
-                        const double* u, const double* ut, const double* se, int truth) {
-  int n = task->theta->n;
-  printf("\n%-34s %s%14s %14s %12s%s\n", "entry", truth ? "          true" : "", "initial",
-         label, "+- se", truth ? "    error %" : "");
-  for (int i = 0; i < n; i++) {
-    const dsoThetaEntry* e = &task->theta->entry[i];
-    if (e->block == DSO_BLOCK_POLICY && !truth && n > 24) {
-      continue;  // long policy blocks are in result.json
-    }
-    char sebuf[32] = "-";
-    if (se && se[i] > 0) {
-      snprintf(sebuf, sizeof(sebuf), "%.3g", se[i]);
-    }
-    double vt = dso_theta_entry_natural(e, ut[i]), vf = dso_theta_entry_natural(e, u[i]);
-    printf("%-34s ", e->name);
-    if (truth) {
-      printf("%14.6g ", vt);
-    }
-    printf("%14.6g %14.6g %12s", dso_theta_entry_natural(e, u0[i]), vf, sebuf);
-    if (truth) {
-      if (vt != 0) {
-        printf("  %10.3g", 100 * (vf - vt) / fabs(vt));
-      } else {
-        printf("  %10s", "-");
-      }
-    }
-    printf("%s\n", e->fixed ? "  (fixed)" : "");
-  }
-}
-
-// the chain path: Adam on the pathwise gradient plus the priors
-static int run_train(dsoTask* task, const char* task_path, const char* outdir, int resume,
-                     int quiet, int max_iter) {
-  dsoError err = {0};
-  dsoTrainSettings ts;
-  dso_train_settings_default(&ts);
-  if (task->train && dso_train_settings_from_json(&ts, task->train, task_path, &err)) {
-    return dso_cli_fail("run", &err);
-  }
-  if (max_iter >= 0) {
-    ts.max_iter = max_iter;
-  }
-  int n = task->theta->n, status = DSO_EXIT_OK;
-  double* u0 = calloc((size_t)n + 1, sizeof(double));
-  dsoTrain* tr = dso_train_create(task, &ts, &err);
-  dsoRunState st;
-  memset(&st, 0, sizeof(st));
-  double* opt = tr ? calloc((size_t)dso_train_state_size(tr) + 1, sizeof(double)) : NULL;
-  char path[4200], file[4200];
-  if (!tr || !u0 || !opt) {
-    status = err.code ? dso_cli_fail("run", &err) : DSO_EXIT_FAIL;
-    goto done;
-  }
-  dso_theta_init(task->theta, u0);
-  status = start_run(&st, path, sizeof(path), task, u0, 0, outdir, resume);
-  if (status) {
-    goto done;
-  }
-  if (st.nopt && dso_train_set_state(tr, st.opt, &err)) {
-    status = dso_cli_fail("run", &err);
-    goto done;
-  }
-  if (!quiet) {
-    printf("dso run %s: %d entries, %d rollouts x %d steps per iteration, up to %d iterations\n",
-           task_path, n, task->nrollout, task->rollout.horizon, ts.max_iter);
-  }
-  double t0 = now();
-  int start = st.nrecord ? st.record[st.nrecord - 1].iter : 0;
-  long steps0 = st.nrecord ? st.record[st.nrecord - 1].steps : 0;
-  while ((st.nrecord ? st.record[st.nrecord - 1].iter : 0) < ts.max_iter) {
-    dsoTrainReport rep;
-    if (dso_train_step(tr, st.u, &rep, &err)) {
-      status = dso_cli_fail("run", &err);
-      goto done;
-    }
-    dso_train_get_state(tr, opt);
-    // rep.steps counts this iteration's steps
-    long before = st.nrecord ? st.record[st.nrecord - 1].steps : 0;
-    dsoRunRecord r = {(st.nrecord ? st.record[st.nrecord - 1].iter : 0) + 1, rep.J + rep.prior,
-                      {rep.J, rep.prior, rep.diverged}, rep.grad_norm, ts.lr,
-                      before + rep.steps};
-    if (dso_run_state_set_opt(&st, opt, dso_train_state_size(tr), &err) ||
-        dso_run_state_record(&st, &r, &err) ||
-        dso_run_checkpoint_write(path, task->theta, &st, &err)) {
-      status = dso_cli_fail("run", &err);
-      goto done;
-    }
-    if (!quiet) {
-      double el = now() - t0;
-      int it = r.iter - start;
-      printf("iter %3d  J %.6e +- %.2g  prior %.3e  |g| %.2e  %d diverged  %.3g steps/s  "
-             "ETA %.0f s\n", r.iter, rep.J, rep.Jse, rep.prior, rep.grad_norm, rep.diverged,
-             el > 0 ? (r.steps - steps0) / el : 0, it > 0 ? el / it * (ts.max_iter - r.iter) : 0);
-      fflush(stdout);
-    }
-  }
-  join(file, sizeof(file), outdir, "progress.csv");
-  char* result = NULL;
-  if (dso_run_progress_write(file, &st, kTrainParts, &err) ||
-      !(result = dso_run_result_json(task->theta, u0, st.u, NULL,
-                                     st.nrecord ? &st.record[st.nrecord - 1] : NULL,
-                                     kTrainParts, NULL, 0, 0, &err))) {
-    status = dso_cli_fail("run", &err);
-    goto done;
-  }
-  join(file, sizeof(file), outdir, "result.json");
-  if (dso_write_file_atomic(file, result, strlen(result), &err)) {
-    free(result);
-    status = dso_cli_fail("run", &err);
-    goto done;
-  }
-  free(result);
-  join(file, sizeof(file), outdir, "model.xml");
-  if (write_model(file, task, st.u, &err)) {
-    status = dso_cli_fail("run", &err);
-    goto done;
-  }
-  if (!quiet) {
-    print_table(task, "final", u0, st.u, u0, NULL, 0);
-    printf("wrote %s/result.json, progress.csv, checkpoint.json, model.xml\n", outdir);
-  }
-  plot(outdir);
-done:
-  dso_run_state_clear(&st);
-  dso_train_free(tr);
-  free(opt);
-  free(u0);
-  return status;
-}
 
 int dso_cli_run(int argc, char** argv) {
   if (dso_cli_wants_help(argc, argv)) {
@@ -291,21 +78,25 @@ int dso_cli_run(int argc, char** argv) {
   if (!task) {
     return dso_cli_fail("run", &err);
   }
-  if (!task->data) {
-    if (!task->cost) {
-      fprintf(stderr, "dso run: %s: nothing to optimize: the task has neither a \"data\" section "
-              "(fits) nor a \"cost\" section (chain optimization)\n", task_path);
-      dso_task_free(task);
-      return DSO_EXIT_INPUT;
-    }
+  // one path per kind of task: estimator learning, chain optimization (a cost; the data, if
+  // any, feeds data-driven terms), or a fit to recorded data
+  if (task->estimator || task->cost) {
     if (truth_path) {
       fprintf(stderr, "dso run: --truth applies to fits to recorded data\n");
       dso_task_free(task);
       return DSO_EXIT_INPUT;
     }
-    int st = run_train(task, task_path, outdir, resume, quiet, max_iter);
+    int st = task->estimator
+                 ? dso_cli_run_estim(task, task_path, outdir, resume, quiet, max_iter)
+                 : dso_cli_run_train(task, task_path, outdir, resume, quiet, max_iter);
     dso_task_free(task);
     return st;
+  }
+  if (!task->data) {
+    fprintf(stderr, "dso run: %s: nothing to optimize: the task has neither a \"data\" section "
+            "(fits) nor a \"cost\" section (chain optimization)\n", task_path);
+    dso_task_free(task);
+    return DSO_EXIT_INPUT;
   }
   dsoFitSettings fs;
   dso_fit_settings_default(&fs);
@@ -345,7 +136,7 @@ int dso_cli_run(int argc, char** argv) {
     status = dso_cli_fail("run", &err);
     goto done;
   }
-  status = start_run(&st, path, sizeof(path), task, u0, dso_fit_lambda(fit), outdir, resume);
+  status = dso_cli_start_run(&st, path, sizeof(path), task, u0, dso_fit_lambda(fit), outdir, resume);
   if (status) {
     goto done;
   }
@@ -366,7 +157,7 @@ int dso_cli_run(int argc, char** argv) {
            "iterations\n", task_path, n, dso_dataset_nepisode(task->data),
            dso_dataset_nvalidation(task->data), fs.window, fs.max_iter);
   }
-  double t0 = now();
+  double t0 = dso_cli_now();
   long steps0 = st.record[st.nrecord - 1].steps;
   int start = st.record[st.nrecord - 1].iter;
   while (!st.done && st.record[st.nrecord - 1].iter < fs.max_iter) {
@@ -386,7 +177,7 @@ int dso_cli_run(int argc, char** argv) {
       goto done;
     }
     if (!quiet) {
-      double el = now() - t0;
+      double el = dso_cli_now() - t0;
       int it = r.iter - start;
       double eta = it > 0 ? el / it * (fs.max_iter - r.iter) : 0;
       printf("iter %3d  J %.6e  (sysid %.3e  calib %.3e  prior %.3e)  |g| %.2e  lambda %.1e  "
@@ -398,7 +189,7 @@ int dso_cli_run(int argc, char** argv) {
   }
   // the final outputs: progress, covariance, validation, result, model, plot
   char file[4200];
-  join(file, sizeof(file), outdir, "progress.csv");
+  dso_cli_join(file, sizeof(file), outdir, "progress.csv");
   if (dso_run_progress_write(file, &st, kParts, &err) ||
       dso_run_checkpoint_write(path, task->theta, &st, &err)) {
     status = dso_cli_fail("run", &err);
@@ -427,7 +218,7 @@ int dso_cli_run(int argc, char** argv) {
   char* result = dso_run_result_json(task->theta, u0, st.u, have_se ? se : NULL,
                                      &st.record[st.nrecord - 1], kParts, rms,
                                      have_val ? nrms : 0, total, &err);
-  join(file, sizeof(file), outdir, "result.json");
+  dso_cli_join(file, sizeof(file), outdir, "result.json");
   if (!result || dso_write_file_atomic(file, result, strlen(result), &err)) {
     free(result);
     free(rms);
@@ -435,14 +226,14 @@ int dso_cli_run(int argc, char** argv) {
     goto done;
   }
   free(result);
-  join(file, sizeof(file), outdir, "model.xml");
-  if (write_model(file, task, st.u, &err)) {
+  dso_cli_join(file, sizeof(file), outdir, "model.xml");
+  if (dso_cli_write_model(file, task, st.u, &err)) {
     free(rms);
     status = dso_cli_fail("run", &err);
     goto done;
   }
   if (!quiet) {
-    print_table(task, "identified", u0, st.u, ut, have_se ? se : NULL, truth_path != NULL);
+    dso_cli_print_table(task, "identified", u0, st.u, ut, have_se ? se : NULL, truth_path != NULL);
     if (have_val) {
       printf("RMS error of qpos[%d] on %s episodes simulated from their first sample: %.4g "
              "(", qidx, nval > 0 ? "validation" : "all", total);
@@ -454,7 +245,7 @@ int dso_cli_run(int argc, char** argv) {
     printf("wrote %s/result.json, progress.csv, checkpoint.json, model.xml\n", outdir);
   }
   free(rms);
-  plot(outdir);
+  dso_cli_plot(outdir);
 done:
   dso_run_state_clear(&st);
   dso_fit_free(fit);

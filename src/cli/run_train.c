@@ -1,0 +1,118 @@
+// dso run on a task with a cost: chain optimization (mechanism design, policy optimization).
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "dso.h"
+#include "json.h"
+#include "run.h"
+#include "run_util.h"
+#include "train.h"
+
+static const char* const kTrainParts[3] = {"J", "prior", "diverged"};
+
+// the chain path: Adam on the pathwise gradient plus the priors
+int dso_cli_run_train(dsoTask* task, const char* task_path, const char* outdir, int resume,
+                     int quiet, int max_iter) {
+  dsoError err = {0};
+  dsoTrainSettings ts;
+  dso_train_settings_default(&ts);
+  if (task->train && dso_train_settings_from_json(&ts, task->train, task_path, &err)) {
+    return dso_cli_fail("run", &err);
+  }
+  if (max_iter >= 0) {
+    ts.max_iter = max_iter;
+  }
+  int n = task->theta->n, status = DSO_EXIT_OK;
+  double* u0 = calloc((size_t)n + 1, sizeof(double));
+  dsoTrain* tr = dso_train_create(task, &ts, &err);
+  dsoRunState st;
+  memset(&st, 0, sizeof(st));
+  double* opt = tr ? calloc((size_t)dso_train_state_size(tr) + 1, sizeof(double)) : NULL;
+  char path[4200], file[4200];
+  if (!tr || !u0 || !opt) {
+    status = err.code ? dso_cli_fail("run", &err) : DSO_EXIT_FAIL;
+    goto done;
+  }
+  dso_theta_init(task->theta, u0);
+  status = dso_cli_start_run(&st, path, sizeof(path), task, u0, 0, outdir, resume);
+  if (status) {
+    goto done;
+  }
+  if (st.nopt && dso_train_set_state(tr, st.opt, &err)) {
+    status = dso_cli_fail("run", &err);
+    goto done;
+  }
+  if (!quiet) {
+    printf("dso run %s: %d entries, %d rollouts x %d steps per iteration, up to %d iterations\n",
+           task_path, n, task->nrollout, task->rollout.horizon, ts.max_iter);
+  }
+  double t0 = dso_cli_now();
+  int start = st.nrecord ? st.record[st.nrecord - 1].iter : 0;
+  long steps0 = st.nrecord ? st.record[st.nrecord - 1].steps : 0;
+  while ((st.nrecord ? st.record[st.nrecord - 1].iter : 0) < ts.max_iter) {
+    dsoTrainReport rep;
+    if (dso_train_step(tr, st.u, &rep, &err)) {
+      status = dso_cli_fail("run", &err);
+      goto done;
+    }
+    dso_train_get_state(tr, opt);
+    // rep.steps counts this iteration's steps
+    long before = st.nrecord ? st.record[st.nrecord - 1].steps : 0;
+    dsoRunRecord r = {(st.nrecord ? st.record[st.nrecord - 1].iter : 0) + 1, rep.J + rep.prior,
+                      {rep.J, rep.prior, rep.diverged}, rep.grad_norm, ts.lr,
+                      before + rep.steps};
+    if (dso_run_state_set_opt(&st, opt, dso_train_state_size(tr), &err) ||
+        dso_run_state_record(&st, &r, &err) ||
+        dso_run_checkpoint_write(path, task->theta, &st, &err)) {
+      status = dso_cli_fail("run", &err);
+      goto done;
+    }
+    if (!quiet) {
+      double el = dso_cli_now() - t0;
+      int it = r.iter - start;
+      printf("iter %3d  J %.6e +- %.2g  prior %.3e  |g| %.2e  %d diverged  %.3g steps/s  "
+             "ETA %.0f s\n", r.iter, rep.J, rep.Jse, rep.prior, rep.grad_norm, rep.diverged,
+             el > 0 ? (r.steps - steps0) / el : 0, it > 0 ? el / it * (ts.max_iter - r.iter) : 0);
+      fflush(stdout);
+    }
+  }
+  dso_cli_join(file, sizeof(file), outdir, "progress.csv");
+  char* result = NULL;
+  if (dso_run_progress_write(file, &st, kTrainParts, &err) ||
+      !(result = dso_run_result_json(task->theta, u0, st.u, NULL,
+                                     st.nrecord ? &st.record[st.nrecord - 1] : NULL,
+                                     kTrainParts, NULL, 0, 0, &err))) {
+    status = dso_cli_fail("run", &err);
+    goto done;
+  }
+  dso_cli_join(file, sizeof(file), outdir, "result.json");
+  if (dso_write_file_atomic(file, result, strlen(result), &err)) {
+    free(result);
+    status = dso_cli_fail("run", &err);
+    goto done;
+  }
+  free(result);
+  dso_cli_join(file, sizeof(file), outdir, "model.xml");
+  if (dso_cli_write_model(file, task, st.u, &err)) {
+    status = dso_cli_fail("run", &err);
+    goto done;
+  }
+  if (!quiet) {
+    dso_cli_print_table(task, "final", u0, st.u, u0, NULL, 0);
+    printf("wrote %s/result.json, progress.csv, checkpoint.json, model.xml\n", outdir);
+  }
+  dso_cli_plot(outdir);
+done:
+  dso_run_state_clear(&st);
+  dso_train_free(tr);
+  free(opt);
+  free(u0);
+  return status;
+}
+

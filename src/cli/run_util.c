@@ -1,0 +1,128 @@
+// Pieces shared by the paths of dso run: output folder and checkpoint start-up, the model
+// written back, plots and the table of values.
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "dso.h"
+#include "json.h"
+#include "run.h"
+#include "run_util.h"
+
+double dso_cli_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+void dso_cli_join(char* buf, size_t len, const char* dir, const char* name) {
+  snprintf(buf, len, "%s/%s", dir, name);
+}
+
+// model.xml: θ written into a copy of the task's model, saved by MuJoCo's writer through a
+// temporary file renamed into place
+dsoStatus dso_cli_write_model(const char* path, const dsoTask* task, const double* u,
+                             dsoError* err) {
+  dsoSim* sim = dso_sim_create(task->model, err);
+  if (!sim) {
+    return err->code;
+  }
+  dsoStatus s = dso_sim_write(sim, task->theta, u, err);
+  char tmp[4200];
+  snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+  char msg[1000] = "";
+  // the writer edits the XML that was loaded last: reload the task's file first
+  mjModel* again = s ? NULL : mj_loadXML(task->model_path, NULL, msg, sizeof(msg));
+  if (!s && !again) {
+    s = dso_error(err, DSO_ERR_IO, "%s: cannot reload for writing: %s", task->model_path, msg);
+  }
+  if (!s && !mj_saveLastXML(tmp, sim->m, msg, sizeof(msg))) {
+    s = dso_error(err, DSO_ERR_IO, "%s: cannot write the model: %s", path, msg);
+  }
+  if (!s && rename(tmp, path) != 0) {
+    s = dso_error(err, DSO_ERR_IO, "%s: cannot rename the written model into place", path);
+  }
+  if (s) {
+    remove(tmp);
+  }
+  if (again) {
+    mj_deleteModel(again);
+  }
+  dso_sim_free(sim);
+  return s;
+}
+
+void dso_cli_plot(const char* outdir) {
+  if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
+    return;
+  }
+  char cmd[8400];
+  snprintf(cmd, sizeof(cmd),
+           "gnuplot -e \"set terminal png size 800,500; set output '%s/progress.png'; "
+           "set datafile separator ','; set logscale y; set xlabel 'iteration'; "
+           "set ylabel 'cost'; plot '%s/progress.csv' using 1:2 skip 1 with linespoints "
+           "title 'J'\" 2>/dev/null",
+           outdir, outdir);
+  if (system(cmd) != 0) {
+    fprintf(stderr, "dso run: gnuplot failed; progress.png not written\n");
+  }
+}
+
+// sets up st at u0 in OUTDIR (created); with resume reads OUTDIR/checkpoint.json into st.
+// path receives the checkpoint's path. Returns an exit status (0 ok) after printing any error.
+int dso_cli_start_run(dsoRunState* st, char* path, size_t len, const dsoTask* task,
+                     const double* u0, double lambda, const char* outdir, int resume) {
+  dsoError err = {0};
+  if (dso_run_state_init(st, task->theta, u0, lambda, &err) || dso_mkdir_p(outdir, &err)) {
+    return dso_cli_fail("run", &err);
+  }
+  dso_cli_join(path, len, outdir, "checkpoint.json");
+  if (!resume) {
+    return DSO_EXIT_OK;
+  }
+  if (access(path, R_OK) != 0) {
+    fprintf(stderr, "dso run: --resume: %s does not exist\n", path);
+    return DSO_EXIT_INPUT;
+  }
+  if (dso_run_checkpoint_read(path, task->theta, st, &err)) {
+    return dso_cli_fail("run", &err);
+  }
+  return DSO_EXIT_OK;
+}
+
+void dso_cli_print_table(const dsoTask* task, const char* label, const double* u0,
+                        const double* u, const double* ut, const double* se, int truth) {
+  int n = task->theta->n;
+  printf("\n%-34s %s%14s %14s %12s%s\n", "entry", truth ? "          true" : "", "initial",
+         label, "+- se", truth ? "    error %" : "");
+  for (int i = 0; i < n; i++) {
+    const dsoThetaEntry* e = &task->theta->entry[i];
+    if (e->block == DSO_BLOCK_POLICY && !truth && n > 24) {
+      continue;  // long policy blocks are in result.json
+    }
+    char sebuf[32] = "-";
+    if (se && se[i] > 0) {
+      snprintf(sebuf, sizeof(sebuf), "%.3g", se[i]);
+    }
+    double vt = dso_theta_entry_natural(e, ut[i]), vf = dso_theta_entry_natural(e, u[i]);
+    printf("%-34s ", e->name);
+    if (truth) {
+      printf("%14.6g ", vt);
+    }
+    printf("%14.6g %14.6g %12s", dso_theta_entry_natural(e, u0[i]), vf, sebuf);
+    if (truth) {
+      if (vt != 0) {
+        printf("  %10.3g", 100 * (vf - vt) / fabs(vt));
+      } else {
+        printf("  %10s", "-");
+      }
+    }
+    printf("%s\n", e->fixed ? "  (fixed)" : "");
+  }
+}
+
