@@ -1,4 +1,5 @@
-// Training loop of a MuJoCo chain task: pathwise gradient + prior gradient, Adam, projection.
+// Training loop of a MuJoCo chain task: pathwise gradient + data-driven and prior gradients, Adam,
+// projection.
 #include "train.h"
 
 #include <cJSON.h>
@@ -6,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clone.h"
 #include "json.h"
 #include "mjchain.h"
 #include "rollout.h"
@@ -23,9 +25,12 @@ struct dsoTrain_ {
   double* v;        // (n) adam second moment
   double* g;        // (n) gradient scratch
   double* gp;       // (n) prior gradient scratch
+  dsoClone* data;   // data-driven costs (clone / hybrid weights > 0), else NULL
+  double* gd;       // (n) data-cost gradient scratch
 };
 
-static const char* const kTrainKeys[] = {"max_iter", "lr", "beta1", "beta2", "eps", "seed", NULL};
+static const char* const kTrainKeys[] = {"max_iter", "lr",   "beta1",  "beta2", "eps",
+                                         "seed",     "clone", "hybrid", NULL};
 
 void dso_train_settings_default(dsoTrainSettings* s) {
   s->max_iter = 100;
@@ -34,6 +39,8 @@ void dso_train_settings_default(dsoTrainSettings* s) {
   s->beta2 = 0.999;
   s->eps = 1e-8;
   s->seed = 0;
+  s->clone = 0;
+  s->hybrid = 0;
 }
 
 static dsoStatus check_settings(const dsoTrainSettings* s, const char* file, dsoError* err) {
@@ -56,6 +63,14 @@ static dsoStatus check_settings(const dsoTrainSettings* s, const char* file, dso
   if (!(isfinite(s->eps) && s->eps > 0)) {
     return dso_error(err, DSO_ERR_INPUT, "%s: train.eps: expected a finite number > 0, got %g",
                      file, s->eps);
+  }
+  if (!(isfinite(s->clone) && s->clone >= 0)) {
+    return dso_error(err, DSO_ERR_INPUT, "%s: train.clone: expected a finite number >= 0, got %g",
+                     file, s->clone);
+  }
+  if (!(isfinite(s->hybrid) && s->hybrid >= 0)) {
+    return dso_error(err, DSO_ERR_INPUT,
+                     "%s: train.hybrid: expected a finite number >= 0, got %g", file, s->hybrid);
   }
   return DSO_OK;
 }
@@ -89,6 +104,8 @@ dsoStatus dso_train_settings_from_json(dsoTrainSettings* s, const char* json_tex
   if (!st) st = dso_json_number(&t.beta1, NULL, root, "beta1", 0, file, "train", err);
   if (!st) st = dso_json_number(&t.beta2, NULL, root, "beta2", 0, file, "train", err);
   if (!st) st = dso_json_number(&t.eps, NULL, root, "eps", 0, file, "train", err);
+  if (!st) st = dso_json_number(&t.clone, NULL, root, "clone", 0, file, "train", err);
+  if (!st) st = dso_json_number(&t.hybrid, NULL, root, "hybrid", 0, file, "train", err);
   cJSON_Delete(root);
   if (st) return st;
   t.max_iter = (int)max_iter;
@@ -106,6 +123,8 @@ void dso_train_free(dsoTrain* tr) {
   free(tr->v);
   free(tr->g);
   free(tr->gp);
+  free(tr->gd);
+  dso_clone_free(tr->data);
   free(tr);
 }
 
@@ -134,7 +153,8 @@ dsoTrain* dso_train_create(const dsoTask* task, const dsoTrainSettings* set, dso
   tr->v = (double*)calloc(n, sizeof(double));
   tr->g = (double*)calloc(n, sizeof(double));
   tr->gp = (double*)calloc(n, sizeof(double));
-  if (!tr->m || !tr->v || !tr->g || !tr->gp) {
+  tr->gd = (double*)calloc(n, sizeof(double));
+  if (!tr->m || !tr->v || !tr->g || !tr->gp || !tr->gd) {
     dso_error(err, DSO_ERR_MEMORY, "train: out of memory");
     dso_train_free(tr);
     return NULL;
@@ -149,6 +169,24 @@ dsoTrain* dso_train_create(const dsoTask* task, const dsoTrainSettings* set, dso
   if (dso_rollout_create(&tr->ro, &tr->mc->chain, &rs, task->nrollout, err)) {
     dso_train_free(tr);
     return NULL;
+  }
+  int which = (set->clone > 0 ? DSO_CLONE_ACTIONS : 0) | (set->hybrid > 0 ? DSO_CLONE_HYBRID : 0);
+  if (which) {
+    const char* key = set->clone > 0 ? "train.clone" : "train.hybrid";
+    if (!task->data) {
+      dso_error(err, DSO_ERR_INPUT, "%s: %s: a positive weight needs recorded data: the task has "
+                "no \"data\" section", file, key);
+      dso_train_free(tr);
+      return NULL;
+    }
+    tr->data = dso_clone_create(tr->mc->base, task->theta, task->policy, task->chain.input,
+                                task->data, dso_rollout_gamma_step(tr->ro), which,
+                                &task->chain.deriv, err);
+    if (!tr->data) {
+      dso_error_prefix(err, "%s: %s: ", file, key);
+      dso_train_free(tr);
+      return NULL;
+    }
   }
   return tr;
 }
@@ -202,6 +240,16 @@ dsoStatus dso_train_step(dsoTrain* tr, double* u, dsoTrainReport* rep, dsoError*
   double J = 0, Jse = 0;
   dso_rollout_objective(&J, &Jse, NULL, tr->ro);
   if (dso_mjchain_pathwise(tr->g, NULL, tr->mc, tr->ro, err)) return err->code;
+  // data-driven costs: direct gradients added to the pathwise gradient of J (section 5.2)
+  double Lc = 0, Lh = 0;
+  if (tr->set.clone > 0) {
+    if (dso_clone_cost(&Lc, tr->gd, tr->data, u, err)) return err->code;
+    for (int i = 0; i < n; i++) tr->g[i] += tr->set.clone * tr->gd[i];
+  }
+  if (tr->set.hybrid > 0) {
+    if (dso_clone_hybrid(&Lh, tr->gd, tr->data, u, err)) return err->code;
+    for (int i = 0; i < n; i++) tr->g[i] += tr->set.hybrid * tr->gd[i];
+  }
   double prior = dso_theta_prior(th, tr->gp, u);
   double norm2 = 0;
   int bad = -1;
@@ -217,6 +265,9 @@ dsoStatus dso_train_step(dsoTrain* tr, double* u, dsoTrainReport* rep, dsoError*
   if (rep) {
     rep->J = J;
     rep->Jse = Jse;
+    rep->clone = Lc;
+    rep->hybrid = Lh;
+    rep->data = tr->set.clone * Lc + tr->set.hybrid * Lh;
     rep->prior = prior;
     rep->grad_norm = sqrt(norm2);
   }

@@ -1,14 +1,19 @@
 // Optimization of θ for a MuJoCo chain task (mechanism design and policy optimization, issue 5
 // applications 3 and 5). One iteration k: sample a batch at θ with iteration key k
-// (dso_rollout_run), take the pathwise gradient of J (dso_mjchain_pathwise) plus the gradient of
-// the Gaussian prior L_prior (dso_theta_prior, a plain function of θ), zero the fixed entries,
+// (dso_rollout_run), take the pathwise gradient of J (dso_mjchain_pathwise) plus the direct
+// gradients of the data-driven costs w_clone L_clone + w_hybrid L_hybrid over the task's data
+// (clone.h; data-augmented policy optimization, paper section 5.2) and of the Gaussian prior
+// L_prior (dso_theta_prior), all plain functions of θ; zero the fixed entries,
 // take an Adam step in the unconstrained coordinates u and project onto the entries' bounds.
 // Iteration k depends only on the task, the settings, u and the Adam state, so runs are
 // reproducible and bitwise identical for any number of threads.
 //
 // Settings follow the OSQP pattern: fill with dso_train_settings_default, change fields (or read a
 // task's "train" object with dso_train_settings_from_json), pass to dso_train_create:
-//   "train": {"max_iter": 50, "lr": 0.05, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "seed": 0}
+//   "train": {"max_iter": 50, "lr": 0.05, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "seed": 0,
+//             "clone": 1.0, "hybrid": 0.0}
+// The objective is J + clone L_clone + hybrid L_hybrid + L_prior; a positive clone or hybrid
+// weight needs the task's "data" section (task->data) with what clone.h lists.
 #ifndef DSO_TRAIN_H
 #define DSO_TRAIN_H
 
@@ -30,6 +35,10 @@ typedef struct dsoTrainSettings_ {
   double beta2;    // Adam second-moment decay in [0, 1) (default 0.999)
   double eps;      // Adam denominator offset, > 0 (default 1e-8)
   uint64_t seed;   // master seed of the rollout streams; 0 = the task's rollout seed (default 0)
+  double clone;    // weight of L_clone (behavioral cloning on the task's data), finite >= 0
+                   // (default 0: off)
+  double hybrid;   // weight of L_hybrid (states only: policy and physics), finite >= 0
+                   // (default 0: off)
 } dsoTrainSettings;
 
 // Fills s with the defaults listed above.
@@ -45,21 +54,27 @@ dsoStatus dso_train_settings_from_json(dsoTrainSettings* s, const char* json_tex
 typedef struct dsoTrain_ dsoTrain;
 
 // Creates a trainer for task (borrowed; must outlive the trainer) with settings set (NULL:
-// defaults). Uses the task's chain, rollout settings (threads, horizon, ...) and nrollout.
-// Returns NULL with err set on failure.
+// defaults). Uses the task's chain, rollout settings (threads, horizon, ...) and nrollout, and
+// for positive clone / hybrid weights the task's data, discounted with the rollout's γ. Returns
+// NULL with err set on failure (a weight without data or with data that lacks what the cost
+// needs names the file and the key train.clone / train.hybrid).
 dsoTrain* dso_train_create(const dsoTask* task, const dsoTrainSettings* set, dsoError* err);
 
 // Frees a trainer; NULL is a no-op.
 void dso_train_free(dsoTrain* tr);
 
-// Report of one iteration. J, Jse, prior and grad_norm are measured at the θ the batch was sampled
-// at (before the step).
+// Report of one iteration. J, Jse, the data-driven costs, prior and grad_norm are measured at the
+// θ the batch was sampled at (before the step).
 typedef struct dsoTrainReport_ {
   int iter;          // iteration key k of the batch (0, 1, 2, ...)
   double J;          // sample objective of the batch (dso_rollout_objective)
   double Jse;        // its standard error
+  double clone;      // L_clone at θ, unweighted (0 when its weight is 0)
+  double hybrid;     // L_hybrid at θ, unweighted (0 when its weight is 0)
+  double data;       // the weighted data-driven part: w_clone L_clone + w_hybrid L_hybrid
   double prior;      // L_prior at θ
-  double grad_norm;  // 2-norm of ∇(J + L_prior) over the free entries, unconstrained coordinates
+  double grad_norm;  // 2-norm of ∇(J + data + L_prior) over the free entries, unconstrained
+                     // coordinates
   long steps;        // transitions sampled in this iteration
   int diverged;      // rollouts of the batch that ended in a diverged state
 } dsoTrainReport;
