@@ -173,7 +173,7 @@ static void test_run_sysid_and_resume(void** state) {
   free(b);
   snprintf(args, sizeof(args), "run tasks/arm_sysid.json -o %s/none --resume", dir);
   assert_int_equal(run(args), 2);
-  assert_int_equal(run("run tasks/arm_calibration.json -o /tmp/x"), 2);
+  assert_int_equal(run("run tasks/cartpole_design.json -o /tmp/x"), 2);
   assert_non_null(strstr(g_err, "nothing to optimize"));
   // chain optimization (mechanism design task): J falls, and resume is bit-identical too
   snprintf(args, sizeof(args), "run tasks/pendulum_design.json -o %s/dfull --max-iter 6", dir);
