@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "dso.h"
 #include "json.h"
+#include "mjcf.h"
 #include "run.h"
 #include "run_util.h"
 
@@ -24,37 +25,11 @@ void dso_cli_join(char* buf, size_t len, const char* dir, const char* name) {
   snprintf(buf, len, "%s/%s", dir, name);
 }
 
-// model.xml: θ written into a copy of the task's model, saved by MuJoCo's writer through a
-// temporary file renamed into place
+// model.xml: the task's model file with the attributes θ binds edited in place (mjcf.h), checked
+// to compile to the θ-written model, written atomically
 dsoStatus dso_cli_write_model(const char* path, const dsoTask* task, const double* u,
                              dsoError* err) {
-  dsoSim* sim = dso_sim_create(task->model, err);
-  if (!sim) {
-    return err->code;
-  }
-  dsoStatus s = dso_sim_write(sim, task->theta, u, err);
-  char tmp[4200];
-  snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-  char msg[1000] = "";
-  // the writer edits the XML that was loaded last: reload the task's file first
-  mjModel* again = s ? NULL : mj_loadXML(task->model_path, NULL, msg, sizeof(msg));
-  if (!s && !again) {
-    s = dso_error(err, DSO_ERR_IO, "%s: cannot reload for writing: %s", task->model_path, msg);
-  }
-  if (!s && !mj_saveLastXML(tmp, sim->m, msg, sizeof(msg))) {
-    s = dso_error(err, DSO_ERR_IO, "%s: cannot write the model: %s", path, msg);
-  }
-  if (!s && rename(tmp, path) != 0) {
-    s = dso_error(err, DSO_ERR_IO, "%s: cannot rename the written model into place", path);
-  }
-  if (s) {
-    remove(tmp);
-  }
-  if (again) {
-    mj_deleteModel(again);
-  }
-  dso_sim_free(sim);
-  return s;
+  return dso_mjcf_write(path, task->model_path, task->model, task->theta, u, err);
 }
 
 void dso_cli_plot(const char* outdir) {
