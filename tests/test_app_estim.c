@@ -1,0 +1,237 @@
+// Application 4 (paper section 5.2, chain eq. 99): learned state estimators on a pendulum with a
+// noisy angle encoder and an unmeasured disturbance torque (models/pendulum_noisy.xml,
+// tasks/pendulum_estim.json), against an EKF that knows the true model and one whose model is
+// wrong; the learned gain against the steady-state Kalman gain on a linear Gaussian system; the
+// forward-mode Jacobian against central differences; and `dso run` on the task end to end with
+// --resume bit-identity and bad "estimator" sections. Data is recorded by dso_simulate at the
+// true values into memory or a fresh temporary folder.
+#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "run_cli.h"
+#include "dso.h"
+#include "estimfit.h"
+#include "json.h"
+#include "simulate.h"
+
+#define TASK DSO_SOURCE_DIR "/tasks/pendulum_estim.json"
+
+static const char* kTruth = "{\"physics.arm.mass\": 0.1476, \"physics.hinge.damping\": 0.01}";
+
+__attribute__((unused)) static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+// the task without its data, and episodes recorded at the true values with the disturbance
+// column dropped (as the task's column map does)
+static dsoTask* load_task(void) {
+  dsoError err = {0};
+  dsoTask* task = dso_task_load_flags(TASK, DSO_TASK_SKIP_DATA, &err);
+  if (!task) {
+    fprintf(stderr, "%s\n", err.msg);
+  }
+  assert_non_null(task);
+  return task;
+}
+
+static dsoDataset* record(const dsoTask* task, int episodes, int horizon, int nval,
+                          uint64_t seed, int drop) {
+  dsoError err = {0};
+  int n = task->theta->n;
+  double* ut = calloc((size_t)n, sizeof(double));
+  dso_theta_init(task->theta, ut);
+  assert_int_equal(dso_theta_from_json(task->theta, ut, kTruth, "truth", &err), DSO_OK);
+  dsoDataset* ds = NULL;
+  assert_int_equal(dso_simulate(&ds, task, ut, episodes, horizon, seed, 0, nval, &err), DSO_OK);
+  int dist = mj_name2id(task->model, mjOBJ_ACTUATOR, "disturbance");
+  assert_true(dist >= 0);
+  if (drop) {
+    ds->has[DSO_DATA_CTRL][dist] = 0;
+  }
+  for (int k = 0; drop && k < ds->nepisode; k++) {
+    for (int t = 0; t < ds->episode[k].T; t++) {
+      ds->episode[k].ctrl[(size_t)t * task->model->nu + dist] = 0;
+    }
+  }
+  free(ut);
+  return ds;
+}
+
+// a fit with the task's layout, settings from JSON text
+static dsoEstimFit* make_fit(const dsoTask* task, const dsoDataset* ds, const char* json) {
+  dsoError err = {0};
+  dsoEstimFitSettings s;
+  assert_int_equal(dso_estimfit_settings_from_json(&s, task->model, json, "test", &err), DSO_OK);
+  dsoEstimFit* f = dso_estimfit_create(task->model, task->theta, ds, &s, &err);
+  dso_estimfit_settings_free(&s);
+  if (!f) {
+    fprintf(stderr, "%s\n", err.msg);
+  }
+  assert_non_null(f);
+  return f;
+}
+
+// forward-mode Jacobian of the innovations against central differences, gain and mlp, with the
+// physics entries
+static void test_jacobian(void** state) {
+  dsoTask* task = load_task();
+  dsoDataset* ds = record(task, 2, 120, 0, 11, 1);
+  const char* kinds[2] = {"{\"corrector\": \"gain\"}",
+                          "{\"corrector\": \"mlp\", \"hidden\": [5], \"init_scale_out\": 0.1}"};
+  for (int c = 0; c < 2; c++) {
+    dsoEstimFit* f = make_fit(task, ds, kinds[c]);
+    dsoError err = {0};
+    int n = f->n, p = f->p;
+    long m = f->nres + f->nprior;
+    double* u = calloc((size_t)n, sizeof(double));
+    double* r = calloc((size_t)m, sizeof(double));
+    double* rp = calloc((size_t)m, sizeof(double));
+    double* rm = calloc((size_t)m, sizeof(double));
+    double* jac = calloc((size_t)m * p, sizeof(double));
+    dso_estimfit_init(f, u, NULL);
+    for (int i = f->off_c; i < f->off_c + f->cor->nK; i++) {
+      u[i] = i == f->off_c ? 0.2 : 2.0;  // a working gain
+    }
+    assert_int_equal(dso_estimfit_residuals(f, r, jac, u, NULL, &err), DSO_OK);
+    double worst = 0, scale = 0;
+    for (int col = 0; col < p; col++) {
+      int i = f->fitted[col];
+      double h = 1e-6 * fmax(1.0, fabs(u[i])), keep = u[i];
+      u[i] = keep + h;
+      assert_int_equal(dso_estimfit_residuals(f, rp, NULL, u, NULL, &err), DSO_OK);
+      u[i] = keep - h;
+      assert_int_equal(dso_estimfit_residuals(f, rm, NULL, u, NULL, &err), DSO_OK);
+      u[i] = keep;
+      double cn = 0, dn = 0;
+      for (long t = 0; t < m; t++) {
+        double fd = (rp[t] - rm[t]) / (2 * h);
+        cn += fd * fd;
+        dn += (fd - jac[t * p + col]) * (fd - jac[t * p + col]);
+      }
+      worst = fmax(worst, sqrt(dn) / fmax(sqrt(cn), 1e-12));
+      scale = fmax(scale, sqrt(cn));
+    }
+    printf("%s: %d entries, worst relative column error forward mode vs differences %.2e\n",
+           dso_corrector_kind_name(f->cor->kind), p, worst);
+    assert_true(worst < 1e-4);
+    free(u);
+    free(r);
+    free(rp);
+    free(rm);
+    free(jac);
+    dso_estimfit_free(f);
+  }
+  dso_dataset_free(ds);
+  dso_task_free(task);
+}
+
+// dir/name.json: the shipped task with the model and data paths made absolute (data dir/data.csv)
+// and, when estimator is not NULL, that text (JSON) as its "estimator" section
+static void write_task(const char* dir, const char* name, const char* estimator) {
+  dsoError err = {0};
+  char* text = dso_read_text_file(TASK, &err);
+  assert_non_null(text);
+  cJSON* root = cJSON_Parse(text);
+  free(text);
+  assert_non_null(root);
+  cJSON_ReplaceItemInObject(root, "model",
+                            cJSON_CreateString(DSO_SOURCE_DIR "/models/pendulum_noisy.xml"));
+  cJSON* data = cJSON_GetObjectItemCaseSensitive(root, "data");
+  char file[512];
+  snprintf(file, sizeof(file), "%s/data.csv", dir);
+  cJSON_ReplaceItemInObject(data, "files", cJSON_CreateString(file));
+  if (estimator) {
+    cJSON* e = cJSON_Parse(estimator);
+    assert_non_null(e);
+    cJSON_ReplaceItemInObject(root, "estimator", e);
+  }
+  char* out = cJSON_Print(root);
+  cJSON_Delete(root);
+  char path[512];
+  snprintf(path, sizeof(path), "%s/%s.json", dir, name);
+  FILE* f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(out, f);
+  fclose(f);
+  free(out);
+}
+
+// reads a whole file (NULL if missing)
+static char* read_all(const char* path) {
+  dsoError err = {0};
+  return dso_read_text_file(path, &err);
+}
+
+// bad "estimator" sections and a task without data: exit 2 with the key named
+static void test_bad_sections(void** state) {
+  char dir[] = "/tmp/dso_test_app_estim_XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  dsoTask* task = load_task();
+  dsoDataset* ds = record(task, 3, 50, 1, 5, 0);
+  char path[600], args[1400];
+  snprintf(path, sizeof(path), "%s/data.csv", dir);
+  dsoError err = {0};
+  assert_int_equal(dso_dataset_write_csv(path, ds, task->model, &err), DSO_OK);
+  const char* bad[][2] = {
+      {"{\"corector\": \"gain\"}", "estimator: unknown key \"corector\"; valid keys: corrector"},
+      {"{\"corrector\": \"ukf\"}", "estimator.corrector: unknown corrector \"ukf\"; valid: gain, mlp"},
+      {"{\"corrector\": \"gain\", \"hidden\": [4]}", "estimator.hidden: applies to"},
+      {"{\"corrector\": \"mlp\", \"hidden\": [0]}", "estimator.hidden[0]"},
+      {"{\"max_iter\": -1}", "estimator.max_iter"},
+      {"{\"lambda0\": 0}", "estimator.lambda0"},
+      {"{\"sensor_std\": {\"hinge_vel\": 0.1}}", "estimator.sensor_std.hinge_vel: no sensor"},
+      {"{\"sensor_std\": {\"hinge_pos\": -1}}", "estimator.sensor_std.hinge_pos: expected"},
+      {"{\"process_std\": {\"motor\": 0.1}}", "estimator.process_std.motor: no actuator"},
+      {"{\"compare_ekf\": 1}", "compare_ekf"},
+  };
+  for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+    write_task(dir, "bad", bad[k][0]);
+    snprintf(args, sizeof(args), "run %s/bad.json -o %s/out", dir, dir);
+    int st = run(args);
+    if (st != 2 || !strstr(g_err, bad[k][1])) {
+      fprintf(stderr, "case %zu: status %d: %s\n", k, st, g_err);
+    }
+    assert_int_equal(st, 2);
+    assert_non_null(strstr(g_err, bad[k][1]));
+  }
+  // a task without data
+  write_task(dir, "nodata", NULL);
+  snprintf(path, sizeof(path), "%s/nodata.json", dir);
+  char* text = read_all(path);
+  cJSON* root = cJSON_Parse(text);
+  free(text);
+  cJSON_DeleteItemFromObject(root, "data");
+  text = cJSON_Print(root);
+  cJSON_Delete(root);
+  FILE* f = fopen(path, "w");
+  fputs(text, f);
+  fclose(f);
+  free(text);
+  snprintf(args, sizeof(args), "run %s/nodata.json -o %s/out", dir, dir);
+  assert_int_equal(run(args), 2);
+  assert_non_null(strstr(g_err, "needs a \"data\" section"));
+  dso_dataset_free(ds);
+  dso_task_free(task);
+  snprintf(args, sizeof(args), "rm -rf '%s'", dir);
+  assert_int_equal(system(args), 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_jacobian),
+      cmocka_unit_test(test_bad_sections),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
