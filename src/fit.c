@@ -1047,6 +1047,57 @@ int dso_fit_nvalidation(const dsoFit* f) {
   return f ? f->nval : 0;
 }
 
+// simulates episode e from its first sample with the recorded controls, open loop, in sim (θ
+// written); qpos (T x nq, may be NULL) receives every sample, row 0 the recorded start; *sumsq
+// (may be NULL) the sum over samples 1..T-1 of the squared error of qpos entry qidx
+static dsoStatus simulate_episode(dsoFit* f, dsoSim* sim, int e, double* qpos, int qidx,
+                                  double* sumsq, dsoError* err) {
+  const dsoEpisode* ep = &f->data->episode[e];
+  const mjModel* m = sim->m;
+  mjData* d = sim->d;
+  set_recorded(f, sim, e, 0);
+  if (qpos) {
+    mju_copy(qpos, d->qpos, m->nq);
+  }
+  double s = 0;
+  for (int t = 1; t < ep->T; t++) {
+    mju_copy(d->ctrl, ep->ctrl + (size_t)(t - 1) * m->nu, m->nu);
+    dsoError e2 = {0};
+    dsoStatus st = dso_sim_step(sim, &e2);
+    f->steps++;
+    if (st != DSO_OK || bad_warnings(d) || !state_finite(m, d)) {
+      return dso_error(err, DSO_ERR_NUMERIC, "fit: episode %ld diverged at sample %d of %d "
+                       "(simulated open loop from its first sample)", ep->id, t, ep->T);
+    }
+    if (qpos) {
+      mju_copy(qpos + (size_t)t * m->nq, d->qpos, m->nq);
+    }
+    if (qidx >= 0) {
+      double x = d->qpos[qidx] - ep->qpos[(size_t)t * m->nq + qidx];
+      s += x * x;
+    }
+  }
+  if (sumsq) {
+    *sumsq = s;
+  }
+  return DSO_OK;
+}
+
+int dso_fit_validation_episode(const dsoFit* f, int v) {
+  return f && v >= 0 && v < f->nval ? f->val[v] : -1;
+}
+
+dsoStatus dso_fit_simulate(dsoFit* f, const double* u, int episode, double* qpos,
+                           dsoError* err) {
+  if (episode < 0 || episode >= f->data->nepisode) {
+    return dso_error(err, DSO_ERR_INPUT, "fit: episode %d outside [0, %d)", episode,
+                     f->data->nepisode);
+  }
+  dsoSim* sim = f->sim[0];
+  dsoStatus st = dso_sim_write(sim, f->theta, u, err);
+  return st ? st : simulate_episode(f, sim, episode, qpos, -1, NULL, err);
+}
+
 dsoStatus dso_fit_validation(dsoFit* f, const double* u, int qpos_index, double* rms, int nrms,
                              double* total, dsoError* err) {
   const mjModel* m0 = f->m;
@@ -1067,27 +1118,15 @@ dsoStatus dso_fit_validation(dsoFit* f, const double* u, int qpos_index, double*
   if (st != DSO_OK) {
     return st;
   }
-  const mjModel* m = sim->m;
-  mjData* d = sim->d;
   double sall = 0;
   long nall = 0;
   for (int v = 0; v < f->nval; v++) {
     int e = f->val[v];
     const dsoEpisode* ep = &f->data->episode[e];
-    set_recorded(f, sim, e, 0);
     double s = 0;
-    for (int t = 1; t < ep->T; t++) {
-      mju_copy(d->ctrl, ep->ctrl + (size_t)(t - 1) * m->nu, m->nu);
-      dsoError e2 = {0};
-      st = dso_sim_step(sim, &e2);
-      f->steps++;
-      if (st != DSO_OK || bad_warnings(d) || !state_finite(m, d)) {
-        return dso_error(err, DSO_ERR_NUMERIC,
-                         "fit validation: episode %ld diverged at sample %d of %d", ep->id, t,
-                         ep->T);
-      }
-      double x = d->qpos[qpos_index] - ep->qpos[(size_t)t * m->nq + qpos_index];
-      s += x * x;
+    st = simulate_episode(f, sim, e, NULL, qpos_index, &s, err);
+    if (st != DSO_OK) {
+      return st;
     }
     sall += s;
     nall += ep->T - 1;

@@ -126,6 +126,18 @@ int dso_fit_nvalidation(const dsoFit* f);
 dsoStatus dso_fit_validation(dsoFit* f, const double* u, int qpos_index, double* rms, int nrms,
                              double* total, dsoError* err);
 
+// Episode (index into the dataset) of validation episode v, 0 <= v < dso_fit_nvalidation, in the
+// order dso_fit_validation reports them; -1 outside that range.
+int dso_fit_validation_episode(const dsoFit* f, int v);
+
+// Open-loop simulated trajectory of episode (index into the dataset, any episode) with θ = u
+// (theta->n, unconstrained), by the machinery of dso_fit_validation: started from the episode's
+// first recorded sample and driven by the recorded controls. qpos (T x nq, row-major, T the
+// episode's samples; may be NULL) receives the simulated positions, row 0 the recorded start. A
+// diverged step is DSO_ERR_NUMERIC naming the episode and sample.
+dsoStatus dso_fit_simulate(dsoFit* f, const double* u, int episode, double* qpos,
+                           dsoError* err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -29,12 +29,112 @@ static const char* kHelp =
     "  progress.csv     one row per iteration\n"
     "  checkpoint.json  written atomically every iteration; --resume continues from it and\n"
     "                   ends bit-identical to an uninterrupted run\n"
-    "  model.xml        the model with the identified values (MuJoCo's MJCF writer)\n"
+    "  model.xml        the task's model file with the identified values written into its\n"
+    "                   attributes (comments, default classes and layout kept; an <inertial>\n"
+    "                   or <option> is added where needed; values without an MJCF attribute,\n"
+    "                   such as a constant force, are listed in a comment); checked to compile\n"
+    "                   to the identified values\n"
+    "  trajectories.csv fits: every validation episode (all episodes when none is marked)\n"
+    "                   simulated open loop from its first sample with the recorded controls:\n"
+    "                   episode, time, and per recorded qpos entry its recorded value and the\n"
+    "                   simulated ones at the initial and at the identified theta\n"
     "  progress.png     learning curve (when gnuplot is installed)\n"
+    "  trajectories.png fits: one panel per recorded qpos entry, recorded against simulated\n"
+    "                   (when gnuplot is installed)\n"
     "--truth FILE.json ({\"name\": value}) adds the true values and the errors to the table\n"
     "(for data recorded by dso simulate).\n";
 
 static const char* const kParts[3] = {"sysid", "calib", "prior"};
+
+// OUTDIR/trajectories.csv: every validation episode simulated open loop from its first sample
+// at the initial (u0) and identified (u) θ against the recording, per recorded qpos entry; then
+// OUTDIR/trajectories.png. An episode that diverges at the initial θ gets empty initial cells.
+static dsoStatus write_trajectories(const char* outdir, const dsoTask* task, dsoFit* fit,
+                                    const double* u0, const double* u, int quiet,
+                                    dsoError* err) {
+  const mjModel* m = task->model;
+  const dsoDataset* ds = task->data;
+  int nq = m->nq, ncol = 0;
+  int* col = calloc((size_t)nq + 1, sizeof(int));
+  char(*names)[128] = calloc((size_t)nq + 1, sizeof(*names));
+  const char** np = calloc((size_t)nq + 1, sizeof(char*));
+  if (!col || !names || !np) {
+    free(col);
+    free(names);
+    free(np);
+    return dso_error(err, DSO_ERR_MEMORY, "trajectories: out of memory");
+  }
+  for (int i = 0; i < nq; i++) {
+    if (ds->has[DSO_DATA_QPOS][i]) {
+      dso_dataset_column_name(names[ncol], sizeof(names[ncol]), m, DSO_DATA_QPOS, i);
+      np[ncol] = names[ncol];
+      col[ncol++] = i;
+    }
+  }
+  char file[4200];
+  dso_cli_join(file, sizeof(file), outdir, "trajectories.csv");
+  dsoAtomicFile* af = dso_atomic_open(file, err);
+  dsoStatus s = af ? DSO_OK : err->code;
+  if (af) {
+    dso_atomic_printf(af, err, "episode,time");
+    for (int k = 0; k < ncol; k++) {
+      dso_atomic_printf(af, err, ",%s.recorded,%s.initial,%s.identified", names[k], names[k],
+                        names[k]);
+    }
+    dso_atomic_printf(af, err, "\n");
+  }
+  double *a = NULL, *b = NULL;
+  for (int v = 0; !s && v < dso_fit_nvalidation(fit); v++) {
+    int e = dso_fit_validation_episode(fit, v);
+    const dsoEpisode* ep = dso_dataset_episode(ds, e);
+    size_t size = (size_t)ep->T * (size_t)nq + 1;
+    free(a);
+    free(b);
+    a = malloc(size * sizeof(double));
+    b = malloc(size * sizeof(double));
+    if (!a || !b) {
+      s = dso_error(err, DSO_ERR_MEMORY, "trajectories: out of memory");
+      break;
+    }
+    dsoError ierr = {0};
+    int have0 = dso_fit_simulate(fit, u0, e, a, &ierr) == DSO_OK;
+    if (!have0 && !quiet) {
+      printf("trajectories.csv: no initial-theta columns for episode %ld: %s\n", ep->id,
+             ierr.msg);
+    }
+    if ((s = dso_fit_simulate(fit, u, e, b, err))) {
+      break;
+    }
+    for (int t = 0; t < ep->T; t++) {
+      dso_atomic_printf(af, err, "%ld,%.17g", ep->id, ep->time[t]);
+      for (int k = 0; k < ncol; k++) {
+        size_t o = (size_t)t * (size_t)nq + (size_t)col[k];
+        dso_atomic_printf(af, err, ",%.17g,", ep->qpos[o]);
+        if (have0) {
+          dso_atomic_printf(af, err, "%.17g", a[o]);
+        }
+        dso_atomic_printf(af, err, ",%.17g", b[o]);
+      }
+      dso_atomic_printf(af, err, "\n");
+    }
+  }
+  free(a);
+  free(b);
+  if (af) {
+    if (s) {
+      dso_atomic_abort(af);
+    } else {
+      s = dso_atomic_commit(af, err);
+    }
+  }
+  if (!s) {
+    dso_cli_plot_trajectories(outdir, ncol, np);
+  }
+  free(col);
+  free(names);
+  free(np);
+  return s;
+}
 
 int dso_cli_run(int argc, char** argv) {
   if (dso_cli_wants_help(argc, argv)) {
@@ -242,9 +342,16 @@ int dso_cli_run(int argc, char** argv) {
       }
       printf(")\n");
     }
-    printf("wrote %s/result.json, progress.csv, checkpoint.json, model.xml\n", outdir);
   }
   free(rms);
+  if (write_trajectories(outdir, task, fit, u0, st.u, quiet, &err)) {
+    status = dso_cli_fail("run", &err);
+    goto done;
+  }
+  if (!quiet) {
+    printf("wrote %s/result.json, progress.csv, checkpoint.json, model.xml, trajectories.csv\n",
+           outdir);
+  }
   dso_cli_plot(outdir);
 done:
   dso_run_state_clear(&st);

@@ -48,6 +48,32 @@ void dso_cli_plot(const char* outdir) {
   }
 }
 
+void dso_cli_plot_trajectories(const char* outdir, int ncol, const char* const* names) {
+  if (ncol < 1 || system("command -v gnuplot >/dev/null 2>&1") != 0) {
+    return;
+  }
+  FILE* gp = popen("gnuplot 2>/dev/null", "w");
+  if (!gp) {
+    return;
+  }
+  fprintf(gp, "set terminal png size 900,%d\nset output '%s/trajectories.png'\n"
+          "set datafile separator ','\nset multiplot layout %d,1\n"
+          "set xlabel 'sample (validation episodes in sequence)'\n", 120 + 260 * ncol, outdir,
+          ncol);
+  for (int k = 0; k < ncol; k++) {
+    int c = 3 + 3 * k;
+    fprintf(gp, "set title '%s'\nplot '%s/trajectories.csv' using 0:%d skip 1 with lines "
+            "lw 4 lc rgb '#a0a0a0' title 'recorded', '' using 0:%d skip 1 with lines lc rgb "
+            "'#d95f02' title 'initial theta', '' using 0:%d skip 1 with lines dt 2 lw 2 lc rgb "
+            "'#1b4f9c' title 'identified theta'\n", names[k], outdir, c, c + 1,
+            c + 2);
+  }
+  fprintf(gp, "unset multiplot\n");
+  if (pclose(gp) != 0) {
+    fprintf(stderr, "dso run: gnuplot failed; trajectories.png not written\n");
+  }
+}
+
 // sets up st at u0 in OUTDIR (created); with resume reads OUTDIR/checkpoint.json into st.
 // path receives the checkpoint's path. Returns an exit status (0 ok) after printing any error.
 int dso_cli_start_run(dsoRunState* st, char* path, size_t len, const dsoTask* task,

@@ -22,6 +22,11 @@ dsoStatus dso_cli_write_model(const char* path, const dsoTask* task, const doubl
 // OUTDIR/progress.png from OUTDIR/progress.csv when gnuplot is installed.
 void dso_cli_plot(const char* outdir);
 
+// OUTDIR/trajectories.png from OUTDIR/trajectories.csv (columns episode, time, then per entry
+// recorded, initial, identified) when gnuplot is installed: one panel per entry, names[k] (ncol)
+// the entries' names, samples of the episodes in sequence on the x axis.
+void dso_cli_plot_trajectories(const char* outdir, int ncol, const char* const* names);
+
 // Sets up st at u0 in outdir (created); with resume reads outdir/checkpoint.json into st. path
 // receives the checkpoint's path. Returns an exit status (0 ok) after printing any error.
 int dso_cli_start_run(dsoRunState* st, char* path, size_t len, const dsoTask* task,
