@@ -455,6 +455,56 @@ static void test_threads_bitwise(void** state) {
   mj_deleteModel(m);
 }
 
+// dso_fit_simulate: the open-loop trajectory behind dso_fit_validation; at the true values it
+// follows the noise-free recording, and its errors give the validation RMS per episode
+static void test_simulate_episode(void** state) {
+  (void)state;
+  mjModel* m = load_model("pendulum.xml");
+  const char* names[] = {"physics.hinge.damping", "physics.arm.com[2]"};
+  double truth[] = {2e-3, -0.1};
+  dsoTheta* th = layout(m, names, truth, 2);
+  double ut[2], uoff[2];
+  dso_theta_init(th, ut);
+  dsoDataset* ds = record(m, th, ut, 3, 400, 40, 0.3, 0, 0, 7);
+  ds->episode[2].validation = 1;
+  dsoError err = {0};
+  dsoFit* f = dso_fit_create(m, th, ds, NULL, &err);
+  assert_non_null(f);
+  assert_int_equal(dso_fit_nvalidation(f), 1);
+  assert_int_equal(dso_fit_validation_episode(f, 0), 2);
+  assert_int_equal(dso_fit_validation_episode(f, 1), -1);
+  const dsoEpisode* ep = &ds->episode[2];
+  double* q = calloc((size_t)ep->T * (size_t)m->nq, sizeof(double));
+  assert_int_equal(dso_fit_simulate(f, ut, 2, q, &err), DSO_OK);
+  double worst = 0;
+  for (int t = 0; t < ep->T; t++) {
+    worst = fmax(worst, fabs(q[t * m->nq] - ep->qpos[t * m->nq]));
+  }
+  assert_true(q[0] == ep->qpos[0]);  // row 0 is the recorded start
+  assert_true(worst < 1e-9);
+  // 20% off in damping: the RMS of the simulated errors is the validation RMS
+  uoff[0] = ut[0] + log(1.2);
+  uoff[1] = ut[1];
+  assert_int_equal(dso_fit_simulate(f, uoff, 2, q, &err), DSO_OK);
+  double s = 0, rms = 0, total = 0;
+  for (int t = 1; t < ep->T; t++) {
+    double d = q[t * m->nq] - ep->qpos[t * m->nq];
+    s += d * d;
+  }
+  assert_int_equal(dso_fit_validation(f, uoff, 0, &rms, 1, &total, &err), DSO_OK);
+  printf("simulated episode: at the true values max |error| %.3g rad; damping 20%% off: RMS "
+         "%.6g rad (validation %.6g)\n", worst, sqrt(s / (ep->T - 1)), rms);
+  assert_true(rms > 1e3 * worst);
+  assert_true(fabs(sqrt(s / (ep->T - 1)) - rms) <= 1e-14 * rms);
+  assert_int_equal(dso_fit_simulate(f, ut, 3, q, &err), DSO_ERR_INPUT);
+  assert_non_null(strstr(err.msg, "episode 3 outside [0, 3)"));
+  free(q);
+  dso_fit_free(f);
+  dso_dataset_free(ds);
+  dso_theta_free(th);
+  mj_deleteModel(m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_sysid_exact),
@@ -464,6 +514,7 @@ int main(void) {
       cmocka_unit_test(test_settings),
       cmocka_unit_test(test_create_errors),
       cmocka_unit_test(test_threads_bitwise),
+      cmocka_unit_test(test_simulate_episode),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
