@@ -14,9 +14,11 @@
 #include "run_util.h"
 #include "train.h"
 
-static const char* const kTrainParts[3] = {"J", "prior", "diverged"};
+// progress.csv / result.json parts: the chain objective J, the weighted data-driven costs
+// (clone L_clone + hybrid L_hybrid, paper section 5.2) and L_prior; cost is their sum
+static const char* const kTrainParts[3] = {"J", "data", "prior"};
 
-// the chain path: Adam on the pathwise gradient plus the priors
+// the chain path: Adam on the pathwise gradient plus the data-driven and prior gradients
 int dso_cli_run_train(dsoTask* task, const char* task_path, const char* outdir, int resume,
                      int quiet, int max_iter) {
   dsoError err = {0};
@@ -51,6 +53,11 @@ int dso_cli_run_train(dsoTask* task, const char* task_path, const char* outdir, 
   if (!quiet) {
     printf("dso run %s: %d entries, %d rollouts x %d steps per iteration, up to %d iterations\n",
            task_path, n, task->nrollout, task->rollout.horizon, ts.max_iter);
+    if (ts.clone > 0 || ts.hybrid > 0) {
+      printf("data-driven costs on %d recorded episodes (%ld samples): clone weight %g, hybrid "
+             "weight %g\n", dso_dataset_nepisode(task->data) - dso_dataset_nvalidation(task->data),
+             dso_dataset_nsample(task->data), ts.clone, ts.hybrid);
+    }
   }
   double t0 = dso_cli_now();
   int start = st.nrecord ? st.record[st.nrecord - 1].iter : 0;
@@ -64,9 +71,9 @@ int dso_cli_run_train(dsoTask* task, const char* task_path, const char* outdir, 
     dso_train_get_state(tr, opt);
     // rep.steps counts this iteration's steps
     long before = st.nrecord ? st.record[st.nrecord - 1].steps : 0;
-    dsoRunRecord r = {(st.nrecord ? st.record[st.nrecord - 1].iter : 0) + 1, rep.J + rep.prior,
-                      {rep.J, rep.prior, rep.diverged}, rep.grad_norm, ts.lr,
-                      before + rep.steps};
+    dsoRunRecord r = {(st.nrecord ? st.record[st.nrecord - 1].iter : 0) + 1,
+                      rep.J + rep.data + rep.prior, {rep.J, rep.data, rep.prior}, rep.grad_norm,
+                      ts.lr, before + rep.steps};
     if (dso_run_state_set_opt(&st, opt, dso_train_state_size(tr), &err) ||
         dso_run_state_record(&st, &r, &err) ||
         dso_run_checkpoint_write(path, task->theta, &st, &err)) {
@@ -76,9 +83,12 @@ int dso_cli_run_train(dsoTask* task, const char* task_path, const char* outdir, 
     if (!quiet) {
       double el = dso_cli_now() - t0;
       int it = r.iter - start;
-      printf("iter %3d  J %.6e +- %.2g  prior %.3e  |g| %.2e  %d diverged  %.3g steps/s  "
-             "ETA %.0f s\n", r.iter, rep.J, rep.Jse, rep.prior, rep.grad_norm, rep.diverged,
-             el > 0 ? (r.steps - steps0) / el : 0, it > 0 ? el / it * (ts.max_iter - r.iter) : 0);
+      printf("iter %3d  J %.6e +- %.2g  ", r.iter, rep.J, rep.Jse);
+      if (ts.clone > 0) printf("clone %.4e  ", rep.clone);
+      if (ts.hybrid > 0) printf("hybrid %.4e  ", rep.hybrid);
+      printf("prior %.3e  |g| %.2e  %d diverged  %.3g steps/s  ETA %.0f s\n", rep.prior,
+             rep.grad_norm, rep.diverged, el > 0 ? (r.steps - steps0) / el : 0,
+             it > 0 ? el / it * (ts.max_iter - r.iter) : 0);
       fflush(stdout);
     }
   }

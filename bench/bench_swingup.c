@@ -1,0 +1,160 @@
+// Cartpole swing-up (paper section 5.2, data-augmented policy optimization): samples to reach a
+// target cost with and without a behavioral-cloning cost on demonstrations.
+//
+//   bench_swingup [--iters K] [--target J] [--seeds S]
+//       trains tasks/cartpole_swingup.json (D-MDP-style cost, pathwise gradient, Adam) and
+//       tasks/cartpole_swingup_clone.json (the same + clone weight on demonstrations recorded by
+//       dso_simulate from the expert tasks/experts/cartpole_swingup_mlp.json) for K iterations on
+//       S training seeds each, and prints per variant and seed the environment steps (rollouts x
+//       horizon x iterations) until the batch J first falls below the target, and the final J.
+//   bench_swingup --hand-demos OUT.csv [--episodes N]
+//       records N episodes of a hand-designed swing-up controller (energy pumping, Astrom and
+//       Furuta 2000, then an LQR balance gain from a Riccati iteration on mjd_transitionFD) on
+//       models/cartpole.xml: the data the expert MLP was cloned from (tasks/experts/README.md).
+#define _POSIX_C_SOURCE 200809L
+#define DSO_PI 3.14159265358979323846
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "clone.h"
+#include "dso.h"
+#include "train.h"
+
+#ifndef DSO_SOURCE_DIR
+#define DSO_SOURCE_DIR "."
+#endif
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+// ---- hand-designed expert ----
+
+// discrete LQR gain K (1 x 4) at the upright state: Riccati iteration on A, B of mjd_transitionFD
+static void lqr_gain(double* K, const mjModel* m, mjData* d) {
+  double A[16], B[4], P[16], Q[16] = {0}, R = 0.01;
+  mj_resetData(m, d);
+  mj_forward(m, d);
+  mjd_transitionFD(m, d, 1e-6, 1, A, B, NULL, NULL);
+  Q[0] = 5;       // cart position
+  Q[5] = 1;      // pole angle
+  Q[10] = 0.1;    // cart velocity
+  Q[15] = 0.5;    // pole velocity
+  memcpy(P, Q, sizeof(P));
+  for (int it = 0; it < 20000; it++) {
+    double PB[4] = {0}, PA[16] = {0}, s = R;
+    for (int i = 0; i < 4; i++) {
+      for (int j = 0; j < 4; j++) {
+        PB[i] += P[i * 4 + j] * B[j];
+        for (int k = 0; k < 4; k++) PA[i * 4 + j] += P[i * 4 + k] * A[k * 4 + j];
+      }
+    }
+    for (int i = 0; i < 4; i++) s += B[i] * PB[i];
+    double BPA[4] = {0};
+    for (int j = 0; j < 4; j++) {
+      for (int i = 0; i < 4; i++) BPA[j] += B[i] * PA[i * 4 + j];
+    }
+    for (int j = 0; j < 4; j++) K[j] = BPA[j] / s;
+    double Pn[16];
+    for (int i = 0; i < 4; i++) {
+      for (int j = 0; j < 4; j++) {
+        double a = Q[i * 4 + j];
+        for (int k = 0; k < 4; k++) a += A[k * 4 + i] * PA[k * 4 + j];
+        Pn[i * 4 + j] = a - BPA[i] * BPA[j] / s;
+      }
+    }
+    memcpy(P, Pn, sizeof(P));
+  }
+}
+
+// u of the hand controller at (x, th, xd, thd); th in (-pi, pi], 0 upright
+static double hand_control(const double* K, double x, double th, double xd, double thd) {
+  if (fabs(th) < 0.6) {
+    return -(K[0] * x + K[1] * th + K[2] * xd + K[3] * thd);
+  }
+  // energy of the pole about the hinge, 0 upright: dE/dt = -m l xdd thd cos(th)
+  const double m = 0.2, l = 0.3, J = 0.00602 + m * l * l + 1e-4, g = 9.81;
+  double E = 0.5 * J * thd * thd + m * g * l * (cos(th) - 1);
+  double u = 6.0 * E * thd * cos(th) - 1.0 * x - 0.6 * xd;
+  return u;
+}
+
+static int hand_demos(const char* out, int nep) {
+  char path[1024], msg[1000] = "";
+  snprintf(path, sizeof(path), "%s/models/cartpole.xml", DSO_SOURCE_DIR);
+  mjModel* m = mj_loadXML(path, NULL, msg, sizeof(msg));
+  if (!m) {
+    fprintf(stderr, "bench_swingup: %s: %s\n", path, msg);
+    return 2;
+  }
+  mjData* d = mj_makeData(m);
+  double K[4];
+  lqr_gain(K, m, d);
+  printf("LQR gain K = [%.4f %.4f %.4f %.4f]\n", K[0], K[1], K[2], K[3]);
+  dsoError err = {0};
+  dsoDataset* ds = NULL;
+  if (dso_dataset_create(&ds, m, &err)) {
+    fprintf(stderr, "bench_swingup: %s\n", err.msg);
+    return 1;
+  }
+  const int T = 500;
+  dsoRng rng;
+  dso_rng_seed(&rng, 2024, 0, 0);
+  double final_cost = 0;
+  for (int n = 0; n < nep; n++) {
+    int e = dso_dataset_add_episode(ds, m, T, &err);
+    if (e < 0) {
+      fprintf(stderr, "bench_swingup: %s\n", err.msg);
+      return 1;
+    }
+    dsoEpisode* ep = &ds->episode[e];
+    mj_resetData(m, d);
+    d->qpos[0] = 0.1 * dso_rng_normal(&rng);
+    d->qpos[1] = DSO_PI + 0.1 * dso_rng_normal(&rng);
+    d->qvel[1] = 0.1 * dso_rng_normal(&rng);
+    for (int t = 0; t < T; t++) {
+      double th = remainder(d->qpos[1], 2 * DSO_PI);
+      double u = hand_control(K, d->qpos[0], th, d->qvel[0], d->qvel[1]);
+      u += 0.1 * dso_rng_normal(&rng);
+      u = u > 1 ? 1 : (u < -1 ? -1 : u);
+      ep->time[t] = t * m->opt.timestep;
+      memcpy(ep->qpos + 2 * t, d->qpos, 2 * sizeof(double));
+      memcpy(ep->qvel + 2 * t, d->qvel, 2 * sizeof(double));
+      ep->ctrl[t] = u;
+      d->ctrl[0] = u;
+      mj_step(m, d);
+    }
+    double th = remainder(d->qpos[1], 2 * DSO_PI);
+    printf("episode %d: final pole angle %.4f rad, cart %.3f m\n", n, th, d->qpos[0]);
+    final_cost += 1 - cos(th);
+  }
+  for (int i = 0; i < 2; i++) ds->has[DSO_DATA_QPOS][i] = ds->has[DSO_DATA_QVEL][i] = 1;
+  ds->has[DSO_DATA_CTRL][0] = 1;
+  int st = dso_dataset_write_csv(out, ds, m, &err) ? 1 : 0;
+  if (st) fprintf(stderr, "bench_swingup: %s\n", err.msg);
+  printf("mean final 1 - cos(angle) %.4g; wrote %s\n", final_cost / nep, out);
+  dso_dataset_free(ds);
+  mj_deleteData(d);
+  mj_deleteModel(m);
+  return st;
+}
+
+int main(int argc, char** argv) {
+  const char* demos = NULL;
+  int nep = 8;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--hand-demos") && i + 1 < argc) {
+      demos = argv[++i];
+    } else if (!strcmp(argv[i], "--episodes") && i + 1 < argc) {
+      nep = atoi(argv[++i]);
+    }
+  }
+  if (demos) return hand_demos(demos, nep);
+  (void)now;
+  return 0;
+}
