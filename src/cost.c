@@ -8,7 +8,10 @@
 #include "json.h"
 
 static const char* kTermNames[DSO_NTERM] = {"quadratic", "site_distance", "upright", "velocity",
-                                            "effort"};
+                                            "effort",    "kl",            "entropy", "proximal"};
+
+// ½ ln(2πe): the entropy of N(0, 1) is this plus ln σ
+#define DSO_HALF_LOG_2PIE 1.4189385332046727418
 
 void dso_cost_free(dsoCost* cost) {
   if (!cost) {
@@ -18,6 +21,7 @@ void dso_cost_free(dsoCost* cost) {
     free(cost->term[i].qref);
     free(cost->term[i].wq);
     free(cost->term[i].wv);
+    free(cost->term[i].std);
   }
   free(cost->term);
   free(cost);
@@ -53,6 +57,47 @@ static dsoStatus element(int* id, const mjModel* m, int obj, const char* key, co
   return DSO_OK;
 }
 
+// "std": σ̄ > 0 for every actuator, a number or {"actuator": σ̄} naming all of them
+static dsoStatus passive_std(double* std, const mjModel* m, const cJSON* node, const char* file,
+                             const char* path, dsoError* err) {
+  const cJSON* v = cJSON_GetObjectItemCaseSensitive(node, "std");
+  if (cJSON_IsNumber(v)) {
+    if (!(isfinite(v->valuedouble) && v->valuedouble > 0)) {
+      return dso_error(err, DSO_ERR_INPUT, "%s: %s.std: expected a finite number > 0, got %g",
+                       file, path, v->valuedouble);
+    }
+    for (int i = 0; i < m->nu; i++) {
+      std[i] = v->valuedouble;
+    }
+    return DSO_OK;
+  }
+  if (!cJSON_IsObject(v)) {
+    return dso_error(err, DSO_ERR_INPUT, "%s: %s.std: expected a number > 0 or an object "
+                     "{\"actuator\": std}, got %s", file, path, dso_json_type_name(v));
+  }
+  for (const cJSON* it = v->child; it; it = it->next) {
+    int id = mj_name2id(m, mjOBJ_ACTUATOR, it->string);
+    if (id < 0) {
+      return dso_error(err, DSO_ERR_INPUT, "%s: %s.std.%s: the model has no actuator named "
+                       "\"%s\"", file, path, it->string, it->string);
+    }
+    if (!cJSON_IsNumber(it) || !(isfinite(it->valuedouble) && it->valuedouble > 0)) {
+      return dso_error(err, DSO_ERR_INPUT, "%s: %s.std.%s: expected a finite number > 0", file,
+                       path, it->string);
+    }
+    std[id] = it->valuedouble;
+  }
+  for (int i = 0; i < m->nu; i++) {
+    if (!(std[i] > 0)) {
+      const char* name = mj_id2name(m, mjOBJ_ACTUATOR, i);
+      return dso_error(err, DSO_ERR_INPUT, "%s: %s.std: no value for actuator \"%s\"; the "
+                       "passive noise needs every actuator (or one number for all)", file, path,
+                       name ? name : "(unnamed)");
+    }
+  }
+  return DSO_OK;
+}
+
 static dsoStatus parse_term(dsoCostTerm* t, dsoCost* cost, const mjModel* m, const cJSON* node,
                             const char* file, const char* path, dsoError* err) {
   static const char* const common[] = {"term", "weight", NULL};
@@ -60,6 +105,8 @@ static dsoStatus parse_term(dsoCostTerm* t, dsoCost* cost, const mjModel* m, con
   static const char* const site[] = {"term", "weight", "site", "target", NULL};
   static const char* const up[] = {"term", "weight", "body", "axis", NULL};
   static const char* const vel[] = {"term", "weight", "joint", "target", NULL};
+  static const char* const eff[] = {"term", "weight", "action", NULL};
+  static const char* const kl[] = {"term", "weight", "std", NULL};
   t->id = -1;
   t->weight = 1.0;
   const char* kind = NULL;
@@ -75,13 +122,15 @@ static dsoStatus parse_term(dsoCostTerm* t, dsoCost* cost, const mjModel* m, con
   if (k == DSO_NTERM) {
     return dso_error(err, DSO_ERR_INPUT,
                      "%s: %s.term: unknown term \"%s\"; valid: quadratic, site_distance, upright, "
-                     "velocity, effort", file, path, kind);
+                     "velocity, effort, kl, entropy, proximal", file, path, kind);
   }
   t->kind = (dsoTermKind)k;
   const char* const* keys = t->kind == DSO_TERM_QUADRATIC       ? quad
                             : t->kind == DSO_TERM_SITE_DISTANCE ? site
                             : t->kind == DSO_TERM_UPRIGHT       ? up
                             : t->kind == DSO_TERM_VELOCITY      ? vel
+                            : t->kind == DSO_TERM_EFFORT        ? eff
+                            : t->kind == DSO_TERM_KL            ? kl
                                                                 : common;
   if (dso_json_check_object(node, keys, file, path, err)) return err->code;
   if (dso_json_number(&t->weight, NULL, node, "weight", 0, file, path, err)) return err->code;
@@ -143,6 +192,31 @@ static dsoStatus parse_term(dsoCostTerm* t, dsoCost* cost, const mjModel* m, con
       }
       break;
     }
+    case DSO_TERM_EFFORT: {
+      const char* action = "applied";
+      if (dso_json_string(&action, node, "action", 0, file, path, err)) return err->code;
+      if (strcmp(action, "applied") && strcmp(action, "mean")) {
+        return dso_error(err, DSO_ERR_INPUT, "%s: %s.action: expected \"applied\" or \"mean\", "
+                         "got \"%s\"", file, path, action);
+      }
+      t->mean = !strcmp(action, "mean");
+      cost->policy |= t->mean;
+      break;
+    }
+    case DSO_TERM_KL:
+      t->std = (double*)calloc((size_t)m->nu + 1, sizeof(double));
+      if (!t->std) {
+        return dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", file);
+      }
+      if (passive_std(t->std, m, node, file, path, err)) return err->code;
+      cost->policy = cost->noise = 1;
+      break;
+    case DSO_TERM_ENTROPY:
+      cost->policy = cost->noise = 1;
+      break;
+    case DSO_TERM_PROXIMAL:
+      cost->policy = cost->noise = cost->reference = 1;
+      break;
     default: break;
   }
   return DSO_OK;
@@ -251,7 +325,7 @@ double dso_cost_eval(const dsoCost* cost, const mjModel* m, const mjData* d, con
         break;
       }
       case DSO_TERM_EFFORT:
-        if (a) {
+        if (a && !t->mean) {
           for (int k = 0; k < m->nu; k++) {
             total += w * a[k] * a[k];
             if (ga) {
@@ -261,6 +335,68 @@ double dso_cost_eval(const dsoCost* cost, const mjModel* m, const mjData* d, con
         }
         break;
       default: break;
+    }
+  }
+  return total;
+}
+
+double dso_cost_eval_policy(const dsoCost* cost, const mjModel* m, const dsoCostPolicy* p,
+                            double* gmu, double* gsigma, double* gmu_old) {
+  int nu = m->nu;
+  double* outs[3] = {gmu, gsigma, gmu_old};
+  for (int k = 0; k < 3; k++) {
+    if (outs[k]) {
+      mju_zero(outs[k], nu);
+    }
+  }
+  double total = 0;
+  for (int i = 0; i < cost->nterm; i++) {
+    const dsoCostTerm* t = &cost->term[i];
+    double w = t->weight;
+    for (int k = 0; k < nu; k++) {
+      double mu = p->mu[k];
+      switch (t->kind) {
+        case DSO_TERM_EFFORT: {
+          if (!t->mean) break;
+          // D-MDP (eq. 18): r at the clipped mean; no gradient where the limit binds
+          double c = mu;
+          int inside = 1;
+          if (m->actuator_ctrllimited[k]) {
+            const double* r = m->actuator_ctrlrange + 2 * k;
+            inside = mu >= r[0] && mu <= r[1];
+            c = fmin(fmax(mu, r[0]), r[1]);
+          }
+          total += w * c * c;
+          if (gmu && inside) gmu[k] += 2 * w * c;
+          break;
+        }
+        case DSO_TERM_KL: {
+          // KL(N(μ, σ²) || N(0, σ̄²)) (eqs. 21, 97)
+          double s = p->sigma[k], sb = t->std[k], sb2 = sb * sb;
+          total += w * (log(sb / s) + (s * s + mu * mu) / (2 * sb2) - 0.5);
+          if (gmu) gmu[k] += w * mu / sb2;
+          if (gsigma) gsigma[k] += w * (s / sb2 - 1 / s);
+          break;
+        }
+        case DSO_TERM_ENTROPY: {
+          // −H[N(μ, σ²)] (eq. 19)
+          double s = p->sigma[k];
+          total -= w * (log(s) + DSO_HALF_LOG_2PIE);
+          if (gsigma) gsigma[k] -= w / s;
+          break;
+        }
+        case DSO_TERM_PROXIMAL: {
+          // KL(N(μ_old, σ_old²) || N(μ, σ²)) (eq. 20, section 4.3)
+          double s = p->sigma[k], so = p->sigma_old[k], e = p->mu_old[k] - mu;
+          double q = so * so + e * e;
+          total += w * (log(s / so) + q / (2 * s * s) - 0.5);
+          if (gmu) gmu[k] -= w * e / (s * s);
+          if (gmu_old) gmu_old[k] += w * e / (s * s);
+          if (gsigma) gsigma[k] += w * (1 / s - q / (s * s * s));
+          break;
+        }
+        default: break;
+      }
     }
   }
   return total;

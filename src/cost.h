@@ -2,13 +2,45 @@
 // D-MDP and L-MDP costs): quadratic state error, site distance, upright, velocity target and
 // control effort. Each term gives its value and its gradient in the tangent space of x and in a.
 //
+// Policy costs (section 2.1, eqs. 17-21; section 5.1 L_Dmdp, L_Lmdp) are terms of the same array
+// that read the action density π(·|x, θ) = N(μ(s(x), θ_μ), diag σ²), σ = exp(θ_ε), of the
+// transition that leaves state x, instead of the sampled action:
+//   effort with "action": "mean"  D-MDP (eq. 18): Σ_i clip(μ_i)², the clipped policy mean in
+//                                 place of the applied control ("applied", the default, is the
+//                                 S-MDP cost of eq. 17: the control the chain applied)
+//   kl        L-MDP (eqs. 21, 97): KL(π(·|x,θ) || p̄(·|x)) with passive dynamics p̄ = the same
+//             chain (same θ_f, same sensor noise) with zero policy and action noise N(0, σ̄²):
+//             Σ_i ln(σ̄_i/σ_i) + (σ_i² + μ_i²)/(2σ̄_i²) − 1/2
+//   entropy   H-MDP (eq. 19), as a cost: −H[π(·|x,θ)] = −Σ_i (ln σ_i + ½ ln 2πe); depends on θ_ε
+//             only, and a positive weight rewards exploration
+//   proximal  R-MDP (eq. 20, section 4.3): KL(π_old(·|x) || π(·|x,θ)) with π_old the policy at a
+//             reference θ_old held by the chain (dso_mjchain_set_reference):
+//             Σ_i ln(σ_i/σ_old,i) + (σ_old,i² + (μ_old,i − μ_i)²)/(2σ_i²) − 1/2
+// μ is the mean before clipping (the density of the sampled action a_s); the sums run over all
+// actuators, and the chain requires action noise on every actuator for kl, entropy and proximal
+// and a policy that reads the state (chain.input "state").
+//
+// When the kl term is the KL of the chains. In the augmented chain (mjchain.h) the transition
+// from x samples the measurement y (same density under P and p̄) and the action a_s; everything
+// else in x' (physics f(x, clip(a_s)), recurrent units, the applied control) is a deterministic
+// function of (x, y, a_s). Hence KL(P(·|x,θ) || p̄(·|x)) over the augmented x' equals the KL of the
+// action densities above exactly. For the physics-only next state x' = f(x, clip(a_s)) the
+// action KL is an upper bound (data-processing inequality), with equality when a ↦ f(x, clip(a))
+// is injective: no control limit active with positive probability and full actuation. With
+// control limits the Gaussian tails collapse onto the limits, so the physics-only KL is smaller
+// (tests/test_policy_costs.c computes both). p̄ must share θ_f with P: with another θ̄_f the
+// physics parts of the two chains have different supports and the KL is infinite.
+//
 // A task's "cost" is an array of terms, e.g.
 //   [{"term": "quadratic", "weight": 1, "qpos": {"hinge": 3.14159}, "qpos_weight": {"hinge": 1},
 //     "qvel_weight": {"hinge": 0.1}},
 //    {"term": "site_distance", "weight": 2, "site": "tip", "target": [0, 0, 1.2]},
 //    {"term": "upright", "weight": 1, "body": "pole", "axis": [0, 0, 1]},
 //    {"term": "velocity", "weight": 1, "joint": "slider", "target": 0.5},
-//    {"term": "effort", "weight": 0.01}]
+//    {"term": "effort", "weight": 0.01, "action": "applied"},
+//    {"term": "kl", "weight": 0.1, "std": 0.5}          (or "std": {"actuator": σ̄, ...}, all),
+//    {"term": "entropy", "weight": 0.01},
+//    {"term": "proximal", "weight": 1}]
 #ifndef DSO_COST_H
 #define DSO_COST_H
 
@@ -26,7 +58,10 @@ typedef enum dsoTermKind_ {
   DSO_TERM_SITE_DISTANCE,  // |site_xpos - target|^2
   DSO_TERM_UPRIGHT,        // 1 - (body axis in world) . up, 0 when aligned
   DSO_TERM_VELOCITY,       // (qvel_j - target)^2 for one dof
-  DSO_TERM_EFFORT,         // sum_i a_i^2 over the applied controls
+  DSO_TERM_EFFORT,         // sum_i a_i^2 over the applied controls (or the clipped mean)
+  DSO_TERM_KL,             // KL(π(·|x,θ) || p̄(·|x)), passive noise std σ̄ (L-MDP)
+  DSO_TERM_ENTROPY,        // −H[π(·|x,θ)] (H-MDP)
+  DSO_TERM_PROXIMAL,       // KL(π_old(·|x) || π(·|x,θ)) (R-MDP, section 4.3)
   DSO_NTERM
 } dsoTermKind;
 
@@ -39,6 +74,8 @@ typedef struct dsoCostTerm_ {
   double* qref;      // (nq) quadratic: reference positions
   double* wq;        // (nv) quadratic: weights on position error per dof (0 = not penalized)
   double* wv;        // (nv) quadratic: weights on velocity per dof
+  int mean;          // effort: 1 reads the clipped policy mean (D-MDP), 0 the applied control
+  double* std;       // (nu) kl: passive action noise std σ̄ per actuator (> 0)
 } dsoCostTerm;
 
 // A sum of terms.
@@ -46,7 +83,20 @@ typedef struct dsoCost_ {
   int nterm;
   dsoCostTerm* term;   // (nterm)
   int kinematics;      // 1 if some term reads positions of sites or bodies
+  int policy;          // 1 if some term reads the action density (mean effort, kl, entropy,
+                       // proximal): evaluate those with dso_cost_eval_policy
+  int noise;           // 1 if some term needs σ > 0 on every actuator (kl, entropy, proximal)
+  int reference;       // 1 if some term reads the reference policy (proximal)
 } dsoCost;
+
+// The action densities a policy term reads at one state: π = N(mu, diag sigma²) and the
+// reference π_old = N(mu_old, diag sigma_old²). All arrays (nu) are borrowed.
+typedef struct dsoCostPolicy_ {
+  const double* mu;         // policy mean μ(s, θ_μ) before clipping
+  const double* sigma;      // action noise std σ (> 0 where kl, entropy, proximal read it)
+  const double* mu_old;     // reference mean; may be NULL without proximal terms
+  const double* sigma_old;  // reference std (> 0); may be NULL without proximal terms
+} dsoCostPolicy;
 
 // Parses a cost (JSON array of terms, as text) against model m; file and path name it in errors.
 // Returns NULL with err set on failure.
@@ -56,12 +106,20 @@ dsoCost* dso_cost_from_json(const mjModel* m, const char* json_text, const char*
 // Frees a cost; NULL is a no-op.
 void dso_cost_free(dsoCost* cost);
 
-// Evaluates r(x, a) for the state in d (qpos, qvel). When cost->kinematics is set, d must hold
-// the kinematics of that state (mj_kinematics and mj_comPos, or any forward pass). a (nu) is the
-// applied control, may be NULL (effort then counts zero). Gradients (may be NULL): gx (2*nv+na)
-// in the tangent space of x, ga (nu). work: scratch of 6*nv doubles. Returns the cost.
+// Evaluates r(x, a) for the state in d (qpos, qvel): every term except the policy terms (see
+// dso_cost_eval_policy). When cost->kinematics is set, d must hold the kinematics of that state
+// (mj_kinematics and mj_comPos, or any forward pass). a (nu) is the applied control, may be NULL
+// (effort then counts zero). Gradients (may be NULL): gx (2*nv+na) in the tangent space of x,
+// ga (nu). work: scratch of 6*nv doubles. Returns the cost.
 double dso_cost_eval(const dsoCost* cost, const mjModel* m, const mjData* d, const double* a,
                      double* gx, double* ga, double* work);
+
+// Evaluates the policy terms (effort with "action": "mean", kl, entropy, proximal) of one state
+// from its action densities p (m gives nu and the control limits of the clipped mean). Gradients
+// (each (nu), may be NULL, overwritten): gmu = ∂/∂μ, gsigma = ∂/∂σ, gmu_old = ∂/∂μ_old.
+// Returns their weighted sum; 0 when the cost has no policy terms.
+double dso_cost_eval_policy(const dsoCost* cost, const mjModel* m, const dsoCostPolicy* p,
+                            double* gmu, double* gsigma, double* gmu_old);
 
 #ifdef __cplusplus
 }

@@ -44,6 +44,10 @@ typedef struct {
   double* ch_u;           // (nbound) the bound entries of θ the channel values were computed at
   int ch_valid;           // 1 once ch_u holds values
   const double *mu_x, *mu_xn, *mu_theta;  // μ in w->mu was computed by the sample of (x, xn, θ)
+  // policy cost terms
+  double *cmu, *cmu_old, *chn;        // (nu), (nu), (nh): μ and μ_old at the cost's state
+  double *gmu, *gsig, *gmu_old;       // (nu) x 3: their cost gradients
+  double *cgs, *cgh;                  // (nin), (nh): cost gradient in the policy input and h
 } dsoMjWork;
 
 static double* zalloc(size_t n) {
@@ -62,7 +66,8 @@ static void work_free(void* p) {
                       w->cost_work, w->gx, w->ga, w->A, w->B, w->F, w->Hx, w->Hu, w->Hf,
                       w->lphys, w->lphys_next, w->lh, w->lh_next, w->lap, w->lap_next, w->gs,
                       w->gh, w->la, w->lsd, w->Js, w->gn, w->ch_astd, w->ch_gain, w->ch_off,
-                      w->ch_sstd, w->ch_u};
+                      w->ch_sstd, w->ch_u, w->cmu, w->cmu_old, w->chn, w->gmu, w->gsig,
+                      w->gmu_old, w->cgs, w->cgh};
   for (size_t i = 0; i < sizeof(arrays) / sizeof(arrays[0]); i++) {
     free(arrays[i]);
   }
@@ -120,7 +125,16 @@ static void* work_create(const void* model) {
   w->ch_off = zalloc(ns);
   w->ch_sstd = zalloc(ns);
   w->ch_u = zalloc((size_t)mc->nbound);
-  if (!w->ch_u || !w->ch_astd || !w->ch_gain || !w->ch_off || !w->ch_sstd ||
+  w->cmu = zalloc(nu);
+  w->cmu_old = zalloc(nu);
+  w->chn = zalloc(nh);
+  w->gmu = zalloc(nu);
+  w->gsig = zalloc(nu);
+  w->gmu_old = zalloc(nu);
+  w->cgs = zalloc(nin);
+  w->cgh = zalloc(nh);
+  if (!w->cmu || !w->cmu_old || !w->chn || !w->gmu || !w->gsig || !w->gmu_old || !w->cgs ||
+      !w->cgh || !w->ch_u || !w->ch_astd || !w->ch_gain || !w->ch_off || !w->ch_sstd ||
       !w->sim || (mc->policy && !w->pw) || !w->deriv || !w->written || !w->delta || !w->ueff ||
       !w->s || !w->mu || !w->hnext || !w->lam || !w->cost_work || !w->gx || !w->ga || !w->A ||
       !w->B || !w->F || !w->Hx || !w->Hu || !w->Hf || !w->lphys || !w->lphys_next || !w->lh ||
@@ -414,6 +428,9 @@ static void op_logp_add(double* g, double scale, const void* model, void* work, 
   logp_core(g, scale, (const dsoMjChain*)model, (dsoMjWork*)work, xn, x, theta);
 }
 
+static double policy_cost(dsoMjWork* w, const double* x, const double* theta, double wt,
+                          double* gth, double* lx, double* lh);
+
 static double op_cost(double* grad, double* hess, const void* model, void* work, const double* x,
                       const double* theta, int t, int n) {
   const dsoMjChain* mc = (const dsoMjChain*)model;
@@ -438,7 +455,12 @@ static double op_cost(double* grad, double* hess, const void* model, void* work,
     mj_kinematics(m, d);
     mj_comPos(m, d);
   }
-  return dso_cost_eval(mc->cost, m, d, x + mc->off_a, NULL, NULL, w->cost_work);
+  double c = dso_cost_eval(mc->cost, m, d, x + mc->off_a, NULL, NULL, w->cost_work);
+  if (mc->cost->policy) {
+    // the policy terms depend on θ_μ and θ_ε: the score route needs their ∇θ L
+    c += policy_cost(w, x, theta, 1.0, grad, NULL, NULL);
+  }
+  return c;
 }
 
 static int op_terminal(const void* model, const double* x, int t, int n) {
@@ -465,7 +487,57 @@ void dso_mjchain_free(dsoMjChain* mc) {
   free(mc->init_qvel);
   free(mc->init_std);
   free(mc->randomize_std);
+  free(mc->ref_u);
+  free(mc->ref_sigma);
   free(mc);
+}
+
+void dso_mjchain_set_reference(dsoMjChain* mc, const double* u_old) {
+  if (!mc->ref_u) {
+    return;
+  }
+  memmove(mc->ref_u, u_old, sizeof(double) * (size_t)mc->theta->n);
+  for (int k = 0; k < mc->nbound; k++) {
+    const dsoThetaEntry* e = &mc->theta->entry[mc->bound[k]];
+    if (e->bind.kind == DSO_BIND_ACTION_STD) {
+      mc->ref_sigma[e->bind.target] = dso_theta_entry_natural(e, u_old[mc->bound[k]]);
+    }
+  }
+}
+
+// checks what the policy cost terms need and sets their reference to θ's initial values
+static dsoStatus policy_cost_setup(dsoMjChain* mc, dsoError* err) {
+  const dsoCost* cost = mc->cost;
+  if (!cost || !cost->policy) {
+    return DSO_OK;
+  }
+  if (mc->input != DSO_INPUT_STATE) {
+    return dso_error(err, DSO_ERR_INPUT, "chain: cost terms that read the policy (effort with "
+                     "\"action\": \"mean\", kl, entropy, proximal) need chain.input \"state\": "
+                     "with sensor input the mean at a state depends on the measurement sampled "
+                     "in the transition");
+  }
+  mc->ref_u = zalloc((size_t)mc->theta->n);
+  mc->ref_sigma = zalloc((size_t)mc->nu);
+  if (!mc->ref_u || !mc->ref_sigma) {
+    return dso_error(err, DSO_ERR_MEMORY, "chain: out of memory");
+  }
+  dso_theta_init(mc->theta, mc->ref_u);
+  dso_mjchain_set_reference(mc, mc->ref_u);
+  for (int i = 0; cost->noise && i < mc->nu; i++) {
+    int found = 0;
+    for (int k = 0; k < mc->nbound; k++) {
+      const dsoThetaEntry* e = &mc->theta->entry[mc->bound[k]];
+      found |= e->bind.kind == DSO_BIND_ACTION_STD && e->bind.target == i;
+    }
+    if (!found) {
+      const char* name = mj_id2name(mc->base, mjOBJ_ACTUATOR, i);
+      return dso_error(err, DSO_ERR_INPUT, "chain: cost terms kl, entropy and proximal need "
+                       "action noise on every actuator; add a theta entry "
+                       "\"action_noise.%s.std\"", name ? name : "(unnamed)");
+    }
+  }
+  return DSO_OK;
 }
 
 static double* copy_or_default(const double* src, int n, const double* dflt) {
@@ -612,8 +684,13 @@ dsoMjChain* dso_mjchain_create(const mjModel* base, const dsoTheta* theta,
       mc->bound[mc->nbound++] = i;
     }
   }
+  if (policy_cost_setup(mc, err)) {
+    dso_mjchain_free(mc);
+    return NULL;
+  }
   mc->chain.ops = &kMjChainOps;
-  mc->chain.cost_grad_zero = 1;  // r(x, a) has no θ; θ_f moves it only through the pathwise route
+  // r(x, a) has no θ (θ_f moves it only through the pathwise route); policy terms read θ_μ, θ_ε
+  mc->chain.cost_grad_zero = !(cost && cost->policy);
   mc->chain.model = mc;
   mc->chain.nx = off;
   mc->chain.ntheta = theta->n;
@@ -701,6 +778,73 @@ static void add_mtv(double* y, const double* M, const double* v, int rows, int c
   }
 }
 
+// the policy terms of the cost at state x (cost.h) from π(·|x,θ) and π_old(·|x): returns their
+// value; gth (ntheta) += wt ∂L/∂θ (θ_μ through the policy's vector-Jacobian product, θ_ε), lx
+// (ndx) += wt ∂L/∂x through μ(s(x)) and μ_old(s(x)), lh (nh) += wt ∂L/∂h; each may be NULL
+static double policy_cost(dsoMjWork* w, const double* x, const double* theta, double wt,
+                          double* gth, double* lx, double* lh) {
+  const dsoMjChain* mc = w->mc;
+  const dsoCost* cost = mc->cost;
+  const dsoPolicy* pol = mc->policy;
+  int nu = mc->nu, nh = mc->nh, ps = mc->policy_start;
+  const double* h = x + mc->off_h;
+  channel_values(w, theta);
+  dsoCostPolicy p = {w->cmu, w->ch_astd, NULL, mc->ref_sigma};
+  // the reference mean first: the activations of the current policy stay in pw for its vjp
+  if (cost->reference) {
+    if (pol) {
+      dso_policy_forward(w->cmu_old, w->chn, pol, w->pw, x, h, mc->ref_u + ps);
+    } else {
+      memset(w->cmu_old, 0, sizeof(double) * (size_t)nu);
+    }
+    p.mu_old = w->cmu_old;
+  }
+  if (pol) {
+    dso_policy_forward(w->cmu, w->chn, pol, w->pw, x, h, theta + ps);
+  } else {
+    memset(w->cmu, 0, sizeof(double) * (size_t)nu);
+  }
+  int want_x = lx || lh, grad = gth || want_x;
+  double v = dso_cost_eval_policy(cost, mc->base, &p, grad ? w->gmu : NULL,
+                                  grad ? w->gsig : NULL, want_x ? w->gmu_old : NULL);
+  if (!grad) {
+    return v;
+  }
+  for (int i = 0; i < nu; i++) {
+    w->gmu[i] *= wt;
+    w->gmu_old[i] *= wt;
+  }
+  if (pol) {
+    memset(w->cgs, 0, sizeof(double) * (size_t)mc->nin);
+    memset(w->cgh, 0, sizeof(double) * (size_t)nh);
+    dso_policy_vjp_after_forward(want_x ? w->cgs : NULL, want_x ? w->cgh : NULL,
+                                 gth ? gth + ps : NULL, pol, w->pw, h, theta + ps, w->gmu, NULL);
+    if (want_x && cost->reference) {
+      // μ_old reads the same state: its θ_old is constant, only s and h move
+      dso_policy_vjp(w->cgs, w->cgh, NULL, pol, w->pw, x, h, mc->ref_u + ps, w->gmu_old, NULL);
+    }
+  }
+  if (gth) {
+    for (int k = 0; k < mc->nbound; k++) {
+      int i = mc->bound[k];
+      const dsoThetaEntry* e = &mc->theta->entry[i];
+      if (e->bind.kind == DSO_BIND_ACTION_STD) {
+        gth[i] += wt * w->gsig[e->bind.target] * dso_theta_entry_jacobian(e, theta[i]);
+      }
+    }
+  }
+  if (pol && lx) {
+    state_input_jacobian(w->Js, mc->base, x);
+    add_mtv(lx, w->Js, w->cgs, mc->nin, dso_mj_tangent_size(mc->base));
+  }
+  if (pol && lh) {
+    for (int i = 0; i < nh; i++) {
+      lh[i] += w->cgh[i];
+    }
+  }
+  return v;
+}
+
 // cost of x on simulator p (its own θ), kinematics computed when the cost needs them
 static double cost_on(dsoSim* p, const dsoMjChain* mc, const double* x, double* gx, double* ga,
                       double* work) {
@@ -715,10 +859,14 @@ static double cost_on(dsoSim* p, const dsoMjChain* mc, const double* x, double* 
 
 // cost gradient at state x: lphys += wt ∂r/∂x, lap += wt ∂r/∂a, and g += wt ∂r/∂θ_f for costs
 // that read positions (a link length moves a site), by differences over the perturbed simulators
-static void add_cost_gradient(dsoMjWork* w, const double* x, double wt, double* g) {
+static void add_cost_gradient(dsoMjWork* w, const double* x, const double* theta, double wt,
+                              double* g) {
   const dsoMjChain* mc = w->mc;
   if (!mc->cost || x[mc->off_flag] != 0) {
     return;
+  }
+  if (mc->cost->policy) {
+    policy_cost(w, x, theta, wt, g, w->lphys, w->lh);
   }
   int ndx = dso_mj_tangent_size(w->sim->m);
   cost_on(w->sim, mc, x, w->gx, w->ga, w->cost_work);
@@ -772,7 +920,7 @@ static dsoStatus pathwise_one(const dsoMjChain* mc, dsoMjWork* w, dsoRollout* ro
   memset(w->lap, 0, sizeof(double) * (size_t)nu);
   memset(w->lh, 0, sizeof(double) * (size_t)nh);
   double wt = pow(step, T);
-  add_cost_gradient(w, dso_rollout_state(ro, n, T), wt, g);
+  add_cost_gradient(w, dso_rollout_state(ro, n, T), theta, wt, g);
   for (int t = T - 1; t >= 0; t--) {
     const double* xt = dso_rollout_state(ro, n, t);
     const double* xn = dso_rollout_state(ro, n, t + 1);
@@ -872,7 +1020,7 @@ static dsoStatus pathwise_one(const dsoMjChain* mc, dsoMjWork* w, dsoRollout* ro
       }
       mju_copy(w->lh, w->gh, nh);
     }
-    add_cost_gradient(w, xt, wt, g);
+    add_cost_gradient(w, xt, theta, wt, g);
   }
   return DSO_OK;
 }

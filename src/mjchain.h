@@ -14,6 +14,14 @@
 // Two routes to ∇J (DESIGN.md): the score route runs the generic estimators of grad.h on this
 // chain (∇θ ln P exists for θ_μ, θ_ε, θ_h, θ_ξ); the pathwise route (dso_mjchain_pathwise) holds
 // the sampled noise fixed and runs an adjoint pass with A, B, ∂f/∂θ_f and the policy Jacobians.
+//
+// Policy costs (cost.h: effort with "action": "mean", kl, entropy, proximal) are evaluated at each
+// state x from π(·|x, θ) = N(μ(s(x), h(x), θ_μ), diag σ²), the density of the action the chain
+// samples when it leaves x; they need a policy on the state (DSO_INPUT_STATE) and, except the
+// mean effort, action noise on every actuator. They make L depend on θ_μ and θ_ε: the score
+// route then receives ∇θ L from the chain's cost (cost_grad_zero is 0), and the pathwise route
+// adds ∂L/∂θ_μ (the policy's vector-Jacobian product), ∂L/∂θ_ε and the state dependence through
+// μ(s(x)) and h to its adjoint.
 #ifndef DSO_MJCHAIN_H
 #define DSO_MJCHAIN_H
 
@@ -74,6 +82,9 @@ typedef struct dsoMjChain_ {
   int policy_start;          // θ_μ = θ[policy_start .. policy_start + np)
   int nbound;                // entries of θ bound to the model, sensors or noise
   int* bound;                // (nbound) their indices
+  double* ref_u;             // (ntheta) reference θ_old of proximal cost terms, unconstrained;
+                             // NULL when the cost has no policy terms
+  double* ref_sigma;         // (nu) action noise std at ref_u (0 for actuators without noise)
 } dsoMjChain;
 
 // Creates a MuJoCo chain. The policy's input size must equal nq + nv + na (state input) or
@@ -84,6 +95,16 @@ dsoMjChain* dso_mjchain_create(const mjModel* base, const dsoTheta* theta,
 
 // Frees a chain; NULL is a no-op.
 void dso_mjchain_free(dsoMjChain* mc);
+
+// Sets the reference θ_old (u_old: ntheta unconstrained coordinates, finite; copied) of the
+// proximal cost KL(π_old(·|x) || π(·|x,θ)): π_old = N(μ(s, h, θ_old,μ), diag σ_old²) with σ_old
+// the action noise at θ_old. Until it is called the reference is θ at the entries' initial
+// values (dso_theta_init), i.e. the θ a run starts from. Only θ_μ and θ_ε of u_old matter. Not
+// thread safe: call it between batches, never while a rollout or gradient pass uses the chain;
+// a batch's stored costs are those of the reference in force when it was sampled, so set it
+// before dso_rollout_run and keep it until the batch's gradient is computed. A no-op for chains
+// without policy cost terms.
+void dso_mjchain_set_reference(dsoMjChain* mc, const double* u_old);
 
 // Number of features of dso_mjchain_features: 3 + 2 (nq + nv + na).
 int dso_mjchain_nfeat(const dsoMjChain* mc);

@@ -1,7 +1,8 @@
 // MuJoCo chains (paper eq. 96): the score of the sampled variables against differences of ln P;
 // pathwise gradients against centered differences of J under common random numbers, per entry of
 // θ_μ, θ_ε, θ_f and θ_h; score against pathwise within 4 standard errors (fixed seed); bitwise
-// identical results for 1 and 2 threads; divergence ends a rollout with a penalty.
+// identical results for 1 and 2 threads; divergence ends a rollout with a penalty; the policy
+// costs (D-, L-, H-, R-MDP) in the pathwise route.
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -302,6 +303,66 @@ static void test_domain_randomization(void** state) {
   fixture_free(&f);
 }
 
+// policy costs (cost.h; paper eqs. 18-21): the pathwise route adds ∂L/∂θ_μ (policy VJP), ∂L/∂θ_ε
+// and the state dependence through μ(s(x)) and h; each term alone beside a state cost, then all
+// together (alone: pendulum only), with the proximal reference moved away from θ, to 1e-6 relative
+static const char* kPolicyTerms[] = {
+    "{\"term\": \"effort\", \"weight\": 0.3, \"action\": \"mean\"}",
+    "{\"term\": \"kl\", \"weight\": 0.05, \"std\": 0.7}",
+    "{\"term\": \"entropy\", \"weight\": 0.02}",
+    "{\"term\": \"proximal\", \"weight\": 0.2}",
+};
+
+static void check_policy_terms(const char* model, dsoPolicyKind kind, const char* state_cost,
+                               const char** e, int ne, double scale, int N, int T, int alone) {
+  for (int k = alone ? 0 : 4; k <= 4; k++) {
+    char cost[2048];
+    if (k < 4) {
+      snprintf(cost, sizeof(cost), "[%s, %s]", state_cost, kPolicyTerms[k]);
+    } else {
+      snprintf(cost, sizeof(cost), "[%s, %s, %s, %s, %s]", state_cost, kPolicyTerms[0],
+               kPolicyTerms[1], kPolicyTerms[2], kPolicyTerms[3]);
+    }
+    Fixture f = make(model, kind, DSO_INPUT_STATE, cost, e, ne, scale);
+    double* uo = calloc((size_t)f.theta->n, sizeof(double));
+    for (int i = 0; i < f.theta->n; i++) {
+      uo[i] = f.u[i] + 0.05 * sin(1.3 * i + 0.2);
+    }
+    dso_mjchain_set_reference(f.mc, uo);
+    printf("  %s, %s:\n", model, k < 4 ? kPolicyTerms[k] : "all terms");
+    check_pathwise(&f, N, T, 1e-6);
+    free(uo);
+    fixture_free(&f);
+  }
+}
+
+static void test_pathwise_policy_costs_pendulum(void** state) {
+  const char* e[] = {"{\"name\": \"action_noise.torque.std\", \"init\": 0.3}",
+                     "{\"name\": \"physics.arm.mass\"}", "{\"name\": \"physics.hinge.damping\"}",
+                     "{\"name\": \"physics.hinge.frictionloss\", \"init\": 0,"
+                     " \"transform\": \"identity\", \"fixed\": true}"};
+  // no dry friction: near rest its stick-slip switch makes J non-smooth in θ
+  check_policy_terms("pendulum.xml", DSO_POLICY_MLP, "{\"term\": \"quadratic\", \"qpos\":"
+                     " {\"hinge\": 1}, \"qpos_weight\": {\"hinge\": 1}, \"qvel_weight\":"
+                     " {\"hinge\": 0.01}}", e, 4, 2.0, 4, 150, 1);
+}
+
+static void test_pathwise_policy_costs_cartpole(void** state) {
+  const char* e[] = {"{\"name\": \"action_noise.force.std\", \"init\": 0.3}",
+                     "{\"name\": \"physics.pole.mass\"}"};
+  check_policy_terms("cartpole.xml", DSO_POLICY_MLP, "{\"term\": \"upright\", \"body\": \"pole\"}",
+                     e, 2, 0.5, 4, 100, 0);
+}
+
+// recurrent policy (eq. 100): the policy terms reach back through h
+static void test_pathwise_policy_costs_rnn(void** state) {
+  const char* e[] = {"{\"name\": \"action_noise.elbow_torque.std\", \"init\": 0.2}",
+                     "{\"name\": \"physics.lower.mass\"}"};
+  check_policy_terms("double_pendulum.xml", DSO_POLICY_RNN, "{\"term\": \"quadratic\","
+                     " \"qpos\": {\"shoulder\": 0.3}, \"qpos_weight\": {\"shoulder\": 1,"
+                     " \"elbow\": 1}}", e, 2, 0.5, 3, 100, 0);
+}
+
 // the score of the sampled variables: ∇θ ln P against centered differences of ln P
 static void test_score_function(void** state) {
   const char* e[] = {"{\"name\": \"action_noise.shoulder_torque.std\", \"init\": 0.3}",
@@ -343,40 +404,81 @@ static void test_score_function(void** state) {
   fixture_free(&f);
 }
 
-// score (Algorithm 1 with a state baseline fitted on an earlier batch) and pathwise estimate the
-// same ∇J of θ_μ: cartpole, 10^4 rollouts, |z| < 4 with z from the two standard errors
-static void test_score_equals_pathwise(void** state) {
-  const char* e[] = {"{\"name\": \"action_noise.force.std\", \"init\": 0.5, \"fixed\": true}"};
-  Fixture f = make("cartpole.xml", DSO_POLICY_LINEAR, DSO_INPUT_STATE,
-                   "[{\"term\": \"quadratic\", \"qpos_weight\": {\"slider\": 1, \"hinge\": 1},"
-                   " \"qvel_weight\": {\"slider\": 0.1, \"hinge\": 0.1}},"
-                   " {\"term\": \"effort\", \"weight\": 0.1}]", e, 1, 0.3);
-  int N = 10000, T = 40;
-  dsoRollout* ro = batch(&f, N, T, 2);
+// score (Algorithm 1; with a state baseline fitted on an earlier batch when baseline is set) and
+// pathwise estimates of ∇J over the entries of θ that have a score (not physics) on N rollouts
+// of T steps; returns the largest |z|, z from the two standard errors
+static double score_vs_pathwise(Fixture* f, int N, int T, int baseline) {
+  dsoRollout* ro = batch(f, N, T, 2);
   dsoError err = {0};
-  int n = f.theta->n, np = dso_policy_np(f.policy);
+  int n = f->theta->n;
   double *gs = calloc((size_t)n, sizeof(double)), *ses = calloc((size_t)n, sizeof(double));
   double *gp = calloc((size_t)n, sizeof(double)), *sep = calloc((size_t)n, sizeof(double));
   dsoGrad* gr = NULL;
-  assert_int_equal(dso_grad_create(&gr, ro, 0, 0, &err), DSO_OK);
-  assert_int_equal(dso_rollout_run(ro, f.u, 0, &err), DSO_OK);
-  assert_int_equal(dso_grad_prepare(gr, ro, NULL, &err), DSO_OK);
+  dsoBaseline* bl = NULL;
+  assert_int_equal(dso_grad_create(&gr, ro, 0, dso_mjchain_nfeat(f->mc), &err), DSO_OK);
+  if (baseline) {
+    assert_int_equal(dso_baseline_create(&bl, dso_mjchain_nfeat(f->mc), dso_mjchain_features,
+                                         f->mc, NULL, ro, &err), DSO_OK);
+    assert_int_equal(dso_rollout_run(ro, f->u, 1, &err), DSO_OK);
+    assert_int_equal(dso_baseline_fit(bl, ro, &err), DSO_OK);
+  }
+  assert_int_equal(dso_rollout_run(ro, f->u, 0, &err), DSO_OK);
+  assert_int_equal(dso_grad_prepare(gr, ro, bl, &err), DSO_OK);
   assert_int_equal(dso_grad_algorithm1(gs, ses, gr, ro, &err), DSO_OK);
-  assert_int_equal(dso_mjchain_pathwise(gp, sep, f.mc, ro, &err), DSO_OK);
+  assert_int_equal(dso_mjchain_pathwise(gp, sep, f->mc, ro, &err), DSO_OK);
   double worst = 0;
-  for (int i = 0; i < np; i++) {
+  for (int i = 0; i < n; i++) {
+    if (f->theta->entry[i].block == DSO_BLOCK_PHYSICS || f->theta->entry[i].fixed) {
+      continue;
+    }
     double z = (gs[i] - gp[i]) / sqrt(ses[i] * ses[i] + sep[i] * sep[i]);
-    printf("  %-14s score %10.5f +- %.5f  pathwise %10.5f +- %.5f  z %6.2f\n",
-           f.theta->entry[i].name, gs[i], ses[i], gp[i], sep[i], z);
+    printf("  %-24s score %10.5f +- %.5f  pathwise %10.5f +- %.5f  z %6.2f\n",
+           f->theta->entry[i].name, gs[i], ses[i], gp[i], sep[i], z);
     worst = fmax(worst, fabs(z));
   }
-  assert_true(worst < 4);
+  dso_baseline_free(bl);
   dso_grad_free(gr);
   free(gs);
   free(ses);
   free(gp);
   free(sep);
   dso_rollout_free(ro);
+  return worst;
+}
+
+// the same ∇J of θ_μ: cartpole, 10^4 rollouts, |z| < 4
+static void test_score_equals_pathwise(void** state) {
+  const char* e[] = {"{\"name\": \"action_noise.force.std\", \"init\": 0.5, \"fixed\": true}"};
+  Fixture f = make("cartpole.xml", DSO_POLICY_LINEAR, DSO_INPUT_STATE,
+                   "[{\"term\": \"quadratic\", \"qpos_weight\": {\"slider\": 1, \"hinge\": 1},"
+                   " \"qvel_weight\": {\"slider\": 0.1, \"hinge\": 0.1}},"
+                   " {\"term\": \"effort\", \"weight\": 0.1}]", e, 1, 0.3);
+  assert_true(score_vs_pathwise(&f, 10000, 40, 0) < 4);
+  fixture_free(&f);
+}
+
+// with the policy costs (paper eqs. 18-21) L depends on θ_μ and θ_ε: Algorithm 1 receives ∇θ L
+// from the chain's cost (eq. 12 with a θ-dependent L); θ_μ and θ_ε, 4000 rollouts, state
+// baseline, |z| < 4. The check can fail: without ∇θ L the same batch gives |z| > 4.
+static void test_score_equals_pathwise_policy_costs(void** state) {
+  const char* e[] = {"{\"name\": \"action_noise.force.std\", \"init\": 0.4}"};
+  Fixture f = make("cartpole.xml", DSO_POLICY_LINEAR, DSO_INPUT_STATE,
+                   "[{\"term\": \"quadratic\", \"qpos_weight\": {\"hinge\": 0.1}},"
+                   " {\"term\": \"effort\", \"weight\": 1, \"action\": \"mean\"},"
+                   " {\"term\": \"kl\", \"weight\": 1, \"std\": 0.7},"
+                   " {\"term\": \"entropy\", \"weight\": 0.5},"
+                   " {\"term\": \"proximal\", \"weight\": 2}]", e, 1, 1.0);
+  double* uo = calloc((size_t)f.theta->n, sizeof(double));
+  for (int i = 0; i < f.theta->n; i++) {
+    uo[i] = f.u[i] + 0.05 * cos(0.7 * i);
+  }
+  dso_mjchain_set_reference(f.mc, uo);
+  assert_true(score_vs_pathwise(&f, 4000, 20, 1) < 4);
+  f.mc->chain.cost_grad_zero = 1;  // what the score route saw before the policy costs
+  double without = score_vs_pathwise(&f, 4000, 20, 1);
+  printf("  without the cost gradient: largest |z| %.1f\n", without);
+  assert_true(without > 4);
+  free(uo);
   fixture_free(&f);
 }
 
@@ -449,8 +551,12 @@ int main(void) {
       cmocka_unit_test(test_pathwise_rnn),
       cmocka_unit_test(test_pathwise_hopper_contacts),
       cmocka_unit_test(test_domain_randomization),
+      cmocka_unit_test(test_pathwise_policy_costs_pendulum),
+      cmocka_unit_test(test_pathwise_policy_costs_cartpole),
+      cmocka_unit_test(test_pathwise_policy_costs_rnn),
       cmocka_unit_test(test_score_function),
       cmocka_unit_test(test_score_equals_pathwise),
+      cmocka_unit_test(test_score_equals_pathwise_policy_costs),
       cmocka_unit_test(test_threads_bitwise),
       cmocka_unit_test(test_divergence_is_terminal),
   };
