@@ -17,6 +17,7 @@
 
 #include "dso.h"
 #include "estim.h"
+#include "estimfit.h"
 #include "kalman.h"
 
 static const char* kXml =
@@ -213,6 +214,25 @@ static void test_learned_gain_reaches_kalman(void** state) {
   assert_true(fabs(ke[1] - Kk[1]) < 1e-3 * fabs(Kk[1]));
   assert_true(rms_l < 1.05 * rms_k && rms_l < rms_0);
   assert_true(fabs(rms_e - rms_k) < 0.05 * rms_k);
+  // the same gain by the joint learner (estimfit.h: forward-mode Jacobian, LM), no physics entries
+  dsoTheta* th = dso_theta_create(NULL, 0, &err);
+  dsoEstimFitSettings fs;
+  assert_int_equal(dso_estimfit_settings_from_json(&fs, m, "{\"sensor_std\": {\"pos\": 0.01}}",
+                                                   "test", &err), DSO_OK);
+  dsoEstimFit* fit = dso_estimfit_create(m, th, ds, &fs, &err);
+  dso_estimfit_settings_free(&fs);
+  assert_non_null(fit);
+  double Kf[2] = {0, 0};
+  int fit_iters = 0;
+  assert_int_equal(dso_estimfit_learn(fit, Kf, 30, &fit_iters, NULL, &err), DSO_OK);
+  double f0 = 100 * (Kf[0] - Kk[0]) / Kk[0], f1 = 100 * (Kf[1] - Kk[1]) / Kk[1];
+  printf("estimfit (forward mode, %d iterations): K [%.6e %.6e], errors %+.2f%% %+.2f%%, "
+         "against the finite-difference learner %.1e %.1e\n", fit_iters, Kf[0], Kf[1], f0, f1,
+         fabs(Kf[0] - K[0]) / fabs(K[0]), fabs(Kf[1] - K[1]) / fabs(K[1]));
+  assert_true(fabs(f0) < 5 && fabs(f1) < 5);
+  assert_true(fabs(Kf[0] - K[0]) < 1e-4 * fabs(K[0]) && fabs(Kf[1] - K[1]) < 1e-4 * fabs(K[1]));
+  dso_estimfit_free(fit);
+  dso_theta_free(th);
   dso_ekf_free(ekf);
   dso_estim_free(es);
   dso_dataset_free(ds);
