@@ -144,17 +144,88 @@ static int hand_demos(const char* out, int nep) {
   return st;
 }
 
+// trains one variant on one seed; prints steps to the target and the final J
+static int run_variant(const char* name, uint64_t seed, int iters, double target) {
+  char path[1024];
+  snprintf(path, sizeof(path), "%s/tasks/%s", DSO_SOURCE_DIR, name);
+  dsoError err = {0};
+  dsoTask* task = dso_task_load(path, &err);
+  dsoTrainSettings s;
+  dso_train_settings_default(&s);
+  if (!task || (task->train && dso_train_settings_from_json(&s, task->train, path, &err))) {
+    fprintf(stderr, "bench_swingup: %s\n", err.msg);
+    dso_task_free(task);
+    return 1;
+  }
+  s.seed = seed;
+  dsoTrain* tr = dso_train_create(task, &s, &err);
+  double* u = calloc((size_t)task->theta->n, sizeof(double));
+  if (!tr || !u) {
+    fprintf(stderr, "bench_swingup: %s\n", err.msg);
+    dso_task_free(task);
+    free(u);
+    return 1;
+  }
+  dso_theta_init(task->theta, u);
+  long steps = 0, reached = -1;
+  double best = INFINITY, last = 0, t0 = now();
+  for (int k = 0; k < iters; k++) {
+    dsoTrainReport rep;
+    if (dso_train_step(tr, u, &rep, &err)) {
+      fprintf(stderr, "bench_swingup: %s\n", err.msg);
+      break;
+    }
+    steps += rep.steps;
+    last = rep.J;
+    if (rep.J < best) best = rep.J;
+    if (reached < 0 && rep.J < target) reached = steps;
+  }
+  printf("%-30s seed %3llu  best J %.3f  last J %.3f  (%.1f s)\n", name,
+         (unsigned long long)seed, best, last, now() - t0);
+  if (reached >= 0) {
+    printf("%-30s seed %3llu  reached after %ld steps\n", name, (unsigned long long)seed,
+           reached);
+  } else {
+    printf("%-30s seed %3llu  not reached within %ld steps\n", name, (unsigned long long)seed,
+           steps);
+  }
+  fflush(stdout);
+  free(u);
+  dso_train_free(tr);
+  dso_task_free(task);
+  return 0;
+}
+
 int main(int argc, char** argv) {
   const char* demos = NULL;
-  int nep = 8;
+  int nep = 8, iters = 150, nseed = 3;
+  double target = 8.0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--hand-demos") && i + 1 < argc) {
       demos = argv[++i];
     } else if (!strcmp(argv[i], "--episodes") && i + 1 < argc) {
       nep = atoi(argv[++i]);
+    } else if (!strcmp(argv[i], "--iters") && i + 1 < argc) {
+      iters = atoi(argv[++i]);
+    } else if (!strcmp(argv[i], "--seeds") && i + 1 < argc) {
+      nseed = atoi(argv[++i]);
+    } else if (!strcmp(argv[i], "--target") && i + 1 < argc) {
+      target = atof(argv[++i]);
+    } else {
+      fprintf(stderr, "usage: bench_swingup [--iters K] [--target J] [--seeds S] | "
+              "--hand-demos OUT.csv [--episodes N]\n");
+      return 2;
     }
   }
   if (demos) return hand_demos(demos, nep);
-  (void)now;
+  printf("cartpole swing-up: %d iterations per run, target batch J < %.2f (hanging still: 10)\n",
+         iters, target);
+  for (int i = 0; i < nseed; i++) {
+    uint64_t seed = 101 + (uint64_t)i;
+    if (run_variant("cartpole_swingup.json", seed, iters, target) ||
+        run_variant("cartpole_swingup_clone.json", seed, iters, target)) {
+      return 1;
+    }
+  }
   return 0;
 }

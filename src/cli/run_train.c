@@ -14,9 +14,11 @@
 #include "run_util.h"
 #include "train.h"
 
-// progress.csv / result.json parts: the chain objective J, the weighted data-driven costs
-// (clone L_clone + hybrid L_hybrid, paper section 5.2) and L_prior; cost is their sum
-static const char* const kTrainParts[3] = {"J", "data", "prior"};
+// progress.csv / result.json parts. With data-driven costs: the chain objective J, the weighted
+// data-driven costs (clone L_clone + hybrid L_hybrid, paper section 5.2) and L_prior, whose sum
+// is the cost. Without them (the earlier format, kept): J, L_prior and the diverged rollouts.
+static const char* const kTrainParts[3] = {"J", "prior", "diverged"};
+static const char* const kTrainDataParts[3] = {"J", "data", "prior"};
 
 // the chain path: Adam on the pathwise gradient plus the data-driven and prior gradients
 int dso_cli_run_train(dsoTask* task, const char* task_path, const char* outdir, int resume,
@@ -59,6 +61,8 @@ int dso_cli_run_train(dsoTask* task, const char* task_path, const char* outdir, 
              dso_dataset_nsample(task->data), ts.clone, ts.hybrid);
     }
   }
+  int datacost = ts.clone > 0 || ts.hybrid > 0;
+  const char* const* parts = datacost ? kTrainDataParts : kTrainParts;
   double t0 = dso_cli_now();
   int start = st.nrecord ? st.record[st.nrecord - 1].iter : 0;
   long steps0 = st.nrecord ? st.record[st.nrecord - 1].steps : 0;
@@ -72,8 +76,12 @@ int dso_cli_run_train(dsoTask* task, const char* task_path, const char* outdir, 
     // rep.steps counts this iteration's steps
     long before = st.nrecord ? st.record[st.nrecord - 1].steps : 0;
     dsoRunRecord r = {(st.nrecord ? st.record[st.nrecord - 1].iter : 0) + 1,
-                      rep.J + rep.data + rep.prior, {rep.J, rep.data, rep.prior}, rep.grad_norm,
-                      ts.lr, before + rep.steps};
+                      rep.J + rep.data + rep.prior, {rep.J, rep.prior, rep.diverged},
+                      rep.grad_norm, ts.lr, before + rep.steps};
+    if (datacost) {
+      r.term[1] = rep.data;
+      r.term[2] = rep.prior;
+    }
     if (dso_run_state_set_opt(&st, opt, dso_train_state_size(tr), &err) ||
         dso_run_state_record(&st, &r, &err) ||
         dso_run_checkpoint_write(path, task->theta, &st, &err)) {
@@ -94,10 +102,10 @@ int dso_cli_run_train(dsoTask* task, const char* task_path, const char* outdir, 
   }
   dso_cli_join(file, sizeof(file), outdir, "progress.csv");
   char* result = NULL;
-  if (dso_run_progress_write(file, &st, kTrainParts, &err) ||
+  if (dso_run_progress_write(file, &st, parts, &err) ||
       !(result = dso_run_result_json(task->theta, u0, st.u, NULL,
                                      st.nrecord ? &st.record[st.nrecord - 1] : NULL,
-                                     kTrainParts, NULL, 0, 0, &err))) {
+                                     parts, NULL, 0, 0, &err))) {
     status = dso_cli_fail("run", &err);
     goto done;
   }
