@@ -512,7 +512,7 @@ static const char* bias_name(int t) {
 // ---------------------------------------------------------------------------------------------
 // locating elements of the compiled model in the text
 
-enum { kWant = 1, kPos = 2, kInertial = 4 };                  // body flags
+enum { kPos = 1, kMass = 2, kCom = 4, kInertia = 8, kInertial = 14 };  // body flags
 enum { kDamp = 1, kFric = 2, kArm = 4, kStiff = 8 };          // joint flags
 enum { kGear = 1, kGain = 2, kBias = 4 };                     // actuator flags
 enum { kFriction = 1, kSize = 2 };                            // geom flags
@@ -681,7 +681,8 @@ static int root_child(const mjcfDoc* d, const char* tag) {
 // ---------------------------------------------------------------------------------------------
 // writers per element
 
-static void write_inertial(mjcfCtx* c, int b, int k) {
+// an existing <inertial> gets the attributes of flags; a new one all of them
+static void write_inertial(mjcfCtx* c, int b, int k, int flags) {
   const mjModel* m = c->m;
   int in = child(&c->w.doc, k, kInertialTags, 0, NULL);
   char pos[256], quat[256], mass[64], diag[256];
@@ -696,9 +697,16 @@ static void write_inertial(mjcfCtx* c, int b, int k) {
     insert_child(&c->w, k, t);
     return;
   }
-  set_attr(&c->w, in, "pos", pos);
-  set_attr(&c->w, in, "mass", mass);
+  if (flags & kCom) {
+    set_attr(&c->w, in, "pos", pos);
+  }
+  if (flags & kMass) {
+    set_attr(&c->w, in, "mass", mass);
+  }
   mjcfAttr a;
+  if (!(flags & kInertia)) {
+    return;
+  }
   if (get_attr(&c->w.doc, in, "fullinertia", &a)) {
     // the principal frame replaces the full matrix
     static const char* const orient[] = {"fullinertia", "euler", "axisangle", "xyaxes", "zaxis"};
@@ -980,9 +988,9 @@ static dsoStatus edit_doc(mjcfCtx* c, const dsoTheta* theta, const double* u,
   for (int i = 0; i < theta->n; i++) {
     const dsoBinding* b = &theta->entry[i].bind;
     switch (b->kind) {
-      case DSO_BIND_BODY_MASS:
-      case DSO_BIND_BODY_COM:
-      case DSO_BIND_BODY_INERTIA: bf[b->id] |= kInertial; break;
+      case DSO_BIND_BODY_MASS: bf[b->id] |= kMass; break;
+      case DSO_BIND_BODY_COM: bf[b->id] |= kCom; break;
+      case DSO_BIND_BODY_INERTIA: bf[b->id] |= kInertia; break;
       case DSO_BIND_BODY_POS: bf[b->id] |= kPos; break;
       case DSO_BIND_DOF_DAMPING: jf[b->id] |= kDamp; break;
       case DSO_BIND_DOF_FRICTIONLOSS: jf[b->id] |= kFric; break;
@@ -1046,7 +1054,7 @@ static dsoStatus edit_doc(mjcfCtx* c, const dsoTheta* theta, const double* u,
       set_vec(&c->w, k, "pos", m->body_pos + 3 * b, 3);
     }
     if (bf[b] & kInertial) {
-      write_inertial(c, b, k);
+      write_inertial(c, b, k, bf[b]);
     }
   }
   for (int j = 0; j < m->njnt && !s; j++) {
