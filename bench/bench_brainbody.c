@@ -8,7 +8,7 @@
 // milestones (mean over seeds), then the final θ evaluated on one common batch (same seed and
 // iteration key for every configuration): J ± standard error per seed, L_prior, the design values,
 // the samples (simulated transitions) used and the wall time; and the mean over seeds ± its
-// standard error.
+// standard error (the spread of the training seeds).
 //
 //   bench_brainbody [iterations (task's train.max_iter)] [seeds (3)] [eval rollouts (256)]
 //
@@ -153,8 +153,9 @@ static int bench(const dsoConfig* c, int niter, int nseed, int neval) {
     double mj = mean_se(&sj, Jev, nseed), mp = mean_se(&sp, Pev, nseed);
     double mt = mean_se(&st, Tev, nseed);
     printf("\n  %s: final J on %d common rollouts, mean over %d seeds: %.4f +- %.4f; "
-           "L_prior %.4f +- %.4f; J + L_prior %.4f +- %.4f; samples per run %ld\n",
-           c->label, neval, nseed, mj, sj, mp, sp, mt, st, steps_all / nseed);
+           "L_prior %.4f +- %.4f; J + L_prior %.4f +- %.4f; samples per run %ld%s\n",
+           c->label, neval, nseed, mj, sj, mp, sp, mt, st, steps_all / nseed,
+           nseed > 1 ? "" : " (one seed: no spread over seeds)");
   }
   free(u);
   free(Jit);
