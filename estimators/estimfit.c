@@ -17,7 +17,7 @@
 // settings
 
 static const char* const kKeys[] = {"corrector", "hidden",    "seed",        "init_scale_out",
-                                    "max_iter",  "lambda0",   "tol",         "sensor_std",
+                                    "weight_std", "max_iter",  "lambda0",   "tol",         "sensor_std",
                                     "process_std", "compare_ekf", NULL};
 
 dsoStatus dso_estimfit_settings_default(dsoEstimFitSettings* s, const mjModel* m, dsoError* err) {
@@ -27,6 +27,7 @@ dsoStatus dso_estimfit_settings_default(dsoEstimFitSettings* s, const mjModel* m
   s->lambda0 = 1e-3;
   s->tol = 1e-10;
   s->compare_ekf = 1;
+  s->weight_std = 0.1;
   s->ns = m->nsensordata;
   s->nu = m->nu;
   s->sensor_std = (double*)malloc(sizeof(double) * (size_t)(s->ns + 1));
@@ -148,8 +149,8 @@ dsoStatus dso_estimfit_settings_from_json(dsoEstimFitSettings* s, const mjModel*
     }
   }
   const cJSON* hidden = cJSON_GetObjectItemCaseSensitive(root, "hidden");
-  const char* mlp_only[] = {"hidden", "seed", "init_scale_out"};
-  for (int k = 0; k < 3 && !st; k++) {
+  const char* mlp_only[] = {"hidden", "seed", "init_scale_out", "weight_std"};
+  for (int k = 0; k < 4 && !st; k++) {
     if (cJSON_GetObjectItemCaseSensitive(root, mlp_only[k]) &&
         t.corrector.kind != DSO_CORRECTOR_MLP) {
       st = dso_error(err, DSO_ERR_INPUT, "%s: estimator.%s: applies to \"corrector\": \"mlp\" "
@@ -178,6 +179,7 @@ dsoStatus dso_estimfit_settings_from_json(dsoEstimFitSettings* s, const mjModel*
   if (!st) st = get_num(&seed, root, "seed", 0, 0, 9007199254740992.0, 1, file, err);
   if (!st) st = get_num(&t.corrector.init_scale_out, root, "init_scale_out", 0, 0, INFINITY, 0,
                         file, err);
+  if (!st) st = get_num(&t.weight_std, root, "weight_std", 0, 0, INFINITY, 0, file, err);
   if (!st) st = get_num(&max_iter, root, "max_iter", 0, 0, 1e9, 1, file, err);
   if (!st) st = get_num(&t.lambda0, root, "lambda0", 0, 1, INFINITY, 0, file, err);
   if (!st) st = get_num(&t.tol, root, "tol", 0, 0, INFINITY, 0, file, err);
@@ -188,8 +190,7 @@ dsoStatus dso_estimfit_settings_from_json(dsoEstimFitSettings* s, const mjModel*
                             m, mjOBJ_ACTUATOR, "process_std", file, err);
   cJSON_Delete(root);
   if (st) {
-    dso_estimfit_settings_free(s);
-    dso_estimfit_settings_default(s, m, NULL);
+    dso_estimfit_settings_free(s);  // no arrays on failure: nothing for the caller to free
     return st;
   }
   t.corrector.seed = (uint64_t)seed;
@@ -248,6 +249,11 @@ void dso_estimfit_free(dsoEstimFit* f) {
   dso_deriv_free(f->dv);
   free(f->w);
   free(f);
+}
+
+// 1 if entry i is a network entry of the corrector under the weight prior
+static int is_weight(const dsoEstimFit* f, int i) {
+  return f->set.weight_std > 0 && i >= f->off_c + f->cor->nK;
 }
 
 static int is_fittable(const dsoThetaEntry* e) {
@@ -310,6 +316,7 @@ dsoEstimFit* dso_estimfit_create(const mjModel* base, const dsoTheta* task_theta
     f->set.lambda0 = settings->lambda0;
     f->set.tol = settings->tol;
     f->set.compare_ekf = settings->compare_ekf;
+    f->set.weight_std = settings->weight_std;
     memcpy(f->set.sensor_std, settings->sensor_std, sizeof(double) * (size_t)ns);
     memcpy(f->set.process_std, settings->process_std, sizeof(double) * (size_t)nu);
   }
@@ -422,7 +429,7 @@ dsoEstimFit* dso_estimfit_create(const mjModel* base, const dsoTheta* task_theta
     if (!e->fixed && is_fittable(e)) {
       f->col[i] = f->p;
       f->fitted[f->p++] = i;
-      f->nprior += e->has_prior;
+      f->nprior += e->has_prior || is_weight(f, i);
     }
   }
   for (int k = 0; k < ds->nepisode; k++) {
@@ -617,10 +624,13 @@ static double prior_rows(const dsoEstimFit* f, double* r, double* jac, const dou
   for (int c = 0; c < f->p; c++) {
     int i = f->fitted[c];
     const dsoThetaEntry* e = &f->theta->entry[i];
-    if (!e->has_prior) {
+    if (!e->has_prior && !is_weight(f, i)) {
       continue;
     }
-    double v = dso_theta_entry_natural(e, u[i]), ri = (v - e->prior_mean) / e->prior_std;
+    double v = dso_theta_entry_natural(e, u[i]);
+    double mean = e->has_prior ? e->prior_mean : 0.0;
+    double sd = e->has_prior ? e->prior_std : f->set.weight_std;
+    double ri = (v - mean) / sd;
     sum += ri * ri;
     if (r) {
       r[f->nres + k] = ri;
@@ -628,7 +638,7 @@ static double prior_rows(const dsoEstimFit* f, double* r, double* jac, const dou
     if (jac) {
       double* row = jac + (size_t)(f->nres + k) * f->p;
       memset(row, 0, sizeof(double) * (size_t)f->p);
-      row[c] = dso_theta_entry_jacobian(e, u[i]) / e->prior_std;
+      row[c] = dso_theta_entry_jacobian(e, u[i]) / sd;
     }
     k++;
   }
@@ -750,6 +760,42 @@ dsoStatus dso_estimfit_step(dsoEstimFit* f, double* u, dsoEstimFitReport* rep, i
   }
   free(r);
   return st;
+}
+
+dsoStatus dso_estimfit_learn(dsoEstimFit* f, double* u, int max_iter, int* iters,
+                             dsoEstimFitReport* rep, dsoError* err) {
+  int it = 0, done = 0;
+  max_iter = max_iter < 0 ? f->set.max_iter : max_iter;
+  dsoStatus st = DSO_OK;
+  dsoEstimFitReport r;
+  memset(&r, 0, sizeof(r));
+  while (!st && !done && it < max_iter) {
+    st = dso_estimfit_step(f, u, &r, &done, err);
+    it += st == DSO_OK;
+  }
+  if (iters) {
+    *iters = it;
+  }
+  if (rep) {
+    *rep = r;
+  }
+  return st;
+}
+
+dsoTheta* dso_estimfit_hold(const dsoTheta* theta, const double* u, dsoError* err) {
+  dsoThetaEntry* ent = (dsoThetaEntry*)calloc((size_t)theta->n + 1, sizeof(dsoThetaEntry));
+  if (!ent) {
+    dso_error(err, DSO_ERR_MEMORY, "estimator: out of memory");
+    return NULL;
+  }
+  for (int i = 0; i < theta->n; i++) {
+    ent[i] = theta->entry[i];
+    ent[i].init = dso_theta_entry_natural(&ent[i], u[i]);
+    ent[i].fixed = 1;
+  }
+  dsoTheta* out = dso_theta_create(ent, theta->n, err);
+  free(ent);
+  return out;
 }
 
 dsoStatus dso_estimfit_state_rms(double* rms, long* count, dsoEstimFit* f, const double* u,

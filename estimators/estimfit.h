@@ -6,7 +6,8 @@
 // Each episode starts from its first recorded state. Residuals, cost 0.5 |r|²:
 //   estim  e_{t+1,i} / σ_i for every recorded sensor value i of every step of the training episodes
 //          (the −ln p_ξ of a Gaussian sensor noise up to a constant),
-//   prior  (v − mean) / std for every fitted entry with a prior (L_prior).
+//   prior  (v − mean) / std for every fitted entry with a prior (L_prior), and u / weight_std for
+//          every entry of an mlp corrector's network (a zero-mean prior against overfitting).
 // Fitted: the non-fixed physics entries (θ_f), the non-fixed sensor gain/offset entries (θ_h) and
 // every corrector entry (θ_c); any other non-fixed entry is an error (mark it fixed).
 //
@@ -45,6 +46,9 @@ typedef struct dsoEstimFitSettings_ {
   double lambda0;     // initial LM damping, relative to diag(JᵀJ) (default 1e-3)
   double tol;         // converged when an accepted step lowers the cost by less than tol * cost
                       // (default 1e-10)
+  double weight_std;  // mlp: std of a zero-mean Gaussian prior on the network's entries, a
+                      // residual u / weight_std each (L_prior against overfitting); 0: none
+                      // (default 0.1)
   int compare_ekf;    // 1: the run reports an EKF on the same validation episodes (default 1)
   int ns, nu;         // sizes of the arrays below (the model's nsensordata and nu)
   double* sensor_std; // (ns) σ_i of the innovations; NaN: the θ entry sensor_noise.<sensor>.std
@@ -62,11 +66,11 @@ void dso_estimfit_settings_free(dsoEstimFitSettings* s);
 
 // Reads a task's "estimator" object (JSON text; NULL: defaults) into s, first set to the defaults:
 //   {"corrector": "gain" | "mlp", "hidden": [16] (mlp), "seed": 1 (mlp),
-//    "init_scale_out": 0.01 (mlp), "max_iter": 30, "lambda0": 1e-3, "tol": 1e-10,
+//    "init_scale_out": 0.01 (mlp), "weight_std": 0.1 (mlp), "max_iter": 30, "lambda0": 1e-3, "tol": 1e-10,
 //    "sensor_std": {"sensor": σ or [σ per component]}, "process_std": {"actuator": σ},
 //    "compare_ekf": true}
 // Unknown keys are errors that list the valid ones; every error names file and "estimator.key".
-// On failure s holds the defaults.
+// On failure s holds no arrays (nothing to free).
 dsoStatus dso_estimfit_settings_from_json(dsoEstimFitSettings* s, const mjModel* m,
                                           const char* json_text, const char* file, dsoError* err);
 
@@ -131,6 +135,15 @@ dsoStatus dso_estimfit_residuals(dsoEstimFit* f, double* r, double* jac, const d
 // the decrease is below tol.
 dsoStatus dso_estimfit_step(dsoEstimFit* f, double* u, dsoEstimFitReport* rep, int* done,
                             dsoError* err);
+
+// Iterates dso_estimfit_step from u until it reports done or after max_iter iterations (< 0: the
+// settings' max_iter). iters and rep (the last iteration's report) may be NULL.
+dsoStatus dso_estimfit_learn(dsoEstimFit* f, double* u, int max_iter, int* iters,
+                             dsoEstimFitReport* rep, dsoError* err);
+
+// A copy of layout theta with every entry held ("fixed") at its natural value at u (theta->n):
+// a layout for an estimator that knows those values. Free with dso_theta_free; NULL with err set.
+dsoTheta* dso_estimfit_hold(const dsoTheta* theta, const double* u, dsoError* err);
 
 // RMS over steps t >= 1 and recorded tangent components of x̂_t against the recorded state, on
 // the selected episodes, at u. count (may be NULL) receives the steps.
