@@ -28,7 +28,9 @@ void dso_corrector_free(dsoCorrector* c) {
   dso_policy_work_free(c->w);
   dso_policy_free(c->net);
   free(c->in);
+  free(c->out);
   free(c->Jin);
+  free(c->Jth);
   free(c);
 }
 
@@ -72,8 +74,9 @@ dsoCorrector* dso_corrector_create(const mjModel* m, const dsoCorrectorSettings*
   double* shift = (double*)calloc((size_t)nin, sizeof(double));
   double* scale = (double*)calloc((size_t)nin, sizeof(double));
   c->in = (double*)calloc((size_t)nin, sizeof(double));
-  c->Jin = (double*)calloc((size_t)c->ndx * nin, sizeof(double));
-  if (!shift || !scale || !c->in || !c->Jin) {
+  c->out = (double*)calloc((size_t)c->nK, sizeof(double));
+  c->Jin = (double*)calloc((size_t)c->nK * nin, sizeof(double));
+  if (!shift || !scale || !c->in || !c->out || !c->Jin) {
     free(shift);
     free(scale);
     dso_corrector_free(c);
@@ -103,7 +106,7 @@ dsoCorrector* dso_corrector_create(const mjModel* m, const dsoCorrectorSettings*
   ps.ninput_shift = ps.ninput_scale = nin;
   ps.input_shift = shift;
   ps.input_scale = scale;
-  c->net = dso_policy_create(&ps, nin, c->ndx, err);
+  c->net = dso_policy_create(&ps, nin, c->nK, err);
   free(shift);
   free(scale);
   if (!c->net || !(c->w = dso_policy_work_create(c->net, err))) {
@@ -112,6 +115,12 @@ dsoCorrector* dso_corrector_create(const mjModel* m, const dsoCorrectorSettings*
     return NULL;
   }
   c->np += dso_policy_np(c->net);
+  c->Jth = (double*)calloc((size_t)c->nK * (c->np - c->nK), sizeof(double));
+  if (!c->Jth) {
+    dso_corrector_free(c);
+    dso_error(err, DSO_ERR_MEMORY, "corrector: out of memory");
+    return NULL;
+  }
   return c;
 }
 
@@ -156,60 +165,54 @@ void dso_corrector_apply(double* dx, dsoCorrector* c, const double* x, const dou
   int n = c->ndx, ns = c->ns;
   if (c->net) {
     fill_input(c, x, e);
-    dso_policy_forward(dx, NULL, c->net, c->w, c->in, NULL, th + c->nK);
-  } else {
-    memset(dx, 0, sizeof(double) * (size_t)n);
+    dso_policy_forward(c->out, NULL, c->net, c->w, c->in, NULL, th + c->nK);
   }
   for (int a = 0; a < n; a++) {
     double s = 0;
     for (int i = 0; i < ns; i++) {
-      s += th[a * ns + i] * e[i];
+      s += (th[a * ns + i] + (c->net ? c->out[a * ns + i] : 0.0)) * e[i];
     }
-    dx[a] += s;
+    dx[a] = s;
   }
 }
 
 void dso_corrector_jacobian(double* Gx, double* Ge, double* Gth, dsoCorrector* c,
                             const double* x, const double* e, const double* th) {
-  int n = c->ndx, ns = c->ns, np = c->np, nin = c->nx + c->ns;
+  int n = c->ndx, ns = c->ns, np = c->np, nK = c->nK, nin = c->nx + c->ns, npn = np - nK;
+  if (Gx) {
+    memset(Gx, 0, sizeof(double) * (size_t)n * n);
+  }
   if (Gth) {
     memset(Gth, 0, sizeof(double) * (size_t)n * np);
   }
   if (c->net) {
     fill_input(c, x, e);
-    int npn = np - c->nK;
-    // da/dθ of the network lands in the first n * npn values of Gth, then each row moves right
-    // by the gain columns (last row first: a row's target never covers an unmoved source row)
-    dso_policy_jacobian(c->Jin, NULL, Gth, NULL, NULL, NULL, c->net, c->w, c->in, NULL,
-                        th + c->nK);
-    for (int a = n - 1; Gth && a >= 0; a--) {
-      memmove(Gth + (size_t)a * np + c->nK, Gth + (size_t)a * npn, sizeof(double) * npn);
-      memset(Gth + (size_t)a * np, 0, sizeof(double) * (size_t)c->nK);
-    }
-    for (int a = 0; a < n; a++) {
-      if (Gx) {
-        // nq == nv: the coordinates of x and its tangent agree
-        memcpy(Gx + (size_t)a * n, c->Jin + (size_t)a * nin, sizeof(double) * (size_t)n);
-      }
-      if (Ge) {
-        memcpy(Ge + (size_t)a * ns, c->Jin + (size_t)a * nin + c->nx, sizeof(double) * ns);
-      }
-    }
-  } else {
-    if (Gx) {
-      memset(Gx, 0, sizeof(double) * (size_t)n * n);
-    }
-    if (Ge) {
-      memset(Ge, 0, sizeof(double) * (size_t)n * ns);
-    }
+    dso_policy_forward(c->out, NULL, c->net, c->w, c->in, NULL, th + nK);
+    dso_policy_jacobian(c->Jin, NULL, Gth ? c->Jth : NULL, NULL, NULL, NULL, c->net, c->w, c->in,
+                        NULL, th + nK);
   }
+  // g_a = Σ_i (K_ai + N_ai) e_i
   for (int a = 0; a < n; a++) {
-    for (int i = 0; i < ns; i++) {
+    for (int j = 0; j < ns; j++) {
+      double ge = th[a * ns + j] + (c->net ? c->out[a * ns + j] : 0.0);
+      for (int i = 0; c->net && i < ns; i++) {
+        ge += e[i] * c->Jin[(size_t)(a * ns + i) * nin + c->nx + j];
+      }
       if (Ge) {
-        Ge[a * ns + i] += th[a * ns + i];
+        Ge[a * ns + j] = ge;
       }
       if (Gth) {
-        Gth[(size_t)a * np + a * ns + i] = e[i];
+        Gth[(size_t)a * np + a * ns + j] = e[j];
+      }
+    }
+    for (int i = 0; c->net && i < ns; i++) {
+      const double* jin = c->Jin + (size_t)(a * ns + i) * nin;
+      const double* jth = c->Jth + (size_t)(a * ns + i) * npn;
+      for (int b = 0; Gx && b < n; b++) {
+        Gx[a * n + b] += e[i] * jin[b];  // nq == nv: x and its tangent agree
+      }
+      for (int q = 0; Gth && q < npn; q++) {
+        Gth[(size_t)a * np + nK + q] += e[i] * jth[q];
       }
     }
   }

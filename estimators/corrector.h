@@ -1,14 +1,15 @@
 // Correctors c(x̃, ȳ, θ_c) = x̃ ⊕ g(x̃, e; θ_c) of the learned predictor-corrector (paper eq. 99),
 // with e = ȳ − h(x̃) the innovation and g the correction in the tangent space (ndx = 2*nv + na):
 //   gain  g = K e                                   K (ndx x ns), θ_c = corrector.K[i,j]
-//   mlp   g = K e + W_L tanh(... tanh(W_0 s_n + b_0) ...) + b_L,
+//   mlp   g = (K + N(x̃, e)) e,   N = W_L tanh(... tanh(W_0 s_n + b_0) ...) + b_L  (ndx x ns),
 //         s_n = ((x̃ − x_shift) ⊘ x_scale, e ⊘ σ)  the normalized state and innovation
 //         θ_c = corrector.K[i,j], then corrector.W0[i,j], corrector.b0[i], ..., corrector.bL[i]
-// The mlp kind keeps the linear gain term: the network learns the state-dependent part of the
-// correction that a constant gain misses (a Kalman gain that varies along the trajectory). Its
-// network is a dso MLP policy (policy.h) with input (x̃, e) of size nx + ns and output ndx, so
-// its Jacobians and initializer are the policy's. The mlp kind reads x̃ in its coordinates
-// (qpos, qvel, act) and needs nq == nv (hinge and slide joints: qpos and tangent agree).
+// The mlp kind is a gain that the network varies with the predicted state and the innovation,
+// as an EKF's gain varies along the trajectory; no innovation gives no correction, so the network
+// cannot drift the estimate. Its network is a dso MLP policy (policy.h) with input (x̃, e) of size
+// nx + ns and output ndx * ns (row-major, like K), so its Jacobians and initializer are the
+// policy's. The mlp kind reads x̃ in its coordinates (qpos, qvel, act) and needs nq == nv (hinge
+// and slide joints: qpos and tangent agree).
 #ifndef DSO_CORRECTOR_H
 #define DSO_CORRECTOR_H
 
@@ -26,7 +27,7 @@ extern "C" {
 // Kinds of correctors.
 typedef enum dsoCorrectorKind_ {
   DSO_CORRECTOR_GAIN = 0,   // constant gain
-  DSO_CORRECTOR_MLP         // constant gain plus an MLP of the predicted state and innovation
+  DSO_CORRECTOR_MLP         // gain varied by an MLP of the predicted state and innovation
 } dsoCorrectorKind;
 
 // Corrector settings; fill with dso_corrector_settings_default.
@@ -53,7 +54,9 @@ typedef struct dsoCorrector_ {
   dsoPolicy* net;    // mlp: the network (owned); NULL for gain
   dsoPolicyWork* w;  // mlp: its work (owned)
   double* in;        // (nx + ns) work: network input
-  double* Jin;       // (ndx x (nx + ns)) work: network Jacobian in its input
+  double* out;       // (ndx * ns) work: network output N
+  double* Jin;       // (ndx * ns x (nx + ns)) work: network Jacobian in its input
+  double* Jth;       // (ndx * ns x np - nK) work: network Jacobian in its parameters
 } dsoCorrector;
 
 // Creates a corrector for model m. x_shift, x_scale (nx; NULL: 0 and 1) normalize the state
