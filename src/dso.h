@@ -26,8 +26,13 @@
 #include "simulate.h"
 #include "fit.h"
 #include "run.h"
+#include "train.h"
+#include "clone.h"
+#include "mjcf.h"
 #include "kalman.h"
 #include "estim.h"
+#include "corrector.h"
+#include "estimfit.h"
 
 #ifdef __cplusplus
 extern "C" {
