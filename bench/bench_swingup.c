@@ -21,6 +21,7 @@
 
 #include "clone.h"
 #include "dso.h"
+#include "kalman.h"
 #include "train.h"
 
 #ifndef DSO_SOURCE_DIR
@@ -35,77 +36,88 @@ static double now(void) {
 
 // ---- hand-designed expert ----
 
-// discrete LQR gain K (1 x 4) at the upright state: Riccati iteration on A, B of mjd_transitionFD
-static void lqr_gain(double* K, const mjModel* m, mjData* d) {
-  double A[16], B[4], P[16], Q[16] = {0}, R = 0.01;
+// Discrete LQR gain K (1 x 4, u = -K dx, dx = (cart, angle, cart vel, angle vel)) at the upright
+// state: A, B from mjd_transitionFD (centred differences, one 5 ms step of the task's model); the
+// control Riccati equation P = Q + A'PA - A'PB (R + B'PB)^-1 B'PA is the filtering one of
+// estimators/kalman.h on the dual system (A', B'), solved by dso_kalman_dare (doubling); then
+// K = (R + B'PB)^-1 B'PA. The slider's dry friction (frictionloss) sticks the cart at rest, which
+// differences see as a velocity that halves in one step; it is switched off in the copy that is
+// linearized (0.02 N against the 10 N motor).
+static dsoStatus lqr_gain(double* K, const mjModel* m0, mjData* d, dsoError* err) {
+  double A[16], At[16], B[4], P[16], Q[16] = {0}, R = 1.0;
+  mjModel* m = mj_copyModel(NULL, m0);
+  for (int i = 0; i < m->nv; i++) m->dof_frictionloss[i] = 0;
   mj_resetData(m, d);
   mj_forward(m, d);
   mjd_transitionFD(m, d, 1e-6, 1, A, B, NULL, NULL);
-  Q[0] = 5;       // cart position
-  Q[5] = 1;      // pole angle
-  Q[10] = 0.1;    // cart velocity
-  Q[15] = 0.5;    // pole velocity
-  memcpy(P, Q, sizeof(P));
-  for (int it = 0; it < 20000; it++) {
-    double PB[4] = {0}, PA[16] = {0}, s = R;
-    for (int i = 0; i < 4; i++) {
-      for (int j = 0; j < 4; j++) {
-        PB[i] += P[i * 4 + j] * B[j];
-        for (int k = 0; k < 4; k++) PA[i * 4 + j] += P[i * 4 + k] * A[k * 4 + j];
-      }
-    }
-    for (int i = 0; i < 4; i++) s += B[i] * PB[i];
-    double BPA[4] = {0};
-    for (int j = 0; j < 4; j++) {
-      for (int i = 0; i < 4; i++) BPA[j] += B[i] * PA[i * 4 + j];
-    }
-    for (int j = 0; j < 4; j++) K[j] = BPA[j] / s;
-    double Pn[16];
-    for (int i = 0; i < 4; i++) {
-      for (int j = 0; j < 4; j++) {
-        double a = Q[i * 4 + j];
-        for (int k = 0; k < 4; k++) a += A[k * 4 + i] * PA[k * 4 + j];
-        Pn[i * 4 + j] = a - BPA[i] * BPA[j] / s;
-      }
-    }
-    memcpy(P, Pn, sizeof(P));
+  mj_deleteModel(m);
+  Q[0] = 1.0;    // cart position (m)
+  Q[5] = 10.0;   // pole angle (rad)
+  Q[10] = 0.1;   // cart velocity
+  Q[15] = 0.1;   // pole velocity
+  for (int i = 0; i < 4; i++) {
+    for (int j = 0; j < 4; j++) At[i * 4 + j] = A[j * 4 + i];
   }
+  dsoStatus st = dso_kalman_dare(P, NULL, At, B, Q, &R, 4, 1, err);
+  if (st) return st;
+  double s = R;
+  for (int j = 0; j < 4; j++) {
+    double pb = 0;
+    for (int i = 0; i < 4; i++) pb += P[j * 4 + i] * B[i];
+    s += B[j] * pb;
+  }
+  for (int j = 0; j < 4; j++) {
+    K[j] = 0;
+    for (int i = 0; i < 4; i++) {
+      for (int k = 0; k < 4; k++) K[j] += B[i] * P[i * 4 + k] * A[k * 4 + j];
+    }
+    K[j] /= s;
+  }
+  return DSO_OK;
 }
 
-// u of the hand controller at (x, th, xd, thd); th in (-pi, pi], 0 upright
+#define HAND_CATCH 0.5  // |angle| (rad) below which the LQR gain takes over
+
+// u (ctrl units, before clipping) of the hand controller at (x, th, xd, thd); th in (-pi, pi],
+// 0 upright. Away from upright: energy pumping (Astrom and Furuta 2000). The pole's energy about
+// the hinge, E = J thd^2 / 2 + m g l (cos th - 1), is 0 upright at rest; a cart acceleration a
+// changes it at dE/dt = -m l a thd cos th, so u = k E thd cos th (E < 0 below) raises E towards 0,
+// plus a weak spring that keeps the cart near the rail centre.
 static double hand_control(const double* K, double x, double th, double xd, double thd) {
-  if (fabs(th) < 0.6) {
-    return -(K[0] * x + K[1] * th + K[2] * xd + K[3] * thd);
-  }
-  // energy of the pole about the hinge, 0 upright: dE/dt = -m l xdd thd cos(th)
+  if (fabs(th) < HAND_CATCH) return -(K[0] * x + K[1] * th + K[2] * xd + K[3] * thd);
   const double m = 0.2, l = 0.3, J = 0.00602 + m * l * l + 1e-4, g = 9.81;
   double E = 0.5 * J * thd * thd + m * g * l * (cos(th) - 1);
-  double u = 6.0 * E * thd * cos(th) - 1.0 * x - 0.6 * xd;
-  return u;
+  return 5.0 * E * thd * cos(th) - 0.5 * x - 0.5 * xd;
 }
 
 static int hand_demos(const char* out, int nep) {
-  char path[1024], msg[1000] = "";
-  snprintf(path, sizeof(path), "%s/models/cartpole.xml", DSO_SOURCE_DIR);
-  mjModel* m = mj_loadXML(path, NULL, msg, sizeof(msg));
-  if (!m) {
-    fprintf(stderr, "bench_swingup: %s: %s\n", path, msg);
+  char path[1024];
+  snprintf(path, sizeof(path), "%s/tasks/cartpole_swingup.json", DSO_SOURCE_DIR);
+  dsoError err = {0};
+  dsoTask* task = dso_task_load(path, &err);
+  if (!task) {
+    fprintf(stderr, "bench_swingup: %s\n", err.msg);
     return 2;
   }
+  const mjModel* m = task->model;
   mjData* d = mj_makeData(m);
   double K[4];
-  lqr_gain(K, m, d);
-  printf("LQR gain K = [%.4f %.4f %.4f %.4f]\n", K[0], K[1], K[2], K[3]);
-  dsoError err = {0};
+  if (lqr_gain(K, m, d, &err)) {
+    fprintf(stderr, "bench_swingup: %s\n", err.msg);
+    return 1;
+  }
+  printf("LQR gain K = [%.4f %.4f %.4f %.4f] (ctrl per m, rad, m/s, rad/s), catch below |angle| "
+         "%.2f rad\n", K[0], K[1], K[2], K[3], HAND_CATCH);
   dsoDataset* ds = NULL;
   if (dso_dataset_create(&ds, m, &err)) {
     fprintf(stderr, "bench_swingup: %s\n", err.msg);
     return 1;
   }
-  const int T = 500;
+  const int T = task->rollout.horizon;
   dsoRng rng;
   dso_rng_seed(&rng, 2024, 0, 0);
-  double final_cost = 0;
+  double Jsum = 0, work[6 * 2], sigma = 0.1;
+  int all_up = 1;
   for (int n = 0; n < nep; n++) {
     int e = dso_dataset_add_episode(ds, m, T, &err);
     if (e < 0) {
@@ -117,30 +129,45 @@ static int hand_demos(const char* out, int nep) {
     d->qpos[0] = 0.1 * dso_rng_normal(&rng);
     d->qpos[1] = DSO_PI + 0.1 * dso_rng_normal(&rng);
     d->qvel[1] = 0.1 * dso_rng_normal(&rng);
+    double J = 0;
+    int up = 0, first_up = -1;
     for (int t = 0; t < T; t++) {
       double th = remainder(d->qpos[1], 2 * DSO_PI);
-      double u = hand_control(K, d->qpos[0], th, d->qvel[0], d->qvel[1]);
-      u += 0.1 * dso_rng_normal(&rng);
+      double mu = hand_control(K, d->qpos[0], th, d->qvel[0], d->qvel[1]);
+      double u = mu + sigma * dso_rng_normal(&rng);
       u = u > 1 ? 1 : (u < -1 ? -1 : u);
+      if (fabs(th) < 0.2) {
+        up++;
+        if (first_up < 0) first_up = t;
+      }
       ep->time[t] = t * m->opt.timestep;
       memcpy(ep->qpos + 2 * t, d->qpos, 2 * sizeof(double));
       memcpy(ep->qvel + 2 * t, d->qvel, 2 * sizeof(double));
       ep->ctrl[t] = u;
       d->ctrl[0] = u;
+      mj_forward(m, d);
+      dsoCostPolicy p = {&mu, &sigma, NULL, NULL};
+      J += dso_cost_eval(task->cost, m, d, &u, NULL, NULL, work) +
+           dso_cost_eval_policy(task->cost, m, &p, NULL, NULL, NULL);
       mj_step(m, d);
     }
     double th = remainder(d->qpos[1], 2 * DSO_PI);
-    printf("episode %d: final pole angle %.4f rad, cart %.3f m\n", n, th, d->qpos[0]);
-    final_cost += 1 - cos(th);
+    all_up &= fabs(th) < 0.2 && T - first_up == up;
+    printf("episode %d: J %.3f, first within 0.2 rad of upright at step %d, %d of %d steps "
+           "upright, final angle %+.4f rad, cart %+.3f m\n", n, J, first_up, up, T, th,
+           d->qpos[0]);
+    Jsum += J;
   }
   for (int i = 0; i < 2; i++) ds->has[DSO_DATA_QPOS][i] = ds->has[DSO_DATA_QVEL][i] = 1;
   ds->has[DSO_DATA_CTRL][0] = 1;
   int st = dso_dataset_write_csv(out, ds, m, &err) ? 1 : 0;
   if (st) fprintf(stderr, "bench_swingup: %s\n", err.msg);
-  printf("mean final 1 - cos(angle) %.4g; wrote %s\n", final_cost / nep, out);
+  printf("demonstrations: mean J %.3f over %d episodes; %s; wrote %s\n", Jsum / nep, nep,
+         all_up ? "every episode stays upright from its first arrival to the end"
+                : "NOT every episode balances", out);
   dso_dataset_free(ds);
   mj_deleteData(d);
-  mj_deleteModel(m);
+  dso_task_free(task);
   return st;
 }
 
