@@ -8,7 +8,8 @@
 #include "json.h"
 
 static const char* kTermNames[DSO_NTERM] = {"quadratic", "site_distance", "upright", "velocity",
-                                            "effort",    "kl",            "entropy", "proximal"};
+                                            "effort",    "kl",            "entropy", "proximal",
+                                            "track"};
 
 // ½ ln(2πe): the entropy of N(0, 1) is this plus ln σ
 #define DSO_HALF_LOG_2PIE 1.4189385332046727418
@@ -107,6 +108,8 @@ static dsoStatus parse_term(dsoCostTerm* t, dsoCost* cost, const mjModel* m, con
   static const char* const vel[] = {"term", "weight", "joint", "target", NULL};
   static const char* const eff[] = {"term", "weight", "action", NULL};
   static const char* const kl[] = {"term", "weight", "std", NULL};
+  static const char* const track[] = {"term", "weight", "qpos_weight", "qvel_weight", "window",
+                                      "windows", NULL};
   t->id = -1;
   t->weight = 1.0;
   const char* kind = NULL;
@@ -122,7 +125,7 @@ static dsoStatus parse_term(dsoCostTerm* t, dsoCost* cost, const mjModel* m, con
   if (k == DSO_NTERM) {
     return dso_error(err, DSO_ERR_INPUT,
                      "%s: %s.term: unknown term \"%s\"; valid: quadratic, site_distance, upright, "
-                     "velocity, effort, kl, entropy, proximal", file, path, kind);
+                     "velocity, effort, kl, entropy, proximal, track", file, path, kind);
   }
   t->kind = (dsoTermKind)k;
   const char* const* keys = t->kind == DSO_TERM_QUADRATIC       ? quad
@@ -131,6 +134,7 @@ static dsoStatus parse_term(dsoCostTerm* t, dsoCost* cost, const mjModel* m, con
                             : t->kind == DSO_TERM_VELOCITY      ? vel
                             : t->kind == DSO_TERM_EFFORT        ? eff
                             : t->kind == DSO_TERM_KL            ? kl
+                            : t->kind == DSO_TERM_TRACK         ? track
                                                                 : common;
   if (dso_json_check_object(node, keys, file, path, err)) return err->code;
   if (dso_json_number(&t->weight, NULL, node, "weight", 0, file, path, err)) return err->code;
@@ -214,6 +218,42 @@ static dsoStatus parse_term(dsoCostTerm* t, dsoCost* cost, const mjModel* m, con
     case DSO_TERM_ENTROPY:
       cost->policy = cost->noise = 1;
       break;
+    case DSO_TERM_TRACK: {
+      if (cost->track >= 0) {
+        return dso_error(err, DSO_ERR_INPUT, "%s: %s: a second track term; the cost takes at "
+                         "most one (it already has cost[%d])", file, path, cost->track);
+      }
+      t->wq = (double*)calloc((size_t)m->nv + 1, sizeof(double));
+      t->wv = (double*)calloc((size_t)m->nv + 1, sizeof(double));
+      if (!t->wq || !t->wv) {
+        return dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", file);
+      }
+      const char* keys2[] = {"qpos_weight", "qvel_weight"};
+      double* outs[] = {t->wq, t->wv};
+      for (int i = 0; i < 2; i++) {
+        const cJSON* v = cJSON_GetObjectItemCaseSensitive(node, keys2[i]);
+        snprintf(sub, sizeof(sub), "%s.%s", path, keys2[i]);
+        if (v && dso_json_joint_values(outs[i], 0, 1, m, v, file, sub, err)) return err->code;
+      }
+      double win = 0;
+      if (dso_json_number(&win, NULL, node, "window", 0, file, path, err)) return err->code;
+      if (!(win >= 0 && win <= 1e9 && win == floor(win))) {
+        return dso_error(err, DSO_ERR_INPUT, "%s: %s.window: expected an integer >= 0 (samples "
+                         "per window; 0: whole episodes), got %g", file, path, win);
+      }
+      t->window = (int)win;
+      const char* mode = "cycle";
+      if (dso_json_string(&mode, node, "windows", 0, file, path, err)) return err->code;
+      if (strcmp(mode, "cycle") && strcmp(mode, "random")) {
+        return dso_error(err, DSO_ERR_INPUT, "%s: %s.windows: expected \"cycle\" or "
+                         "\"random\", got \"%s\"", file, path, mode);
+      }
+      t->random = !strcmp(mode, "random");
+      // the term's index: the caller's path ends in [i]
+      const char* br = strrchr(path, '[');
+      cost->track = br ? atoi(br + 1) : 0;
+      break;
+    }
     case DSO_TERM_PROXIMAL:
       cost->policy = cost->noise = cost->reference = 1;
       break;
@@ -234,6 +274,7 @@ dsoCost* dso_cost_from_json(const mjModel* m, const char* json_text, const char*
   int n = cJSON_IsArray(root) ? cJSON_GetArraySize(root) : 0;
   if (cost) {
     cost->term = (dsoCostTerm*)calloc((size_t)n + 1, sizeof(dsoCostTerm));
+    cost->track = -1;
   }
   if (!cost || !cost->term) {
     dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", file);
@@ -397,6 +438,60 @@ double dso_cost_eval_policy(const dsoCost* cost, const mjModel* m, const dsoCost
         }
         default: break;
       }
+    }
+  }
+  return total;
+}
+
+dsoStatus dso_cost_track_check(const dsoCost* cost, const mjModel* m, const dsoDataset* data,
+                               const char* file, dsoError* err) {
+  if (!cost || cost->track < 0) {
+    return DSO_OK;
+  }
+  int i = cost->track;
+  const dsoCostTerm* t = &cost->term[i];
+  if (!data) {
+    return dso_error(err, DSO_ERR_INPUT, "%s: cost[%d]: the track term needs recorded "
+                     "trajectories to track: the task has no \"data\" section", file, i);
+  }
+  if (data->nq != m->nq || data->nv != m->nv) {
+    return dso_error(err, DSO_ERR_INPUT, "%s: cost[%d]: the data was made for another model", file,
+                     i);
+  }
+  for (int j = 0; j < m->njnt; j++) {
+    int qa = m->jnt_qposadr[j], va = m->jnt_dofadr[j];
+    const char* name = mj_id2name(m, mjOBJ_JOINT, j);
+    if (t->wq[va] > 0 && !data->has[DSO_DATA_QPOS][qa]) {
+      return dso_error(err, DSO_ERR_INPUT, "%s: cost[%d].qpos_weight.%s: the data does not "
+                       "record qpos.%s; only recorded columns can be tracked (weight 0 or record "
+                       "it)", file, i, name ? name : "?", name ? name : "?");
+    }
+    if (t->wv[va] > 0 && !data->has[DSO_DATA_QVEL][va]) {
+      return dso_error(err, DSO_ERR_INPUT, "%s: cost[%d].qvel_weight.%s: the data does not "
+                       "record qvel.%s; only recorded columns can be tracked (weight 0 or record "
+                       "it)", file, i, name ? name : "?", name ? name : "?");
+    }
+  }
+  return DSO_OK;
+}
+
+double dso_cost_eval_track(const dsoCost* cost, const mjModel* m, const mjData* d,
+                           const double* qref, const double* vref, double* gx, double* work) {
+  if (!cost || cost->track < 0) {
+    return 0;
+  }
+  const dsoCostTerm* t = &cost->term[cost->track];
+  int nv = m->nv;
+  double w = t->weight, total = 0;
+  // L_track = ‖x̄ − x‖² weighted per dof (section 5.1); the rollout applies γ^t
+  double* dq = work;
+  mj_differentiatePos(m, dq, 1.0, qref, d->qpos);
+  for (int k = 0; k < nv; k++) {
+    double ev = d->qvel[k] - vref[k];
+    total += w * (t->wq[k] * dq[k] * dq[k] + t->wv[k] * ev * ev);
+    if (gx) {
+      gx[k] += 2 * w * t->wq[k] * dq[k];
+      gx[nv + k] += 2 * w * t->wv[k] * ev;
     }
   }
   return total;

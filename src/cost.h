@@ -40,12 +40,25 @@
 //    {"term": "effort", "weight": 0.01, "action": "applied"},
 //    {"term": "kl", "weight": 0.1, "std": 0.5}          (or "std": {"actuator": σ̄, ...}, all),
 //    {"term": "entropy", "weight": 0.01},
-//    {"term": "proximal", "weight": 1}]
+//    {"term": "proximal", "weight": 1},
+//    {"term": "track", "weight": 1, "qpos_weight": {"hinge": 1}, "qvel_weight": {"hinge": 0.01},
+//     "window": 200, "windows": "cycle"}]
+//
+// The tracking cost (section 5.1, L_track^{n,t}(x, θ) = γ^t ‖x̄_t^n − x‖², weighted per dof) is
+// time-varying: its reference x̄ is a recorded episode (the task's "data", dataset.h), read by the
+// MuJoCo chain (mjchain.h), which carries the index of the reference sample in its state. Training
+// episodes are cut into windows of "window" samples (0, the default: whole episodes); rollout n
+// starts from the recorded state of the first sample of its window (multiple shooting) and step
+// t is compared with sample t of the window; past the window's end the term is 0. "windows":
+// "cycle" (default) gives rollout n window n mod #windows, "random" draws the window from the
+// rollout's random stream. Only recorded columns can be tracked: a weight > 0 on a dof whose
+// qpos (qvel) the data lacks is an error. Hinge and slide joints; at most one track term.
 #ifndef DSO_COST_H
 #define DSO_COST_H
 
 #include <mujoco/mujoco.h>
 
+#include "dataset.h"
 #include "error.h"
 
 #ifdef __cplusplus
@@ -62,6 +75,7 @@ typedef enum dsoTermKind_ {
   DSO_TERM_KL,             // KL(π(·|x,θ) || p̄(·|x)), passive noise std σ̄ (L-MDP)
   DSO_TERM_ENTROPY,        // −H[π(·|x,θ)] (H-MDP)
   DSO_TERM_PROXIMAL,       // KL(π_old(·|x) || π(·|x,θ)) (R-MDP, section 4.3)
+  DSO_TERM_TRACK,          // sum_j wq_j (q_j - q̄_j)^2 + wv_j (qvel_j - q̄vel_j)^2, recorded x̄
   DSO_NTERM
 } dsoTermKind;
 
@@ -76,6 +90,8 @@ typedef struct dsoCostTerm_ {
   double* wv;        // (nv) quadratic: weights on velocity per dof
   int mean;          // effort: 1 reads the clipped policy mean (D-MDP), 0 the applied control
   double* std;       // (nu) kl: passive action noise std σ̄ per actuator (> 0)
+  int window;        // track: samples per window, 0: whole episodes
+  int random;        // track: 1 draws each rollout's window at random, 0 cycles
 } dsoCostTerm;
 
 // A sum of terms.
@@ -87,6 +103,7 @@ typedef struct dsoCost_ {
                        // proximal): evaluate those with dso_cost_eval_policy
   int noise;           // 1 if some term needs σ > 0 on every actuator (kl, entropy, proximal)
   int reference;       // 1 if some term reads the reference policy (proximal)
+  int track;           // index of the track term, -1 when there is none
 } dsoCost;
 
 // The action densities a policy term reads at one state: π = N(mu, diag sigma²) and the
@@ -120,6 +137,17 @@ double dso_cost_eval(const dsoCost* cost, const mjModel* m, const mjData* d, con
 // Returns their weighted sum; 0 when the cost has no policy terms.
 double dso_cost_eval_policy(const dsoCost* cost, const mjModel* m, const dsoCostPolicy* p,
                             double* gmu, double* gsigma, double* gmu_old);
+
+// Checks that the track term (if any) can read data: data not NULL, and every dof with a
+// position (velocity) weight > 0 has its qpos (qvel) recorded. Errors name file and cost[i].
+dsoStatus dso_cost_track_check(const dsoCost* cost, const mjModel* m, const dsoDataset* data,
+                               const char* file, dsoError* err);
+
+// Evaluates the track term at the state in d against the reference qref (nq), vref (nv): returns
+// its weighted value and adds its gradient in the tangent space of x to gx (2*nv+na, may be NULL;
+// not cleared). work: scratch of nv doubles. 0 when the cost has no track term.
+double dso_cost_eval_track(const dsoCost* cost, const mjModel* m, const mjData* d,
+                           const double* qref, const double* vref, double* gx, double* work);
 
 #ifdef __cplusplus
 }

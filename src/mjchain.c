@@ -193,6 +193,26 @@ static void op_initial(double* x0, const void* model, void* work, int n, dsoRng*
     dx[i] = mc->init_std[i] > 0 ? mc->init_std[i] * dso_rng_normal(rng) : 0;
     any |= dx[i] != 0;
   }
+  if (mc->off_ref >= 0) {
+    // multiple shooting: start from the recorded state of this rollout's window
+    int k = n % mc->nwin;
+    if (mc->cost->term[mc->cost->track].random) {
+      k = (int)(dso_rng_uniform(rng) * mc->nwin);
+      k = k < mc->nwin ? k : mc->nwin - 1;
+    }
+    const int* wk = mc->win + 3 * k;
+    const dsoEpisode* ep = &mc->data->episode[wk[0]];
+    const double* q = ep->qpos + (long)wk[1] * mc->nq;
+    const double* v = ep->qvel + (long)wk[1] * mc->nv;
+    for (int i = 0; i < mc->nq; i++) {
+      if (mc->data->has[DSO_DATA_QPOS][i]) x0[i] = q[i];
+    }
+    for (int i = 0; i < mc->nv; i++) {
+      if (mc->data->has[DSO_DATA_QVEL][i]) x0[mc->nq + i] = v[i];
+    }
+    x0[mc->off_ref] = k;
+    x0[mc->off_ref + 1] = 0;
+  }
   if (any) {
     dso_mj_state_integrate(x0, m, dx, 1.0);
   }
@@ -219,6 +239,9 @@ static int transition(double* xn, const dsoMjChain* mc, dsoMjWork* w, const doub
     xi[i] = noise ? dso_rng_normal(rng) : 0;
   }
   memcpy(xn, x, sizeof(double) * (size_t)nx);
+  if (mc->off_ref >= 0) {
+    xn[mc->off_ref + 1] += 1;  // the next reference sample
+  }
   if (x[mc->off_flag] != 0) {
     return 0;  // a diverged state is terminal; stay
   }
@@ -431,6 +454,23 @@ static void op_logp_add(double* g, double scale, const void* model, void* work, 
 static double policy_cost(dsoMjWork* w, const double* x, const double* theta, double wt,
                           double* gth, double* lx, double* lh);
 
+// the track term at x against its reference sample (cost.h); 0 past the window's end
+static double track_cost(const dsoMjChain* mc, const mjModel* m, const mjData* d, const double* x,
+                         double* gx, double* work) {
+  if (mc->off_ref < 0) {
+    return 0;
+  }
+  const int* wk = mc->win + 3 * (int)x[mc->off_ref];
+  int j = (int)x[mc->off_ref + 1];
+  if (j > wk[2]) {
+    return 0;
+  }
+  const dsoEpisode* ep = &mc->data->episode[wk[0]];
+  long i = wk[1] + j;
+  return dso_cost_eval_track(mc->cost, m, d, ep->qpos + i * mc->nq, ep->qvel + i * mc->nv, gx,
+                             work);
+}
+
 static double op_cost(double* grad, double* hess, const void* model, void* work, const double* x,
                       const double* theta, int t, int n) {
   const dsoMjChain* mc = (const dsoMjChain*)model;
@@ -456,6 +496,7 @@ static double op_cost(double* grad, double* hess, const void* model, void* work,
     mj_comPos(m, d);
   }
   double c = dso_cost_eval(mc->cost, m, d, x + mc->off_a, NULL, NULL, w->cost_work);
+  c += track_cost(mc, m, d, x, NULL, w->cost_work);
   if (mc->cost->policy) {
     // the policy terms depend on θ_μ and θ_ε: the score route needs their ∇θ L
     c += policy_cost(w, x, theta, 1.0, grad, NULL, NULL);
@@ -489,6 +530,7 @@ void dso_mjchain_free(dsoMjChain* mc) {
   free(mc->randomize_std);
   free(mc->ref_u);
   free(mc->ref_sigma);
+  free(mc->win);
   free(mc);
 }
 
@@ -537,6 +579,53 @@ static dsoStatus policy_cost_setup(dsoMjChain* mc, dsoError* err) {
                        "\"action_noise.%s.std\"", name ? name : "(unnamed)");
     }
   }
+  return DSO_OK;
+}
+
+// cuts the training episodes of data into the track term's windows
+static dsoStatus track_setup(dsoMjChain* mc, const dsoDataset* data, dsoError* err) {
+  const dsoCost* cost = mc->cost;
+  if (mc->off_ref < 0) {
+    return DSO_OK;
+  }
+  const mjModel* m = mc->base;
+  if (dso_cost_track_check(cost, m, data, "chain", err)) return err->code;
+  int ti = cost->track, W = cost->term[ti].window;
+  if (!(data->dt > 0) || fabs(data->dt - m->opt.timestep) > 1e-9 * m->opt.timestep) {
+    return dso_error(err, DSO_ERR_INPUT, "chain: cost[%d]: the track term compares step t with "
+                     "sample t: the data must be resampled onto the model timestep %g s "
+                     "(data.resample true, data.stride 1); its spacing is %g s", ti,
+                     m->opt.timestep, data->dt);
+  }
+  // two passes: count, then fill
+  for (int pass = 0; pass < 2; pass++) {
+    int k = 0;
+    for (int e = 0; e < data->nepisode; e++) {
+      const dsoEpisode* ep = &data->episode[e];
+      int steps = ep->T - 1;
+      if (ep->validation || steps < 1) continue;
+      int len = W > 0 ? W : steps;
+      for (int s0 = 0; s0 < steps; s0 += len, k++) {
+        if (pass) {
+          mc->win[3 * k] = e;
+          mc->win[3 * k + 1] = s0;
+          mc->win[3 * k + 2] = s0 + len <= steps ? len : steps - s0;
+        }
+      }
+    }
+    if (!pass) {
+      if (k == 0) {
+        return dso_error(err, DSO_ERR_INPUT, "chain: cost[%d]: the data has no training episode "
+                         "with two samples or more to track", ti);
+      }
+      mc->nwin = k;
+      mc->win = (int*)calloc((size_t)3 * (size_t)k, sizeof(int));
+      if (!mc->win) {
+        return dso_error(err, DSO_ERR_MEMORY, "chain: out of memory");
+      }
+    }
+  }
+  mc->data = data;
   return DSO_OK;
 }
 
@@ -643,6 +732,11 @@ dsoMjChain* dso_mjchain_create(const mjModel* base, const dsoTheta* theta,
   off += mc->nu;
   mc->off_flag = off;
   off += 1;
+  mc->off_ref = -1;
+  if (cost && cost->track >= 0) {
+    mc->off_ref = off;
+    off += 2;
+  }
   int ndx = dso_mj_tangent_size(base);
   mc->init_qpos = copy_or_default(settings->init_qpos, base->nq, base->qpos0);
   mc->init_qvel = copy_or_default(settings->init_qvel, base->nv, NULL);
@@ -684,7 +778,7 @@ dsoMjChain* dso_mjchain_create(const mjModel* base, const dsoTheta* theta,
       mc->bound[mc->nbound++] = i;
     }
   }
-  if (policy_cost_setup(mc, err)) {
+  if (policy_cost_setup(mc, err) || track_setup(mc, settings->data, err)) {
     dso_mjchain_free(mc);
     return NULL;
   }
@@ -854,7 +948,8 @@ static double cost_on(dsoSim* p, const dsoMjChain* mc, const double* x, double* 
     mj_kinematics(p->m, d);
     mj_comPos(p->m, d);
   }
-  return dso_cost_eval(mc->cost, p->m, d, x + mc->off_a, gx, ga, work);
+  double c = dso_cost_eval(mc->cost, p->m, d, x + mc->off_a, gx, ga, work);
+  return c + track_cost(mc, p->m, d, x, gx, work);
 }
 
 // cost gradient at state x: lphys += wt ∂r/∂x, lap += wt ∂r/∂a, and g += wt ∂r/∂θ_f for costs

@@ -4,12 +4,26 @@
 //
 // The chain state augments the physics state with what one transition samples, so that ln P is
 // the density of the sampled variables (the S-MDP mapping of section 3.2):
-//   x = [qpos nq | qvel nv | act na | h nh | sd ns | y ns | a_s nu | a nu | diverged 1]
+//   x = [qpos nq | qvel nv | act na | h nh | sd ns | y ns | a_s nu | a nu | diverged 1 | ref nr]
 // h: recurrent policy units (eq. 100); sd: the raw sensordata MuJoCo computed at the previous
 // state with the previous control; y: the sampled measurement; a_s: the sampled action before
 // clipping; a: the applied (clipped) control. ns is 0 when the policy reads the state and θ has
 // no sensor entries. A step that diverges (NaN, Inf, MuJoCo's instability warnings) leaves a
 // terminal state with diverged = 1 whose cost is the divergence penalty; θ never sees the NaN.
+// ref (nr = 2, only with a track cost term, cost.h) = (window index, step within the window): the
+// reference sample the time-varying tracking cost L_track^{n,t} (section 5.1) compares x with. It
+// is deterministic (set by the initial state, incremented by every transition), so it has no
+// density (not in ln P) and no tangent (the adjoint treats it as a constant).
+//
+// Tracking (multiple shooting). The training episodes of settings.data are cut into windows of W
+// steps (the track term's "window"; 0: whole episodes): window k covers samples s_k .. s_k + W of
+// its episode (the last one of an episode may be shorter), the next starts at s_k + W. Rollout n
+// takes window n mod #windows ("windows": "cycle") or one drawn uniformly from its random stream
+// after the initial-state draws ("random"), starts from the window's first sample (recorded qpos
+// and qvel entries; the others, and the spread init_std around it, from the chain's init), and
+// step t is compared with sample s_k + t; past the window's end the track term is 0, so a rollout
+// horizon of W covers a window exactly (a longer one adds steps that cost nothing). The data must
+// be resampled onto the model timestep (data.resample true, stride 1).
 //
 // Two routes to ∇J (DESIGN.md): the score route runs the generic estimators of grad.h on this
 // chain (∇θ ln P exists for θ_μ, θ_ε, θ_h, θ_ξ); the pathwise route (dso_mjchain_pathwise) holds
@@ -56,6 +70,8 @@ typedef struct dsoMjChainSettings_ {
                                // NULL: none
   dsoDerivSettings deriv;      // finite differences of the pathwise route (dso_deriv defaults)
   int feature_horizon;         // time scale of the baseline features (default 100 steps)
+  const dsoDataset* data;      // reference episodes of a track cost term (borrowed; must outlive
+                               // the chain); NULL: none (an error when the cost has a track term)
 } dsoMjChainSettings;
 
 // Fills s with the defaults above.
@@ -85,6 +101,10 @@ typedef struct dsoMjChain_ {
   double* ref_u;             // (ntheta) reference θ_old of proximal cost terms, unconstrained;
                              // NULL when the cost has no policy terms
   double* ref_sigma;         // (nu) action noise std at ref_u (0 for actuators without noise)
+  const dsoDataset* data;    // track: the reference episodes; NULL without a track term
+  int off_ref;               // track: offset of (window, step) in x; -1 without a track term
+  int nwin;                  // track: number of windows
+  int* win;                  // track: (nwin x 3) episode, first sample, steps of each window
 } dsoMjChain;
 
 // Creates a MuJoCo chain. The policy's input size must equal nq + nv + na (state input) or

@@ -541,6 +541,11 @@ static dsoStatus load_into(dsoTask* t, const char* path, int flags, dsoError* er
     dso_dataset_spec_clear(&spec);
     free(dir);
   }
+  // the track term's reference is the task's data (cost.h, mjchain.h)
+  t->chain.data = t->data;
+  if (!s && t->cost && t->cost->track >= 0 && (t->data || !data)) {
+    s = dso_cost_track_check(t->cost, t->model, t->data, path, err);
+  }
   const char* raw_keys[3] = {"fit", "train", "estimator"};
   char** raw_out[3] = {&t->fit, &t->train, &t->estimator};
   for (int k = 0; k < 3 && !s; k++) {
