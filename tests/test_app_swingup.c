@@ -1,12 +1,20 @@
 // Application: cartpole swing-up with and without demonstrations (paper section 5.2,
-// data-augmented policy optimization). tasks/cartpole_swingup.json (D-MDP-style cost, pathwise
-// gradient, Adam) and tasks/cartpole_swingup_clone.json (the same + L_clone on the committed
-// demonstrations of a hand-designed controller) are trained on the same seeds for a short budget
-// of SW_ITERS iterations. "Samples to reach the target" are environment steps (rollouts x horizon
-// x iterations) until the batch J first falls below SW_TARGET (the pole hanging still costs
-// J = 10). Checked: the clone variant reaches the target within the budget on every seed, and
-// with fewer samples than the variant without clone (which counts as budget + 1 iteration when it
-// never reaches it). The full budget is bench/bench_swingup.c.
+// data-augmented policy optimization). tasks/cartpole_swingup.json (D-MDP cost r(x, mu(x)),
+// pathwise gradient, Adam) and tasks/cartpole_swingup_clone.json (the same + L_clone of section
+// 5.1 on the committed demonstrations of a hand-designed energy-pumping + LQR controller,
+// tasks/experts/README.md) are trained on the same seed for a short budget of SW_ITERS iterations.
+//
+// Scale of J (sum over the 500 steps of the task's cost): the upright term alone is
+// 5 * mean_t (1 - cos angle), so the pole hanging still costs 10, a pole circling at constant
+// speed about 5, and the demonstrations (swing-up in about 1.1 s, then held upright to the end)
+// score J = 3.46 (bench_swingup --hand-demos). "Samples to reach a target" are environment steps
+// (rollouts x horizon x iterations) until the batch J first falls below it.
+//
+// Checked (the full budget and the success target J < SW_SUCCESS are bench/bench_swingup.c):
+// the clone variant brings the batch J below SW_TARGET within the budget (mean 1 - cos angle
+// below 1.6: the pole no longer hangs), L_clone falls, and the variant without clone has not
+// reached SW_TARGET when the clone variant does (it counts as never reaching it when it does not
+// within the budget). Both figures are printed, with the success target's.
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,9 +29,10 @@
 #include "theta.h"
 #include "train.h"
 
-#define SW_ITERS 30
-#define SW_TARGET 8.5
-#define SW_NSEED 1
+#define SW_ITERS 40
+#define SW_TARGET 8.0
+#define SW_SUCCESS 4.0
+#define SW_SEED 101
 
 static dsoTask* load(const char* name) {
   char path[1024];
@@ -35,58 +44,68 @@ static dsoTask* load(const char* name) {
   return task;
 }
 
-// environment steps until the batch J < target (-1: not within niter); *Jlast the last batch J
-static long samples_to_target(dsoTask* task, uint64_t seed, int niter, double target,
-                              double* Jlast, double* clone_first, double* clone_last) {
+typedef struct {
+  long to_target, to_success;  // steps until J < SW_TARGET / SW_SUCCESS (-1: not within budget)
+  double Jbest, Jlast, clone_first, clone_last;
+} SwRun;
+
+static SwRun train(dsoTask* task, int niter) {
   dsoError err = {0};
   dsoTrainSettings s;
   dso_train_settings_default(&s);
-  if (task->train) assert_int_equal(dso_train_settings_from_json(&s, task->train, task->path,
-                                                                 &err), DSO_OK);
-  s.seed = seed;
+  if (task->train) {
+    assert_int_equal(dso_train_settings_from_json(&s, task->train, task->path, &err), DSO_OK);
+  }
+  s.seed = SW_SEED;
   dsoTrain* tr = dso_train_create(task, &s, &err);
   if (!tr) fprintf(stderr, "%s\n", err.msg);
   assert_non_null(tr);
   double* u = malloc((size_t)task->theta->n * sizeof(double));
+  assert_non_null(u);
   dso_theta_init(task->theta, u);
-  long steps = 0, reached = -1;
+  SwRun r = {-1, -1, INFINITY, 0, 0, 0};
+  long steps = 0;
   for (int k = 0; k < niter; k++) {
     dsoTrainReport rep;
     dsoStatus st = dso_train_step(tr, u, &rep, &err);
     if (st) fprintf(stderr, "%s\n", err.msg);
     assert_int_equal(st, DSO_OK);
     steps += rep.steps;
-    if (k == 0) *clone_first = rep.clone;
-    *clone_last = rep.clone;
-    *Jlast = rep.J;
-    if (reached < 0 && rep.J < target) {
-      reached = steps;
-      break;
-    }
+    if (k == 0) r.clone_first = rep.clone;
+    r.clone_last = rep.clone;
+    r.Jlast = rep.J;
+    r.Jbest = fmin(r.Jbest, rep.J);
+    if (r.to_target < 0 && rep.J < SW_TARGET) r.to_target = steps;
+    if (r.to_success < 0 && rep.J < SW_SUCCESS) r.to_success = steps;
   }
   free(u);
   dso_train_free(tr);
-  return reached;
+  return r;
+}
+
+static void print_run(const char* name, SwRun r, long budget) {
+  printf("  %-12s J < %.1f after %s%ld steps, J < %.1f after %s%ld steps; best J %.3f, last J "
+         "%.3f, L_clone %.4g -> %.4g\n", name, SW_TARGET, r.to_target < 0 ? "> " : "",
+         r.to_target < 0 ? budget : r.to_target, SW_SUCCESS, r.to_success < 0 ? "> " : "",
+         r.to_success < 0 ? budget : r.to_success, r.Jbest, r.Jlast, r.clone_first,
+         r.clone_last);
 }
 
 static void test_swingup_clone_vs_plain(void** state) {
   (void)state;
   dsoTask* plain = load("cartpole_swingup.json");
   dsoTask* clone = load("cartpole_swingup_clone.json");
+  assert_int_equal(plain->nrollout * plain->rollout.horizon,
+                   clone->nrollout * clone->rollout.horizon);
   long budget = (long)SW_ITERS * plain->nrollout * plain->rollout.horizon;
-  printf("  target J < %.2f, budget %d iterations = %ld steps\n", SW_TARGET, SW_ITERS, budget);
-  for (int i = 0; i < SW_NSEED; i++) {
-    uint64_t seed = 101 + (uint64_t)i;
-    double Jp = 0, Jc = 0, c0 = 0, c1 = 0, d0 = 0, d1 = 0;
-    long sp = samples_to_target(plain, seed, SW_ITERS, SW_TARGET, &Jp, &d0, &d1);
-    long sc = samples_to_target(clone, seed, SW_ITERS, SW_TARGET, &Jc, &c0, &c1);
-    printf("  seed %llu: without clone %s%ld steps (last J %.3f); with clone %ld steps (last J "
-           "%.3f, L_clone %.4g -> %.4g)\n", (unsigned long long)seed, sp < 0 ? "> " : "",
-           sp < 0 ? budget : sp, Jp, sc, Jc, c0, c1);
-    assert_true(sc > 0);
-    assert_true(sp < 0 || sc < sp);
-    assert_true(c1 < c0);
-  }
+  printf("  seed %d, budget %d iterations = %ld steps\n", SW_SEED, SW_ITERS, budget);
+  SwRun p = train(plain, SW_ITERS);
+  SwRun c = train(clone, SW_ITERS);
+  print_run("without clone", p, budget);
+  print_run("with clone", c, budget);
+  assert_true(c.to_target > 0);
+  assert_true(p.to_target < 0 || c.to_target < p.to_target);
+  assert_true(c.clone_last < c.clone_first);
   dso_task_free(plain);
   dso_task_free(clone);
 }
