@@ -429,7 +429,9 @@ static int edit_cmp(const void* a, const void* b) {
 }
 
 static dsoStatus apply_edits(mjcfEditor* w, char** out, dsoError* err) {
-  qsort(w->ed, (size_t)w->ned, sizeof(mjcfEdit), edit_cmp);
+  if (w->ned > 0) {  // with no edit w->ed may be NULL, which qsort must not see
+    qsort(w->ed, (size_t)w->ned, sizeof(mjcfEdit), edit_cmp);
+  }
   size_t len = (size_t)w->doc.n + 1;
   for (int i = 0; i < w->ned; i++) {
     len += strlen(w->ed[i].text);

@@ -184,6 +184,34 @@ static void test_bytes_outside_edits_unchanged(void** state) {
   mj_deleteModel(m);
 }
 
+// θ with nothing the model holds (policy entries only): the text comes back unchanged
+static void test_nothing_to_edit(void** state) {
+  (void)state;
+  const char* path = DSO_SOURCE_DIR "/models/pendulum.xml";
+  dsoError err = {0};
+  mjModel* m = dso_mj_load(path, &err);
+  assert_non_null(m);
+  dsoThetaEntry e;
+  memset(&e, 0, sizeof(e));
+  snprintf(e.name, sizeof(e.name), "policy.K[0,0]");
+  e.block = DSO_BLOCK_POLICY;
+  e.transform = DSO_TRANSFORM_IDENTITY;
+  e.init = 0.5;
+  e.lower = -INFINITY;
+  e.upper = INFINITY;
+  e.bind.kind = DSO_BIND_NONE;
+  dsoTheta* th = dso_theta_create(&e, 1, &err);
+  assert_non_null(th);
+  char* out = edit_and_verify(path, m, th);
+  char* xml = dso_read_text_file(path, &err);
+  assert_non_null(xml);
+  assert_same_text(out, xml);
+  free(xml);
+  free(out);
+  dso_theta_free(th);
+  mj_deleteModel(m);
+}
+
 static dsoThetaEntry named(const mjModel* m, const char* name, double v) {
   dsoBinding b;
   dsoError err = {0};
@@ -458,6 +486,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_every_kind_on_the_models),
     cmocka_unit_test(test_bytes_outside_edits_unchanged),
+    cmocka_unit_test(test_nothing_to_edit),
     cmocka_unit_test(test_features),
     cmocka_unit_test(test_write_recompiles),
     cmocka_unit_test(test_relocated_mesh),
