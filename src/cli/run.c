@@ -271,9 +271,7 @@ int dso_cli_run(int argc, char** argv) {
     dsoRunRecord r = {st.record[st.nrecord - 1].iter + 1, rep.cost,
                       {rep.cost_sysid, rep.cost_calib, rep.cost_prior}, rep.grad_norm,
                       rep.lambda, steps0 + rep.steps};
-    if (dso_run_state_record(&st, &r, &err) ||
-        dso_run_checkpoint_write(path, task->theta, &st, &err)) {
-      status = dso_cli_fail("run", &err);
+    if ((status = dso_cli_record(&st, path, task->theta, &r)) != DSO_EXIT_OK) {
       goto done;
     }
     if (!quiet) {

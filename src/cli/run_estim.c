@@ -158,9 +158,7 @@ int dso_cli_run_estim(dsoTask* task, const char* task_path, const char* outdir, 
     const dsoRunRecord* last = &st.record[st.nrecord - 1];
     dsoRunRecord r = {last->iter + 1, rep.cost, {rep.estim, rep.prior, val_rms(f, st.u, sel, &verr)},
                       rep.grad_norm, rep.lambda, last->steps + rep.steps};
-    if (dso_run_state_record(&st, &r, &err) ||
-        dso_run_checkpoint_write(path, task->theta, &st, &err)) {
-      status = dso_cli_fail("run", &err);
+    if ((status = dso_cli_record(&st, path, task->theta, &r)) != DSO_EXIT_OK) {
       goto done;
     }
     if (!quiet) {

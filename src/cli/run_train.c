@@ -82,10 +82,11 @@ int dso_cli_run_train(dsoTask* task, const char* task_path, const char* outdir, 
       r.term[1] = rep.data;
       r.term[2] = rep.prior;
     }
-    if (dso_run_state_set_opt(&st, opt, dso_train_state_size(tr), &err) ||
-        dso_run_state_record(&st, &r, &err) ||
-        dso_run_checkpoint_write(path, task->theta, &st, &err)) {
+    if (dso_run_state_set_opt(&st, opt, dso_train_state_size(tr), &err)) {
       status = dso_cli_fail("run", &err);
+      goto done;
+    }
+    if ((status = dso_cli_record(&st, path, task->theta, &r)) != DSO_EXIT_OK) {
       goto done;
     }
     if (!quiet) {

@@ -127,3 +127,11 @@ void dso_cli_print_table(const dsoTask* task, const char* label, const double* u
   }
 }
 
+int dso_cli_record(dsoRunState* st, const char* path, const dsoTheta* theta,
+                   const dsoRunRecord* r) {
+  dsoError err = {0};
+  if (dso_run_state_record(st, r, &err) || dso_run_checkpoint_write(path, theta, st, &err)) {
+    return dso_cli_fail("run", &err);
+  }
+  return DSO_EXIT_OK;
+}

@@ -32,6 +32,11 @@ void dso_cli_plot_trajectories(const char* outdir, int ncol, const char* const* 
 int dso_cli_start_run(dsoRunState* st, char* path, size_t len, const dsoTask* task,
                       const double* u0, double lambda, const char* outdir, int resume);
 
+// Appends row r to st's progress and writes st to the checkpoint path atomically (every
+// iteration of every path). Returns an exit status (0 ok) after printing any error.
+int dso_cli_record(dsoRunState* st, const char* path, const dsoTheta* theta,
+                   const dsoRunRecord* r);
+
 // Prints the table of θ: initial, final (label), standard errors when se is given, and with truth
 // the true values ut and the errors in percent.
 void dso_cli_print_table(const dsoTask* task, const char* label, const double* u0,
