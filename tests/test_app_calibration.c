@@ -19,31 +19,15 @@
 #include <cmocka.h>
 
 #include "run_cli.h"
+#include "json.h"
 
 static char g_dir[256];
-
-static char* read_all(const char* path) {
-  FILE* f = fopen(path, "rb");
-  if (!f) {
-    return NULL;
-  }
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char* s = malloc((size_t)n + 1);
-  size_t got = s ? fread(s, 1, (size_t)n, f) : 0;
-  fclose(f);
-  if (s) {
-    s[got] = '\0';
-  }
-  return s;
-}
 
 // the shipped task with its model and data paths made absolute, data in the temporary folder
 static void write_task(const char* out) {
   char path[512];
   snprintf(path, sizeof(path), "%s/tasks/arm_calibration.json", DSO_SOURCE_DIR);
-  char* text = read_all(path);
+  char* text = dso_read_text_file(path, NULL);
   assert_non_null(text);
   cJSON* root = cJSON_Parse(text);
   assert_non_null(root);
@@ -84,11 +68,11 @@ static void test_calibration_end_to_end(void** state) {
   printf("%s", strstr(g_out, "\nentry") ? strstr(g_out, "\nentry") : g_out);
 
   snprintf(path, sizeof(path), "%s/out/result.json", g_dir);
-  char* text = read_all(path);
+  char* text = dso_read_text_file(path, NULL);
   assert_non_null(text);
   cJSON* root = cJSON_Parse(text);
   assert_non_null(root);
-  char* truth_text = read_all(DSO_SOURCE_DIR "/tasks/truth/arm_calibration.json");
+  char* truth_text = dso_read_text_file(DSO_SOURCE_DIR "/tasks/truth/arm_calibration.json", NULL);
   cJSON* truth = cJSON_Parse(truth_text);
   assert_non_null(truth);
   int nfit = 0;

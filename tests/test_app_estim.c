@@ -168,12 +168,6 @@ static void write_task(const char* dir, const char* name, const char* estimator)
   free(out);
 }
 
-// reads a whole file (NULL if missing)
-static char* read_all(const char* path) {
-  dsoError err = {0};
-  return dso_read_text_file(path, &err);
-}
-
 // bad "estimator" sections and a task without data: exit 2 with the key named
 static void test_bad_sections(void** state) {
   char dir[] = "/tmp/dso_test_app_estim_XXXXXX";
@@ -209,7 +203,7 @@ static void test_bad_sections(void** state) {
   // a task without data
   write_task(dir, "nodata", NULL);
   snprintf(path, sizeof(path), "%s/nodata.json", dir);
-  char* text = read_all(path);
+  char* text = dso_read_text_file(path, NULL);
   cJSON* root = cJSON_Parse(text);
   free(text);
   cJSON_DeleteItemFromObject(root, "data");
@@ -337,7 +331,7 @@ static void test_run_and_resume(void** state) {
   const char* outs[] = {"result.json", "progress.csv", "checkpoint.json", "model.xml"};
   for (int i = 0; i < 4; i++) {
     snprintf(path, sizeof(path), "%s/full/%s", dir, outs[i]);
-    char* text = read_all(path);
+    char* text = dso_read_text_file(path, NULL);
     assert_non_null(text);
     if (i == 0) {
       assert_non_null(strstr(text, "\"corrector.W0[0,0]\""));
@@ -352,9 +346,9 @@ static void test_run_and_resume(void** state) {
   snprintf(args, sizeof(args), "run %s/task.json -o %s/part --resume --quiet", dir, dir);
   assert_int_equal(run(args), 0);
   snprintf(path, sizeof(path), "%s/full/checkpoint.json", dir);
-  char* a = read_all(path);
+  char* a = dso_read_text_file(path, NULL);
   snprintf(path, sizeof(path), "%s/part/checkpoint.json", dir);
-  char* b = read_all(path);
+  char* b = dso_read_text_file(path, NULL);
   assert_non_null(a);
   assert_non_null(b);
   assert_string_equal(a, b);

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "run_cli.h"
+#include "json.h"
 
 static void test_help_and_statuses(void** state) {
   assert_int_equal(run("--help"), 0);
@@ -114,19 +115,6 @@ static void test_gradcheck(void** state) {
   assert_int_equal(run("gradcheck tasks/cartpole_gradcheck.json --step"), 2);
 }
 
-// reads a whole file (NULL if missing)
-static char* read_all(const char* path) {
-  FILE* f = fopen(path, "rb");
-  if (!f) {
-    return NULL;
-  }
-  char* buf = calloc(1 << 20, 1);
-  size_t n = fread(buf, 1, (1 << 20) - 1, f);
-  buf[n] = '\0';
-  fclose(f);
-  return buf;
-}
-
 // dso run on the synthetic arm data recovers the true values; an interrupted run resumed from its
 // checkpoint ends bit-identical to an uninterrupted one
 static void test_run_sysid_and_resume(void** state) {
@@ -153,7 +141,7 @@ static void test_run_sysid_and_resume(void** state) {
   const char* outs[] = {"result.json", "progress.csv", "checkpoint.json", "model.xml"};
   for (int i = 0; i < 4; i++) {
     snprintf(path, sizeof(path), "%s/full/%s", dir, outs[i]);
-    char* text = read_all(path);
+    char* text = dso_read_text_file(path, NULL);
     assert_non_null(text);
     free(text);
   }
@@ -163,9 +151,9 @@ static void test_run_sysid_and_resume(void** state) {
   snprintf(args, sizeof(args), "run tasks/arm_sysid.json -o %s/part --resume --quiet", dir);
   assert_int_equal(run(args), 0);
   snprintf(path, sizeof(path), "%s/full/checkpoint.json", dir);
-  char* a = read_all(path);
+  char* a = dso_read_text_file(path, NULL);
   snprintf(path, sizeof(path), "%s/part/checkpoint.json", dir);
-  char* b = read_all(path);
+  char* b = dso_read_text_file(path, NULL);
   assert_non_null(a);
   assert_non_null(b);
   assert_string_equal(a, b);
@@ -186,9 +174,9 @@ static void test_run_sysid_and_resume(void** state) {
            "run tasks/pendulum_design.json -o %s/dpart --max-iter 6 --resume --quiet", dir);
   assert_int_equal(run(args), 0);
   snprintf(path, sizeof(path), "%s/dfull/checkpoint.json", dir);
-  a = read_all(path);
+  a = dso_read_text_file(path, NULL);
   snprintf(path, sizeof(path), "%s/dpart/checkpoint.json", dir);
-  b = read_all(path);
+  b = dso_read_text_file(path, NULL);
   assert_non_null(a);
   assert_non_null(b);
   assert_string_equal(a, b);

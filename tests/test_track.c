@@ -33,6 +33,7 @@
 #include "rollout.h"
 #include "task.h"
 #include "run_cli.h"
+#include "json.h"
 
 static char g_dir[256];
 static int g_count;
@@ -337,19 +338,6 @@ static void test_bad_input(void** state) {
 
 // ---------------------------------------------------------------- application
 
-static char* read_all(const char* path) {
-  FILE* f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char* s = malloc((size_t)n + 1);
-  size_t got = s ? fread(s, 1, (size_t)n, f) : 0;
-  fclose(f);
-  if (s) s[got] = '\0';
-  return s;
-}
-
 // the demonstration task (csv NULL: the demonstrator, no cost) or the track task reading csv:
 // pendulum, linear policy on the state, starts spread over ±0.5 rad and ±1 rad/s, no action
 // noise (the learner is deterministic, so the pathwise gradient is exact); the track task starts
@@ -399,7 +387,7 @@ static void test_app_learn_from_demonstrations(void** state) {
   snprintf(args, sizeof(args), "run %s -o %s/out --quiet", task, g_dir);
   if (run(args) != 0) fail_msg("%s", g_err);
   snprintf(args, sizeof(args), "%s/out/result.json", g_dir);
-  char* text = read_all(args);
+  char* text = dso_read_text_file(args, NULL);
   assert_non_null(text);
   cJSON* root = cJSON_Parse(text);
   assert_non_null(root);
