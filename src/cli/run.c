@@ -236,7 +236,7 @@ int dso_cli_run(int argc, char** argv) {
     status = dso_cli_fail("run", &err);
     goto done;
   }
-  status = dso_cli_start_run(&st, path, sizeof(path), task, u0, dso_fit_lambda(fit), outdir, resume);
+  status = dso_cli_start_run(&st, path, sizeof(path), task->theta, u0, dso_fit_lambda(fit), outdir, resume);
   if (status) {
     goto done;
   }
@@ -325,13 +325,13 @@ int dso_cli_run(int argc, char** argv) {
   }
   free(result);
   dso_cli_join(file, sizeof(file), outdir, "model.xml");
-  if (dso_cli_write_model(file, task, st.u, &err)) {
+  if (dso_cli_write_model(file, task, task->theta, st.u, &err)) {
     free(rms);
     status = dso_cli_fail("run", &err);
     goto done;
   }
   if (!quiet) {
-    dso_cli_print_table(task, "identified", u0, st.u, ut, have_se ? se : NULL, truth_path != NULL);
+    dso_cli_print_table(task->theta, "identified", u0, st.u, ut, have_se ? se : NULL, truth_path != NULL);
     if (have_val) {
       printf("RMS error of qpos[%d] on %s episodes simulated from their first sample: %.4g "
              "(", qidx, nval > 0 ? "validation" : "all", total);

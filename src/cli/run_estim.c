@@ -104,9 +104,7 @@ int dso_cli_run_estim(dsoTask* task, const char* task_path, const char* outdir, 
     dso_error_prefix(&err, "%s: ", task_path);
     return dso_cli_fail("run", &err);
   }
-  // the run's outputs name θ with the corrector: the task holds the fit's layout meanwhile
-  dsoTheta* task_theta = task->theta;
-  task->theta = f->theta;
+  // the run's outputs name θ with the corrector: the fit's layout extends the task's
   int n = f->n, status = DSO_EXIT_OK, nval = dso_dataset_nvalidation(task->data);
   dsoEpisodeSelect sel = nval > 0 ? DSO_SELECT_VALIDATION : DSO_SELECT_ALL;
   double* u0 = calloc((size_t)n + 1, sizeof(double));
@@ -119,7 +117,7 @@ int dso_cli_run_estim(dsoTask* task, const char* task_path, const char* outdir, 
     goto done;
   }
   dso_estimfit_init(f, u0, NULL);
-  status = dso_cli_start_run(&st, path, sizeof(path), task, u0, f->lambda, outdir, resume);
+  status = dso_cli_start_run(&st, path, sizeof(path), f->theta, u0, f->lambda, outdir, resume);
   if (status) {
     goto done;
   }
@@ -158,7 +156,7 @@ int dso_cli_run_estim(dsoTask* task, const char* task_path, const char* outdir, 
     const dsoRunRecord* last = &st.record[st.nrecord - 1];
     dsoRunRecord r = {last->iter + 1, rep.cost, {rep.estim, rep.prior, val_rms(f, st.u, sel, &verr)},
                       rep.grad_norm, rep.lambda, last->steps + rep.steps};
-    if ((status = dso_cli_record(&st, path, task->theta, &r)) != DSO_EXIT_OK) {
+    if ((status = dso_cli_record(&st, path, f->theta, &r)) != DSO_EXIT_OK) {
       goto done;
     }
     if (!quiet) {
@@ -173,7 +171,7 @@ int dso_cli_run_estim(dsoTask* task, const char* task_path, const char* outdir, 
   }
   dso_cli_join(file, sizeof(file), outdir, "progress.csv");
   if (dso_run_progress_write(file, &st, kEstimParts, &err) ||
-      dso_run_checkpoint_write(path, task->theta, &st, &err)) {
+      dso_run_checkpoint_write(path, f->theta, &st, &err)) {
     status = dso_cli_fail("run", &err);
     goto done;
   }
@@ -202,7 +200,7 @@ int dso_cli_run_estim(dsoTask* task, const char* task_path, const char* outdir, 
   }
   if (nphys) {
     dso_cli_join(file, sizeof(file), outdir, "model.xml");
-    if (dso_cli_write_model(file, task, st.u, &err)) {
+    if (dso_cli_write_model(file, task, f->theta, st.u, &err)) {
       status = dso_cli_fail("run", &err);
       goto done;
     }
@@ -225,7 +223,6 @@ int dso_cli_run_estim(dsoTask* task, const char* task_path, const char* outdir, 
 done:
   free(result);
   dso_run_state_clear(&st);
-  task->theta = task_theta;
   dso_estimfit_free(f);
   free(u0);
   return status;

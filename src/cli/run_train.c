@@ -44,7 +44,7 @@ int dso_cli_run_train(dsoTask* task, const char* task_path, const char* outdir, 
     goto done;
   }
   dso_theta_init(task->theta, u0);
-  status = dso_cli_start_run(&st, path, sizeof(path), task, u0, 0, outdir, resume);
+  status = dso_cli_start_run(&st, path, sizeof(path), task->theta, u0, 0, outdir, resume);
   if (status) {
     goto done;
   }
@@ -118,12 +118,12 @@ int dso_cli_run_train(dsoTask* task, const char* task_path, const char* outdir, 
   }
   free(result);
   dso_cli_join(file, sizeof(file), outdir, "model.xml");
-  if (dso_cli_write_model(file, task, st.u, &err)) {
+  if (dso_cli_write_model(file, task, task->theta, st.u, &err)) {
     status = dso_cli_fail("run", &err);
     goto done;
   }
   if (!quiet) {
-    dso_cli_print_table(task, "final", u0, st.u, u0, NULL, 0);
+    dso_cli_print_table(task->theta, "final", u0, st.u, u0, NULL, 0);
     printf("wrote %s/result.json, progress.csv, checkpoint.json, model.xml\n", outdir);
   }
   dso_cli_plot(outdir);

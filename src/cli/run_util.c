@@ -27,9 +27,10 @@ void dso_cli_join(char* buf, size_t len, const char* dir, const char* name) {
 
 // model.xml: the task's model file with the attributes θ binds edited in place (mjcf.h), checked
 // to compile to the θ-written model, written atomically
-dsoStatus dso_cli_write_model(const char* path, const dsoTask* task, const double* u,
+dsoStatus dso_cli_write_model(const char* path, const dsoTask* task, const dsoTheta* theta,
+                              const double* u,
                              dsoError* err) {
-  return dso_mjcf_write(path, task->model_path, task->model, task->theta, u, err);
+  return dso_mjcf_write(path, task->model_path, task->model, theta, u, err);
 }
 
 void dso_cli_plot(const char* outdir) {
@@ -76,10 +77,10 @@ void dso_cli_plot_trajectories(const char* outdir, int ncol, const char* const* 
 
 // sets up st at u0 in OUTDIR (created); with resume reads OUTDIR/checkpoint.json into st.
 // path receives the checkpoint's path. Returns an exit status (0 ok) after printing any error.
-int dso_cli_start_run(dsoRunState* st, char* path, size_t len, const dsoTask* task,
+int dso_cli_start_run(dsoRunState* st, char* path, size_t len, const dsoTheta* theta,
                      const double* u0, double lambda, const char* outdir, int resume) {
   dsoError err = {0};
-  if (dso_run_state_init(st, task->theta, u0, lambda, &err) || dso_mkdir_p(outdir, &err)) {
+  if (dso_run_state_init(st, theta, u0, lambda, &err) || dso_mkdir_p(outdir, &err)) {
     return dso_cli_fail("run", &err);
   }
   dso_cli_join(path, len, outdir, "checkpoint.json");
@@ -90,19 +91,19 @@ int dso_cli_start_run(dsoRunState* st, char* path, size_t len, const dsoTask* ta
     fprintf(stderr, "dso run: --resume: %s does not exist\n", path);
     return DSO_EXIT_INPUT;
   }
-  if (dso_run_checkpoint_read(path, task->theta, st, &err)) {
+  if (dso_run_checkpoint_read(path, theta, st, &err)) {
     return dso_cli_fail("run", &err);
   }
   return DSO_EXIT_OK;
 }
 
-void dso_cli_print_table(const dsoTask* task, const char* label, const double* u0,
+void dso_cli_print_table(const dsoTheta* theta, const char* label, const double* u0,
                         const double* u, const double* ut, const double* se, int truth) {
-  int n = task->theta->n;
+  int n = theta->n;
   printf("\n%-34s %s%14s %14s %12s%s\n", "entry", truth ? "          true" : "", "initial",
          label, "+- se", truth ? "    error %" : "");
   for (int i = 0; i < n; i++) {
-    const dsoThetaEntry* e = &task->theta->entry[i];
+    const dsoThetaEntry* e = &theta->entry[i];
     if (e->block == DSO_BLOCK_POLICY && !truth && n > 24) {
       continue;  // long policy blocks are in result.json
     }

@@ -15,9 +15,10 @@ double dso_cli_now(void);
 // buf = dir/name.
 void dso_cli_join(char* buf, size_t len, const char* dir, const char* name);
 
-// Writes the task's model with θ = u written back to path (atomically).
-dsoStatus dso_cli_write_model(const char* path, const dsoTask* task, const double* u,
-                              dsoError* err);
+// Writes the task's model file with θ = u (layout theta: the task's, or one that extends it)
+// written back to path (atomically).
+dsoStatus dso_cli_write_model(const char* path, const dsoTask* task, const dsoTheta* theta,
+                              const double* u, dsoError* err);
 
 // OUTDIR/progress.png from OUTDIR/progress.csv when gnuplot is installed.
 void dso_cli_plot(const char* outdir);
@@ -29,7 +30,7 @@ void dso_cli_plot_trajectories(const char* outdir, int ncol, const char* const* 
 
 // Sets up st at u0 in outdir (created); with resume reads outdir/checkpoint.json into st. path
 // receives the checkpoint's path. Returns an exit status (0 ok) after printing any error.
-int dso_cli_start_run(dsoRunState* st, char* path, size_t len, const dsoTask* task,
+int dso_cli_start_run(dsoRunState* st, char* path, size_t len, const dsoTheta* theta,
                       const double* u0, double lambda, const char* outdir, int resume);
 
 // Appends row r to st's progress and writes st to the checkpoint path atomically (every
@@ -39,7 +40,7 @@ int dso_cli_record(dsoRunState* st, const char* path, const dsoTheta* theta,
 
 // Prints the table of θ: initial, final (label), standard errors when se is given, and with truth
 // the true values ut and the errors in percent.
-void dso_cli_print_table(const dsoTask* task, const char* label, const double* u0,
+void dso_cli_print_table(const dsoTheta* theta, const char* label, const double* u0,
                          const double* u, const double* ut, const double* se, int truth);
 
 // The chain-optimization path of dso run (run_train.c).
