@@ -27,10 +27,12 @@ struct dsoTrain_ {
   double* gp;       // (n) prior gradient scratch
   dsoClone* data;   // data-driven costs (clone / hybrid weights > 0), else NULL
   double* gd;       // (n) data-cost gradient scratch
+  double* ref;      // (n) reference θ_old of proximal cost terms in force (unconstrained)
 };
 
 static const char* const kTrainKeys[] = {"max_iter", "lr",   "beta1",  "beta2", "eps",
-                                         "seed",     "clone", "hybrid", NULL};
+                                         "seed",     "clone", "hybrid", "proximal_every",
+                                         NULL};
 
 void dso_train_settings_default(dsoTrainSettings* s) {
   s->max_iter = 100;
@@ -41,6 +43,7 @@ void dso_train_settings_default(dsoTrainSettings* s) {
   s->seed = 0;
   s->clone = 0;
   s->hybrid = 0;
+  s->proximal_every = 0;
 }
 
 static dsoStatus check_settings(const dsoTrainSettings* s, const char* file, dsoError* err) {
@@ -97,9 +100,10 @@ dsoStatus dso_train_settings_from_json(dsoTrainSettings* s, const char* json_tex
   if (!root) return err->code;
   dsoTrainSettings t = *s;
   dsoStatus st = dso_json_check_object(root, kTrainKeys, file, "train", err);
-  double max_iter = t.max_iter, seed = 0;
+  double max_iter = t.max_iter, seed = 0, every = 0;
   if (!st) st = read_integer(&max_iter, root, "max_iter", 0, 1e9, file, err);
   if (!st) st = read_integer(&seed, root, "seed", 0, 9007199254740992.0, file, err);
+  if (!st) st = read_integer(&every, root, "proximal_every", 0, 1e9, file, err);
   if (!st) st = dso_json_number(&t.lr, NULL, root, "lr", 0, file, "train", err);
   if (!st) st = dso_json_number(&t.beta1, NULL, root, "beta1", 0, file, "train", err);
   if (!st) st = dso_json_number(&t.beta2, NULL, root, "beta2", 0, file, "train", err);
@@ -110,6 +114,7 @@ dsoStatus dso_train_settings_from_json(dsoTrainSettings* s, const char* json_tex
   if (st) return st;
   t.max_iter = (int)max_iter;
   t.seed = (uint64_t)seed;
+  t.proximal_every = (int)every;
   if (check_settings(&t, file, err)) return err->code;
   *s = t;
   return DSO_OK;
@@ -124,6 +129,7 @@ void dso_train_free(dsoTrain* tr) {
   free(tr->g);
   free(tr->gp);
   free(tr->gd);
+  free(tr->ref);
   dso_clone_free(tr->data);
   free(tr);
 }
@@ -154,7 +160,8 @@ dsoTrain* dso_train_create(const dsoTask* task, const dsoTrainSettings* set, dso
   tr->g = (double*)calloc(n, sizeof(double));
   tr->gp = (double*)calloc(n, sizeof(double));
   tr->gd = (double*)calloc(n, sizeof(double));
-  if (!tr->m || !tr->v || !tr->g || !tr->gp || !tr->gd) {
+  tr->ref = (double*)calloc(n, sizeof(double));
+  if (!tr->m || !tr->v || !tr->g || !tr->gp || !tr->gd || !tr->ref) {
     dso_error(err, DSO_ERR_MEMORY, "train: out of memory");
     dso_train_free(tr);
     return NULL;
@@ -164,6 +171,8 @@ dsoTrain* dso_train_create(const dsoTask* task, const dsoTrainSettings* set, dso
     dso_train_free(tr);
     return NULL;
   }
+  dso_theta_init(task->theta, tr->ref);  // the chain's own rule until the first refresh
+  dso_mjchain_set_reference(tr->mc, tr->ref);
   dsoRolloutSettings rs = task->rollout;
   if (set->seed != 0) rs.seed = set->seed;
   if (dso_rollout_create(&tr->ro, &tr->mc->chain, &rs, task->nrollout, err)) {
@@ -231,6 +240,11 @@ dsoStatus dso_train_step(dsoTrain* tr, double* u, dsoTrainReport* rep, dsoError*
                        th->entry[i].name);
     }
   }
+  // R-MDP (section 4.3): every proximal_every iterations θ_old becomes the θ the batch is drawn at
+  if (tr->set.proximal_every > 0 && tr->iter % tr->set.proximal_every == 0) {
+    memcpy(tr->ref, u, (size_t)n * sizeof(double));
+    dso_mjchain_set_reference(tr->mc, tr->ref);
+  }
   dsoStatus st = dso_rollout_run(tr->ro, u, (uint64_t)tr->iter, err);
   if (rep) {
     rep->steps = tr->ro->nsamples;
@@ -297,25 +311,26 @@ dsoStatus dso_train_step(dsoTrain* tr, double* u, dsoTrainReport* rep, dsoError*
 
 int dso_train_iter(const dsoTrain* tr) { return tr->iter; }
 
-int dso_train_state_size(const dsoTrain* tr) { return 2 * tr->n + 2; }
+int dso_train_state_size(const dsoTrain* tr) { return 3 * tr->n + 2; }
 
 void dso_train_get_state(const dsoTrain* tr, double* state) {
   memcpy(state, tr->m, (size_t)tr->n * sizeof(double));
   memcpy(state + tr->n, tr->v, (size_t)tr->n * sizeof(double));
-  state[2 * tr->n] = (double)tr->t;
-  state[2 * tr->n + 1] = (double)tr->iter;
+  memcpy(state + 2 * tr->n, tr->ref, (size_t)tr->n * sizeof(double));
+  state[3 * tr->n] = (double)tr->t;
+  state[3 * tr->n + 1] = (double)tr->iter;
 }
 
 dsoStatus dso_train_set_state(dsoTrain* tr, const double* state, dsoError* err) {
   int n = tr->n;
-  for (int i = 0; i < 2 * n; i++) {
-    if (!isfinite(state[i]) || (i >= n && state[i] < 0)) {
+  for (int i = 0; i < 3 * n; i++) {
+    if (!isfinite(state[i]) || (i >= n && i < 2 * n && state[i] < 0)) {
       return dso_error(err, DSO_ERR_INPUT,
                        "train: state[%d]: expected a finite%s number, got %g", i,
-                       i >= n ? " nonnegative" : "", state[i]);
+                       i >= n && i < 2 * n ? " nonnegative" : "", state[i]);
     }
   }
-  for (int i = 2 * n; i < 2 * n + 2; i++) {
+  for (int i = 3 * n; i < 3 * n + 2; i++) {
     double x = state[i];
     if (!(isfinite(x) && x >= 0 && x == floor(x) && x <= 2147483647.0)) {
       return dso_error(err, DSO_ERR_INPUT,
@@ -324,7 +339,9 @@ dsoStatus dso_train_set_state(dsoTrain* tr, const double* state, dsoError* err) 
   }
   memcpy(tr->m, state, (size_t)n * sizeof(double));
   memcpy(tr->v, state + n, (size_t)n * sizeof(double));
-  tr->t = (long)state[2 * n];
-  tr->iter = (int)state[2 * n + 1];
+  memcpy(tr->ref, state + 2 * n, (size_t)n * sizeof(double));
+  dso_mjchain_set_reference(tr->mc, tr->ref);
+  tr->t = (long)state[3 * n];
+  tr->iter = (int)state[3 * n + 1];
   return DSO_OK;
 }

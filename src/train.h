@@ -11,7 +11,7 @@
 // Settings follow the OSQP pattern: fill with dso_train_settings_default, change fields (or read a
 // task's "train" object with dso_train_settings_from_json), pass to dso_train_create:
 //   "train": {"max_iter": 50, "lr": 0.05, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "seed": 0,
-//             "clone": 1.0, "hybrid": 0.0}
+//             "clone": 1.0, "hybrid": 0.0, "proximal_every": 0}
 // The objective is J + clone L_clone + hybrid L_hybrid + L_prior; a positive clone or hybrid
 // weight needs the task's "data" section (task->data) with what clone.h lists.
 #ifndef DSO_TRAIN_H
@@ -39,6 +39,10 @@ typedef struct dsoTrainSettings_ {
                    // (default 0: off)
   double hybrid;   // weight of L_hybrid (states only: policy and physics), finite >= 0
                    // (default 0: off)
+  int proximal_every; // R-MDP (section 4.3): every this many iterations the reference θ_old of
+                      // the cost's proximal terms becomes the θ the next batch is drawn at
+                      // (dso_mjchain_set_reference); 0 (default): never, θ_old stays the
+                      // initial θ
 } dsoTrainSettings;
 
 // Fills s with the defaults listed above.
@@ -89,7 +93,8 @@ dsoStatus dso_train_step(dsoTrain* tr, double* u, dsoTrainReport* rep, dsoError*
 // Number of iterations done so far (the iteration key of the next batch).
 int dso_train_iter(const dsoTrain* tr);
 
-// Number of doubles of the trainer state (Adam moments, step count, iteration count): 2 ntheta + 2.
+// Number of doubles of the trainer state (Adam moments, the proximal reference θ_old, step count,
+// iteration count): 3 ntheta + 2.
 int dso_train_state_size(const dsoTrain* tr);
 
 // Writes the trainer state into state (dso_train_state_size doubles), for checkpoints.

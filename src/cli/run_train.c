@@ -48,6 +48,12 @@ int dso_cli_run_train(dsoTask* task, const char* task_path, const char* outdir, 
   if (status) {
     goto done;
   }
+  if (st.nopt && st.nopt != dso_train_state_size(tr)) {
+    fprintf(stderr, "dso run: --resume: %s holds %d optimizer values, expected %d (a checkpoint "
+            "of another task or version)\n", path, st.nopt, dso_train_state_size(tr));
+    status = DSO_EXIT_INPUT;
+    goto done;
+  }
   if (st.nopt && dso_train_set_state(tr, st.opt, &err)) {
     status = dso_cli_fail("run", &err);
     goto done;
