@@ -9,12 +9,15 @@
 #include "sim.h"
 
 struct dsoClone_ {
+  const mjModel* model;  // the base model (borrowed): joint addresses of the policy input
   const dsoTheta* theta;
   const dsoPolicy* policy;
   const dsoDataset* data;
   double gamma;
   int which;
   int nq, nv, nu, nin, ndx, nx, np;
+  int nperiodic;      // periodic hinge joints of the policy input (dso_mj_input)
+  int* periodic;      // (nperiodic)
   int policy_start;   // θ_μ = u[policy_start .. policy_start + np)
   int nepisode;       // training episodes N
   long nsample;       // (state, action) pairs of L_clone
@@ -41,6 +44,7 @@ static const double kHalfLog2Pi = 0.91893853320467274178;
 void dso_clone_free(dsoClone* c) {
   if (!c) return;
   free(c->sigma_index);
+  free(c->periodic);
   dso_policy_work_free(c->pw);
   free(c->s);
   free(c->mu);
@@ -74,8 +78,8 @@ static dsoStatus need_group(const dsoDataset* ds, const mjModel* m, dsoDataGroup
 }
 
 static dsoStatus check_inputs(const mjModel* base, const dsoTheta* theta, const dsoPolicy* policy,
-                              dsoPolicyInput input, const dsoDataset* data, double gamma,
-                              int which, dsoError* err) {
+                              const dsoMjChainSettings* chain, const dsoDataset* data,
+                              double gamma, int which, dsoError* err) {
   if (!base || !theta) return dso_error(err, DSO_ERR_INPUT, "clone: no model or theta");
   if (!(which & (DSO_CLONE_ACTIONS | DSO_CLONE_HYBRID)) ||
       (which & ~(DSO_CLONE_ACTIONS | DSO_CLONE_HYBRID))) {
@@ -90,7 +94,7 @@ static dsoStatus check_inputs(const mjModel* base, const dsoTheta* theta, const 
     return dso_error(err, DSO_ERR_INPUT, "clone: policy type rnn is not supported (its units "
                      "are not recorded in the data); expected linear or mlp");
   }
-  if (input != DSO_INPUT_STATE) {
+  if (chain->input != DSO_INPUT_STATE) {
     return dso_error(err, DSO_ERR_INPUT, "clone: chain.input \"sensors\" is not supported; the "
                      "data-driven costs need a policy that reads the state (chain.input \"state\")");
   }
@@ -98,10 +102,15 @@ static dsoStatus check_inputs(const mjModel* base, const dsoTheta* theta, const 
     return dso_error(err, DSO_ERR_INPUT, "clone: the model has %d activation states, which "
                      "datasets do not record; expected none", base->na);
   }
-  if (dso_policy_nin(policy) != base->nq + base->nv || dso_policy_nu(policy) != base->nu) {
+  if (dso_mj_input_check(base, chain->periodic, chain->nperiodic, "clone: chain.periodic",
+                         err)) {
+    return err->code;
+  }
+  int nin = dso_mj_input_size(base, chain->nperiodic);
+  if (dso_policy_nin(policy) != nin || dso_policy_nu(policy) != base->nu) {
     return dso_error(err, DSO_ERR_INPUT, "clone: the policy has %d inputs and %d outputs; "
-                     "expected nq + nv = %d and nu = %d", dso_policy_nin(policy),
-                     dso_policy_nu(policy), base->nq + base->nv, base->nu);
+                     "expected nq + nv + periodic joints = %d and nu = %d",
+                     dso_policy_nin(policy), dso_policy_nu(policy), nin, base->nu);
   }
   if (!data) {
     return dso_error(err, DSO_ERR_INPUT, "clone: no data (the task needs a \"data\" section)");
@@ -140,14 +149,21 @@ static dsoStatus check_inputs(const mjModel* base, const dsoTheta* theta, const 
 }
 
 dsoClone* dso_clone_create(const mjModel* base, const dsoTheta* theta, const dsoPolicy* policy,
-                           dsoPolicyInput input, const dsoDataset* data, double gamma, int which,
-                           const dsoDerivSettings* deriv, dsoError* err) {
-  if (check_inputs(base, theta, policy, input, data, gamma, which, err)) return NULL;
+                           const dsoMjChainSettings* chain, const dsoDataset* data,
+                           double gamma, int which, const dsoDerivSettings* deriv,
+                           dsoError* err) {
+  dsoMjChainSettings def;
+  if (!chain) {
+    dso_mjchain_settings_default(&def);
+    chain = &def;
+  }
+  if (check_inputs(base, theta, policy, chain, data, gamma, which, err)) return NULL;
   dsoClone* c = (dsoClone*)calloc(1, sizeof(dsoClone));
   if (!c) {
     dso_error(err, DSO_ERR_MEMORY, "clone: out of memory");
     return NULL;
   }
+  c->model = base;
   c->theta = theta;
   c->policy = policy;
   c->data = data;
@@ -156,7 +172,8 @@ dsoClone* dso_clone_create(const mjModel* base, const dsoTheta* theta, const dso
   c->nq = base->nq;
   c->nv = base->nv;
   c->nu = base->nu;
-  c->nin = base->nq + base->nv;
+  c->nperiodic = chain->nperiodic;
+  c->nin = dso_mj_input_size(base, c->nperiodic);
   c->nx = dso_mj_state_size(base);
   c->ndx = dso_mj_tangent_size(base);
   c->np = dso_policy_np(policy);
@@ -183,11 +200,15 @@ dsoClone* dso_clone_create(const mjModel* base, const dsoTheta* theta, const dso
   }
   c->sigma_index = (int*)malloc((size_t)(c->nu > 0 ? c->nu : 1) * sizeof(int));
   c->s = zalloc((size_t)c->nin);
+  c->periodic = (int*)malloc(sizeof(int) * (size_t)(c->nperiodic > 0 ? c->nperiodic : 1));
+  if (c->periodic && c->nperiodic > 0) {
+    memcpy(c->periodic, chain->periodic, sizeof(int) * (size_t)c->nperiodic);
+  }
   c->mu = zalloc((size_t)c->nu);
   c->la = zalloc((size_t)c->nu);
   c->dsig = zalloc((size_t)c->nu);
   c->pw = dso_policy_work_create(policy, err);
-  if (!c->sigma_index || !c->s || !c->mu || !c->la || !c->dsig || !c->pw) {
+  if (!c->sigma_index || !c->s || !c->periodic || !c->mu || !c->la || !c->dsig || !c->pw) {
     dso_error(err, DSO_ERR_MEMORY, "clone: out of memory");
     dso_clone_free(c);
     return NULL;
@@ -265,6 +286,7 @@ dsoStatus dso_clone_cost(double* L, double* g, dsoClone* c, const double* u, dso
     double gt = w;
     for (int t = 0; t < ep->T; t++, gt *= c->gamma) {
       recorded_state(c->s, c, ep, t);
+      dso_mj_input(c->s, c->model, c->periodic, c->nperiodic, c->s);
       dso_policy_forward(c->mu, NULL, c->policy, c->pw, c->s, NULL, tmu);
       const double* abar = ep->ctrl + (size_t)t * nu;
       double q = 0;
@@ -315,9 +337,10 @@ dsoStatus dso_clone_hybrid(double* L, double* g, dsoClone* c, const double* u, d
     if (ep->validation) continue;
     double gt = w;
     for (int t = 0; t + 1 < ep->T; t++, gt *= c->gamma) {
-      recorded_state(c->xbar, c, ep, t);  // na = 0: the state is the policy input
+      recorded_state(c->xbar, c, ep, t);
       recorded_state(c->xrec, c, ep, t + 1);
-      dso_policy_forward(c->mu, NULL, c->policy, c->pw, c->xbar, NULL, tmu);
+      dso_mj_input(c->s, m, c->periodic, c->nperiodic, c->xbar);
+      dso_policy_forward(c->mu, NULL, c->policy, c->pw, c->s, NULL, tmu);
       mjData* d = c->sim->d;
       dso_mj_state_set(d, m, c->xbar);
       memcpy(d->ctrl, c->mu, (size_t)nu * sizeof(double));

@@ -19,7 +19,7 @@
 // to the finite-difference error of those Jacobians.
 //
 // Supported: a static policy (linear or mlp) reading the state s = (qpos, qvel) of a model without
-// activation states; every qpos and qvel entry recorded, and for L_clone every ctrl; for L_hybrid
+// activation states (periodic hinge angles as sin and cos, as the chain gives them: dso_mj_input); every qpos and qvel entry recorded, and for L_clone every ctrl; for L_hybrid
 // the dataset resampled onto the model timestep (dt = timestep). Anything else is an error that
 // says what is missing. Sums run in dataset order on one thread: results are deterministic.
 #ifndef DSO_CLONE_H
@@ -48,13 +48,15 @@ enum {
 typedef struct dsoClone_ dsoClone;
 
 // Creates an evaluator for the costs named by which (DSO_CLONE_ACTIONS | DSO_CLONE_HYBRID) over
-// the training episodes of data, for the chain made of base, theta, policy and input (all
-// borrowed; they and data must outlive the evaluator). gamma in (0, 1] discounts the step index t
+// the training episodes of data, for the chain made of base, theta, policy and the chain settings
+// (their input and periodic joints; NULL: defaults; base, theta, policy and data are borrowed and
+// must outlive the evaluator, the settings are copied). gamma in (0, 1] discounts the step index t
 // within each episode. deriv (NULL: defaults) sets the finite differences of L_hybrid. Returns
 // NULL with err saying what the data, policy or model lacks.
 dsoClone* dso_clone_create(const mjModel* base, const dsoTheta* theta, const dsoPolicy* policy,
-                           dsoPolicyInput input, const dsoDataset* data, double gamma, int which,
-                           const dsoDerivSettings* deriv, dsoError* err);
+                           const dsoMjChainSettings* chain, const dsoDataset* data,
+                           double gamma, int which, const dsoDerivSettings* deriv,
+                           dsoError* err);
 
 // Frees an evaluator; NULL is a no-op.
 void dso_clone_free(dsoClone* c);

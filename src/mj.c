@@ -204,6 +204,82 @@ void dso_mj_state_integrate(double* x, const mjModel* m, const double* dx, doubl
   }
 }
 
+int dso_mj_input_size(const mjModel* m, int njp) {
+  return m->nq + m->nv + m->na + njp;
+}
+
+dsoStatus dso_mj_input_check(const mjModel* m, const int* periodic, int njp, const char* what,
+                             dsoError* err) {
+  for (int k = 0; k < njp; k++) {
+    int j = periodic[k];
+    if (j < 0 || j >= m->njnt) {
+      return dso_error(err, DSO_ERR_INPUT, "%s[%d]: joint id %d out of range [0, %d)", what, k, j,
+                       m->njnt);
+    }
+    const char* name = mj_id2name(m, mjOBJ_JOINT, j);
+    if (m->jnt_type[j] != mjJNT_HINGE) {
+      return dso_error(err, DSO_ERR_INPUT, "%s[%d]: joint \"%s\" is not a hinge; only hinge "
+                       "angles are periodic", what, k, name ? name : "(unnamed)");
+    }
+    for (int i = 0; i < k; i++) {
+      if (periodic[i] == j) {
+        return dso_error(err, DSO_ERR_INPUT, "%s[%d]: joint \"%s\" is listed twice", what, k,
+                         name ? name : "(unnamed)");
+      }
+    }
+  }
+  return DSO_OK;
+}
+
+void dso_mj_input(double* s, const mjModel* m, const int* periodic, int njp, const double* x) {
+  int nx = m->nq + m->nv + m->na;
+  memmove(s, x, sizeof(double) * (size_t)nx);
+  for (int k = 0; k < njp; k++) {
+    int qa = m->jnt_qposadr[periodic[k]];
+    double q = x[qa];
+    s[qa] = sin(q);
+    s[nx + k] = cos(q);
+  }
+}
+
+void dso_mj_input_jacobian(double* J, const mjModel* m, const int* periodic, int njp,
+                           const double* x) {
+  int nq = m->nq, nv = m->nv, na = m->na, ndx = 2 * nv + na, nx = nq + nv + na;
+  memset(J, 0, sizeof(double) * (size_t)((nx + njp) * ndx));
+  for (int j = 0; j < m->njnt; j++) {
+    int qa = m->jnt_qposadr[j], va = m->jnt_dofadr[j], type = m->jnt_type[j];
+    if (type == mjJNT_FREE) {
+      for (int k = 0; k < 3; k++) {
+        J[(qa + k) * ndx + va + k] = 1;
+      }
+      qa += 3;
+      va += 3;
+    }
+    if (type == mjJNT_FREE || type == mjJNT_BALL) {
+      // q' = q ⊗ exp(ω/2) in the local frame: ∂q/∂ω_k = q ⊗ (0, e_k) / 2
+      const double* q = x + qa;
+      double d[3][4] = {{-q[1], q[0], q[3], -q[2]},
+                        {-q[2], -q[3], q[0], q[1]},
+                        {-q[3], q[2], -q[1], q[0]}};
+      for (int k = 0; k < 3; k++) {
+        for (int r = 0; r < 4; r++) {
+          J[(qa + r) * ndx + va + k] = 0.5 * d[k][r];
+        }
+      }
+    } else {
+      J[qa * ndx + va] = 1;
+    }
+  }
+  for (int i = 0; i < nv + na; i++) {
+    J[(nq + i) * ndx + nv + i] = 1;
+  }
+  for (int k = 0; k < njp; k++) {
+    int qa = m->jnt_qposadr[periodic[k]], va = m->jnt_dofadr[periodic[k]];
+    J[qa * ndx + va] = cos(x[qa]);
+    J[(nx + k) * ndx + va] = -sin(x[qa]);
+  }
+}
+
 const char* dso_mujoco_version_string(void) {
   return mj_versionString();
 }

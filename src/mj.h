@@ -54,6 +54,26 @@ void dso_mj_state_diff(double* dx, const mjModel* m, const double* x0, const dou
 // x <- x + scale * dx on the manifold (mj_integratePos for qpos); dx has size 2*nv + na.
 void dso_mj_state_integrate(double* x, const mjModel* m, const double* dx, double scale);
 
+// The state input of a policy (chain.input "state"): s = (qpos, qvel, act, cos q_p) where the
+// angle q of each periodic hinge joint (periodic: njp joint ids, each of type hinge) is replaced in
+// qpos by sin q and its cos q is appended, in the order of the list: nin = nq + nv + na + njp.
+// With njp = 0, s = x. The map is continuous and 2π-periodic in each listed angle, so a policy
+// sees the pole upright at q = 0 and at q = 2π as one state.
+int dso_mj_input_size(const mjModel* m, int njp);
+
+// Checks a periodic joint list: each id in range and of type hinge, none repeated. Returns
+// DSO_ERR_INPUT naming the joint otherwise (what: the setting's name for the message).
+dsoStatus dso_mj_input_check(const mjModel* m, const int* periodic, int njp, const char* what,
+                             dsoError* err);
+
+// s (dso_mj_input_size) at the state x (nq + nv + na).
+void dso_mj_input(double* s, const mjModel* m, const int* periodic, int njp, const double* x);
+
+// ∂s/∂dx (nin x (2*nv + na), row-major) at x, dx the tangent-space displacement of x
+// (dso_mj_state_integrate): quaternions of free and ball joints move as q ⊗ exp(ω/2).
+void dso_mj_input_jacobian(double* J, const mjModel* m, const int* periodic, int njp,
+                           const double* x);
+
 // MuJoCo's version string, e.g. "2.2.2".
 const char* dso_mujoco_version_string(void);
 

@@ -218,9 +218,18 @@ static void op_initial(double* x0, const void* model, void* work, int n, dsoRng*
   }
 }
 
-// the policy input at state x (state input) or from the measurement y (sensor input)
-static const double* policy_input(const dsoMjChain* mc, const double* x, const double* y) {
-  return mc->input == DSO_INPUT_STATE ? x : y;
+// the policy input at state x (state input, formed in w->s when some hinge angles are periodic)
+// or the measurement y (sensor input)
+static const double* policy_input(const dsoMjChain* mc, dsoMjWork* w, const double* x,
+                                  const double* y) {
+  if (mc->input != DSO_INPUT_STATE) {
+    return y;
+  }
+  if (mc->nperiodic == 0) {
+    return x;
+  }
+  dso_mj_input(w->s, mc->base, mc->periodic, mc->nperiodic, x);
+  return w->s;
 }
 
 // one transition; noise = 0 gives the noise-free f(x, θ) of eq. 59
@@ -265,7 +274,7 @@ static int transition(double* xn, const dsoMjChain* mc, dsoMjWork* w, const doub
       y[i] = sim->sensor_gain[i] * sd[i] + sim->sensor_offset[i] + sim->sensor_std[i] * zeta[i];
     }
   }
-  const double* s = policy_input(mc, x, y);
+  const double* s = policy_input(mc, w, x, y);
   if (mc->policy) {
     dso_policy_forward(w->mu, w->hnext, mc->policy, w->pw, s, x + mc->off_h,
                        theta + mc->policy_start);
@@ -382,7 +391,7 @@ static double logp_core(double* grad, double scale, const dsoMjChain* mc, dsoMjW
       lp += lognormal(y[i] - (w->ch_gain[i] * sd[i] + w->ch_off[i]), w->ch_sstd[i], NULL);
     }
   }
-  const double* s = policy_input(mc, x, y);
+  const double* s = policy_input(mc, w, x, y);
   // the gradient needs the policy's activations at this transition: run the forward pass then
   if (grad || !(x == w->mu_x && xn == w->mu_xn && theta == w->mu_theta)) {
     if (mc->policy) {
@@ -524,6 +533,7 @@ void dso_mjchain_free(dsoMjChain* mc) {
     mj_deleteModel(mc->own);
   }
   free(mc->bound);
+  free(mc->periodic);
   free(mc->init_qpos);
   free(mc->init_qvel);
   free(mc->init_std);
@@ -691,7 +701,28 @@ dsoMjChain* dso_mjchain_create(const mjModel* base, const dsoTheta* theta,
   mc->nu = base->nu;
   mc->nh = policy ? dso_policy_nh(policy) : 0;
   mc->ns = (settings->input == DSO_INPUT_SENSORS || has_sensor_entries) ? base->nsensordata : 0;
-  mc->nin = settings->input == DSO_INPUT_STATE ? base->nq + base->nv + base->na
+  if (settings->nperiodic > 0) {
+    if (settings->input != DSO_INPUT_STATE) {
+      dso_mjchain_free(mc);
+      dso_error(err, DSO_ERR_INPUT, "chain: periodic joints shape the state input; the policy "
+                "reads sensors");
+      return NULL;
+    }
+    if (dso_mj_input_check(base, settings->periodic, settings->nperiodic, "chain.periodic",
+                           err)) {
+      dso_mjchain_free(mc);
+      return NULL;
+    }
+    mc->periodic = (int*)malloc(sizeof(int) * (size_t)settings->nperiodic);
+    if (!mc->periodic) {
+      dso_mjchain_free(mc);
+      dso_error(err, DSO_ERR_MEMORY, "chain: out of memory");
+      return NULL;
+    }
+    memcpy(mc->periodic, settings->periodic, sizeof(int) * (size_t)settings->nperiodic);
+    mc->nperiodic = settings->nperiodic;
+  }
+  mc->nin = settings->input == DSO_INPUT_STATE ? dso_mj_input_size(base, mc->nperiodic)
                                                : base->nsensordata;
   if (settings->input == DSO_INPUT_SENSORS && base->nsensordata == 0) {
     dso_mjchain_free(mc);
@@ -705,7 +736,7 @@ dsoMjChain* dso_mjchain_create(const mjModel* base, const dsoTheta* theta,
       dso_error(err, DSO_ERR_INPUT,
                 "chain: the policy maps %d inputs to %d outputs; the model needs %d inputs (%s) "
                 "and %d outputs (actuators)", dso_policy_nin(policy), dso_policy_nu(policy),
-                mc->nin, settings->input == DSO_INPUT_STATE ? "nq + nv + na" : "nsensordata",
+                mc->nin, settings->input == DSO_INPUT_STATE ? "nq + nv + na + periodic joints" : "nsensordata",
                 base->nu);
       dso_mjchain_free(mc);
       return NULL;
@@ -826,39 +857,6 @@ typedef struct {
   dsoStatus* status;  // (N)
 } dsoPathCtx;
 
-// ∂s/∂x (nin x ndx) of the state input s = (qpos, qvel, act) at x
-static void state_input_jacobian(double* J, const mjModel* m, const double* x) {
-  int nq = m->nq, nv = m->nv, na = m->na, ndx = 2 * nv + na;
-  memset(J, 0, sizeof(double) * (size_t)((nq + nv + na) * ndx));
-  for (int j = 0; j < m->njnt; j++) {
-    int qa = m->jnt_qposadr[j], va = m->jnt_dofadr[j], type = m->jnt_type[j];
-    if (type == mjJNT_FREE) {
-      for (int k = 0; k < 3; k++) {
-        J[(qa + k) * ndx + va + k] = 1;
-      }
-      qa += 3;
-      va += 3;
-    }
-    if (type == mjJNT_FREE || type == mjJNT_BALL) {
-      // q' = q ⊗ exp(ω/2) in the local frame: ∂q/∂ω_k = q ⊗ (0, e_k) / 2
-      const double* q = x + qa;
-      double d[3][4] = {{-q[1], q[0], q[3], -q[2]},
-                        {-q[2], -q[3], q[0], q[1]},
-                        {-q[3], q[2], -q[1], q[0]}};
-      for (int k = 0; k < 3; k++) {
-        for (int r = 0; r < 4; r++) {
-          J[(qa + r) * ndx + va + k] = 0.5 * d[k][r];
-        }
-      }
-    } else {
-      J[qa * ndx + va] = 1;
-    }
-  }
-  for (int i = 0; i < nv + na; i++) {
-    J[(nq + i) * ndx + nv + i] = 1;
-  }
-}
-
 // y += Mᵀ v for M (rows x cols), row-major
 static void add_mtv(double* y, const double* M, const double* v, int rows, int cols) {
   for (int r = 0; r < rows; r++) {
@@ -884,17 +882,18 @@ static double policy_cost(dsoMjWork* w, const double* x, const double* theta, do
   const double* h = x + mc->off_h;
   channel_values(w, theta);
   dsoCostPolicy p = {w->cmu, w->ch_astd, NULL, mc->ref_sigma};
+  const double* s = policy_input(mc, w, x, NULL);
   // the reference mean first: the activations of the current policy stay in pw for its vjp
   if (cost->reference) {
     if (pol) {
-      dso_policy_forward(w->cmu_old, w->chn, pol, w->pw, x, h, mc->ref_u + ps);
+      dso_policy_forward(w->cmu_old, w->chn, pol, w->pw, s, h, mc->ref_u + ps);
     } else {
       memset(w->cmu_old, 0, sizeof(double) * (size_t)nu);
     }
     p.mu_old = w->cmu_old;
   }
   if (pol) {
-    dso_policy_forward(w->cmu, w->chn, pol, w->pw, x, h, theta + ps);
+    dso_policy_forward(w->cmu, w->chn, pol, w->pw, s, h, theta + ps);
   } else {
     memset(w->cmu, 0, sizeof(double) * (size_t)nu);
   }
@@ -915,7 +914,7 @@ static double policy_cost(dsoMjWork* w, const double* x, const double* theta, do
                                  gth ? gth + ps : NULL, pol, w->pw, h, theta + ps, w->gmu, NULL);
     if (want_x && cost->reference) {
       // μ_old reads the same state: its θ_old is constant, only s and h move
-      dso_policy_vjp(w->cgs, w->cgh, NULL, pol, w->pw, x, h, mc->ref_u + ps, w->gmu_old, NULL);
+      dso_policy_vjp(w->cgs, w->cgh, NULL, pol, w->pw, s, h, mc->ref_u + ps, w->gmu_old, NULL);
     }
   }
   if (gth) {
@@ -928,7 +927,7 @@ static double policy_cost(dsoMjWork* w, const double* x, const double* theta, do
     }
   }
   if (pol && lx) {
-    state_input_jacobian(w->Js, mc->base, x);
+    dso_mj_input_jacobian(w->Js, mc->base, mc->periodic, mc->nperiodic, x);
     add_mtv(lx, w->Js, w->cgs, mc->nin, dso_mj_tangent_size(mc->base));
   }
   if (pol && lh) {
@@ -1049,7 +1048,7 @@ static dsoStatus pathwise_one(const dsoMjChain* mc, dsoMjWork* w, dsoRollout* ro
           w->la[i] = 0;
         }
       }
-      const double* sin = policy_input(mc, xt, y);
+      const double* sin = policy_input(mc, w, xt, y);
       memset(w->gs, 0, sizeof(double) * (size_t)mc->nin);
       memset(w->gh, 0, sizeof(double) * (size_t)nh);
       w->mu_x = NULL;
@@ -1070,7 +1069,7 @@ static dsoStatus pathwise_one(const dsoMjChain* mc, dsoMjWork* w, dsoRollout* ro
         g[dv->index[k]] += w->lam[k];
       }
       if (mc->input == DSO_INPUT_STATE) {
-        state_input_jacobian(w->Js, m, xt);
+        dso_mj_input_jacobian(w->Js, m, mc->periodic, mc->nperiodic, xt);
         add_mtv(w->lphys, w->Js, w->gs, mc->nin, ndx);
       } else {
         // y = gain ⊙ sd + offset + σ ⊙ ζ, sd = sensors(x_t, a_{t-1}, θ_f)

@@ -1,6 +1,6 @@
 // A MuJoCo model as a DSO chain (paper eq. 96): x' = f(x, clip(μ(s, θ_μ) + ε), θ_f) with action
-// noise ε ~ N(0, diag σ_ε²), σ_ε = exp(θ_ε), and policy input s either the state or the
-// measurements y = gain ⊙ sensordata + offset + ξ, ξ ~ N(0, diag σ_ξ²) (θ_h, θ_ξ).
+// noise ε ~ N(0, diag σ_ε²), σ_ε = exp(θ_ε), and policy input s either the state (with periodic
+// hinge angles as sine and cosine, dso_mj_input) or the measurements y = gain ⊙ sensordata + offset + ξ, ξ ~ N(0, diag σ_ξ²) (θ_h, θ_ξ).
 //
 // The chain state augments the physics state with what one transition samples, so that ln P is
 // the density of the sampled variables (the S-MDP mapping of section 3.2):
@@ -72,6 +72,9 @@ typedef struct dsoMjChainSettings_ {
   int feature_horizon;         // time scale of the baseline features (default 100 steps)
   const dsoDataset* data;      // reference episodes of a track cost term (borrowed; must outlive
                                // the chain); NULL: none (an error when the cost has a track term)
+  const int* periodic;         // (nperiodic) hinge joint ids whose angle the state input gives as
+                               // (sin q, cos q) (dso_mj_input); NULL: none
+  int nperiodic;
 } dsoMjChainSettings;
 
 // Fills s with the defaults above.
@@ -86,6 +89,8 @@ typedef struct dsoMjChain_ {
   const dsoPolicy* policy;   // NULL: a = noise only
   const dsoCost* cost;       // NULL: zero cost
   dsoPolicyInput input;
+  int* periodic;             // (nperiodic) periodic hinge joints of the state input (dso_mj_input)
+  int nperiodic;
   double divergence_penalty;
   double* init_qpos;         // (nq)
   double* init_qvel;         // (nv)
@@ -107,8 +112,8 @@ typedef struct dsoMjChain_ {
   int* win;                  // track: (nwin x 3) episode, first sample, steps of each window
 } dsoMjChain;
 
-// Creates a MuJoCo chain. The policy's input size must equal nq + nv + na (state input) or
-// nsensordata (sensor input) and its output size nu. Returns NULL with err set on failure.
+// Creates a MuJoCo chain. The policy's input size must equal nq + nv + na + nperiodic (state
+// input, dso_mj_input) or nsensordata (sensor input) and its output size nu. Returns NULL with err set on failure.
 dsoMjChain* dso_mjchain_create(const mjModel* base, const dsoTheta* theta,
                                const dsoPolicy* policy, const dsoCost* cost,
                                const dsoMjChainSettings* settings, dsoError* err);

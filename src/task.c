@@ -10,7 +10,8 @@
 
 static const char* const kTaskKeys[] = {"description", "model", "policy", "chain", "cost",
                                         "rollout", "data", "fit", "train", "estimator", "theta", NULL};
-static const char* const kChainKeys[] = {"input", "divergence_penalty", "init_qpos", "init_qvel",
+static const char* const kChainKeys[] = {"input", "periodic", "divergence_penalty", "init_qpos",
+                                         "init_qvel",
                                          "init_std_qpos", "init_std_qvel", "randomize", "fd",
                                          NULL};
 static const char* const kFdKeys[] = {"eps_state", "eps_theta", "centered", NULL};
@@ -220,6 +221,7 @@ void dso_task_free(dsoTask* task) {
   free(task->estimator);
   free(task->train);
   free(task->chain_arrays);
+  free(task->chain_periodic);
   free(task->path);
   free(task->model_path);
   free(task->description);
@@ -228,6 +230,47 @@ void dso_task_free(dsoTask* task) {
   }
   dso_theta_free(task->theta);
   free(task);
+}
+
+// chain.periodic: hinge joint names whose angle the policy reads as (sin q, cos q)
+static dsoStatus parse_periodic(dsoTask* t, const cJSON* node, const char* file, dsoError* err) {
+  if (!node) {
+    return DSO_OK;
+  }
+  const mjModel* m = t->model;
+  if (!cJSON_IsArray(node)) {
+    return dso_error(err, DSO_ERR_INPUT, "%s: chain.periodic: expected an array of hinge joint "
+                     "names, got %s", file, dso_json_type_name(node));
+  }
+  int n = cJSON_GetArraySize(node);
+  t->chain_periodic = (int*)calloc((size_t)(n > 0 ? n : 1), sizeof(int));
+  if (!t->chain_periodic) {
+    return dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", file);
+  }
+  int k = 0;
+  for (const cJSON* it = node->child; it; it = it->next, k++) {
+    if (!cJSON_IsString(it)) {
+      return dso_error(err, DSO_ERR_INPUT, "%s: chain.periodic[%d]: expected a joint name, got %s",
+                       file, k, dso_json_type_name(it));
+    }
+    int j = mj_name2id(m, mjOBJ_JOINT, it->valuestring);
+    if (j < 0) {
+      return dso_error(err, DSO_ERR_INPUT, "%s: chain.periodic[%d]: the model has no joint "
+                       "\"%s\"", file, k, it->valuestring);
+    }
+    t->chain_periodic[k] = j;
+  }
+  if (dso_mj_input_check(m, t->chain_periodic, n, "chain.periodic", err)) {
+    dso_error_prefix(err, "%s: ", file);
+    return err->code;
+  }
+  if (n > 0 && t->chain.input != DSO_INPUT_STATE) {
+    return dso_error(err, DSO_ERR_INPUT, "%s: chain.periodic shapes the state input; "
+                     "chain.input is \"sensors\"", file);
+  }
+  t->chain.periodic = t->chain_periodic;
+  t->chain.nperiodic = n;
+  return DSO_OK;
 }
 
 // the "chain" section, except "randomize", which needs θ
@@ -257,6 +300,9 @@ static dsoStatus parse_chain(dsoTask* t, const cJSON* node, const char* file, ds
   } else if (input && strcmp(input, "state")) {
     return dso_error(err, DSO_ERR_INPUT, "%s: chain.input: unknown input \"%s\"; valid: state, "
                      "sensors", file, input);
+  }
+  if (parse_periodic(t, cJSON_GetObjectItemCaseSensitive(node, "periodic"), file, err)) {
+    return err->code;
   }
   if (dso_json_number(&t->chain.divergence_penalty, NULL, node, "divergence_penalty", 0, file,
                       "chain", err)) {
@@ -442,8 +488,9 @@ static dsoStatus load_into(dsoTask* t, const char* path, int flags, dsoError* er
               : dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", path);
     free(ptext);
     if (!s) {
-      int nin = t->chain.input == DSO_INPUT_STATE ? t->model->nq + t->model->nv + t->model->na
-                                                  : t->model->nsensordata;
+      int nin = t->chain.input == DSO_INPUT_STATE
+                    ? dso_mj_input_size(t->model, t->chain.nperiodic)
+                    : t->model->nsensordata;
       t->policy = dso_policy_create(&ps, nin, t->model->nu, err);
       dso_policy_settings_free(&ps);
       if (!t->policy) {

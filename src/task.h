@@ -4,7 +4,7 @@
 //     "description": "free text",
 //     "model": "../models/pendulum.xml",          // relative to the task file
 //     "policy": {"type": "mlp", "hidden": [16]},  // see policy.h; θ_μ entries come first
-//     "chain": {"input": "state", "divergence_penalty": 1000,
+//     "chain": {"input": "state", "periodic": ["hinge"], "divergence_penalty": 1000,
 //               "init_qpos": {"hinge": 0.5}, "init_qvel": {}, "init_std_qpos": {"hinge": 0.1},
 //               "init_std_qvel": {}, "randomize": {"physics.pole.mass": 0.05},
 //               "fd": {"eps_state": 1e-6, "eps_theta": 1e-6, "centered": true}},
@@ -54,6 +54,7 @@ typedef struct dsoTask_ {
   dsoRolloutSettings rollout;    // the "rollout" section
   int nrollout;                  // rollouts per batch (rollout.rollouts, default 64)
   double* chain_arrays;          // storage of chain.init_qpos, init_qvel, init_std, randomize_std
+  int* chain_periodic;           // storage of chain.periodic (joint ids); NULL when none
   dsoDataset* data;              // the "data" section, loaded; NULL when absent
   char* fit;                     // the "fit" section as JSON text (read by the fitting code);
                                  // NULL when absent

@@ -188,7 +188,7 @@ dsoTrain* dso_train_create(const dsoTask* task, const dsoTrainSettings* set, dso
       dso_train_free(tr);
       return NULL;
     }
-    tr->data = dso_clone_create(tr->mc->base, task->theta, task->policy, task->chain.input,
+    tr->data = dso_clone_create(tr->mc->base, task->theta, task->policy, &task->chain,
                                 task->data, dso_rollout_gamma_step(tr->ro), which,
                                 &task->chain.deriv, err);
     if (!tr->data) {

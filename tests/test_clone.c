@@ -117,7 +117,7 @@ static void test_gradients_fd(void** state) {
   // move θ away from where the data was recorded: policy, noise and physics all differ
   for (int i = 0; i < n; i++) u[i] += 0.05 * wiggle(i);
   dsoError err = {0};
-  dsoClone* c = dso_clone_create(task->model, task->theta, task->policy, task->chain.input, ds,
+  dsoClone* c = dso_clone_create(task->model, task->theta, task->policy, &task->chain, ds,
                                  0.98, DSO_CLONE_ACTIONS | DSO_CLONE_HYBRID, &task->chain.deriv,
                                  &err);
   if (!c) fprintf(stderr, "%s\n", err.msg);
@@ -220,7 +220,7 @@ static void test_clone_least_squares(void** state) {
   double sig_ls = sqrt(rss / N);
   // clone from zero gains and σ = 1 with Adam on the gradient of L_clone alone
   dsoError err = {0};
-  dsoClone* c = dso_clone_create(task->model, task->theta, task->policy, task->chain.input, ds,
+  dsoClone* c = dso_clone_create(task->model, task->theta, task->policy, &task->chain, ds,
                                  1.0, DSO_CLONE_ACTIONS, NULL, &err);
   assert_non_null(c);
   double g[4], m[4] = {0}, v[4] = {0}, L = 0;
@@ -271,18 +271,21 @@ static void test_errors(void** state) {
   dsoDataset* ds = record(task, NULL, 1, 10, 2, "err.csv");
   dsoError err = {0};
   // sensor input
-  assert_null(dso_clone_create(task->model, task->theta, task->policy, DSO_INPUT_SENSORS, ds, 1.0,
+  dsoMjChainSettings sensors;
+  dso_mjchain_settings_default(&sensors);
+  sensors.input = DSO_INPUT_SENSORS;
+  assert_null(dso_clone_create(task->model, task->theta, task->policy, &sensors, ds, 1.0,
                                DSO_CLONE_ACTIONS, NULL, &err));
   assert_non_null(strstr(err.msg, "sensors"));
   // no controls recorded
   ds->has[DSO_DATA_CTRL][0] = 0;
   dsoError e2 = {0};
-  assert_null(dso_clone_create(task->model, task->theta, task->policy, DSO_INPUT_STATE, ds, 1.0,
+  assert_null(dso_clone_create(task->model, task->theta, task->policy, NULL, ds, 1.0,
                                DSO_CLONE_ACTIONS, NULL, &e2));
   assert_non_null(strstr(e2.msg, "ctrl.force"));
   // hybrid needs no actions
   dsoError e3 = {0};
-  dsoClone* c = dso_clone_create(task->model, task->theta, task->policy, DSO_INPUT_STATE, ds, 1.0,
+  dsoClone* c = dso_clone_create(task->model, task->theta, task->policy, NULL, ds, 1.0,
                                  DSO_CLONE_HYBRID, NULL, &e3);
   assert_non_null(c);
   double L = 0;
@@ -291,12 +294,12 @@ static void test_errors(void** state) {
   // a velocity column missing
   ds->has[DSO_DATA_QVEL][1] = 0;
   dsoError e4 = {0};
-  assert_null(dso_clone_create(task->model, task->theta, task->policy, DSO_INPUT_STATE, ds, 1.0,
+  assert_null(dso_clone_create(task->model, task->theta, task->policy, NULL, ds, 1.0,
                                DSO_CLONE_HYBRID, NULL, &e4));
   assert_non_null(strstr(e4.msg, "qvel.hinge"));
   // no policy
   dsoError e5 = {0};
-  assert_null(dso_clone_create(task->model, task->theta, NULL, DSO_INPUT_STATE, ds, 1.0,
+  assert_null(dso_clone_create(task->model, task->theta, NULL, NULL, ds, 1.0,
                                DSO_CLONE_HYBRID, NULL, &e5));
   assert_non_null(strstr(e5.msg, "policy"));
   dso_dataset_free(ds);

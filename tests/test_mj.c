@@ -180,6 +180,83 @@ static void test_state_roundtrip_and_tangent(void** state) {
   mj_deleteModel(m);
 }
 
+// the policy's state input with a periodic hinge (dso_mj_input): sin q in place, cos q appended,
+// 2π-periodic, and its Jacobian in the tangent space equal to central differences through
+// dso_mj_state_integrate (free and ball quaternions included)
+static const char* kFreeBallHinge =
+    "<mujoco><worldbody><body name=\"box\" pos=\"0 0 0.5\"><freejoint name=\"root\"/>"
+    "<geom type=\"box\" size=\".1 .1 .1\" mass=\"1\"/>"
+    "<body name=\"arm\" pos=\"0.2 0 0\"><joint name=\"ball\" type=\"ball\"/>"
+    "<geom type=\"capsule\" fromto=\"0 0 0 .3 0 0\" size=\".03\" mass=\".2\"/>"
+    "<body name=\"tip\" pos=\"0.3 0 0\"><joint name=\"hinge\" axis=\"0 1 0\"/>"
+    "<joint name=\"slide\" type=\"slide\" axis=\"1 0 0\"/>"
+    "<geom type=\"sphere\" size=\".05\" mass=\".1\"/></body></body></body></worldbody>"
+    "</mujoco>";
+
+static void test_periodic_input(void** state) {
+  dsoError err = {0};
+  mjModel* m = load_string(kFreeBallHinge, &err);
+  assert_non_null(m);
+  int hinge = mj_name2id(m, mjOBJ_JOINT, "hinge"), slide = mj_name2id(m, mjOBJ_JOINT, "slide");
+  int per[1] = {hinge};
+  int nx = dso_mj_state_size(m), ndx = dso_mj_tangent_size(m);
+  int nin = dso_mj_input_size(m, 1);
+  assert_int_equal(nin, nx + 1);
+  double x[64], xp[64], s[64], sp[64], sm[64], dx[64], J[64 * 64];
+  mjData* d = mj_makeData(m);
+  mj_resetData(m, d);
+  for (int i = 0; i < m->nv; i++) d->qvel[i] = 0.3 * (i + 1) - 1.0;
+  mj_integratePos(m, d->qpos, d->qvel, 1.0);  // a generic pose, quaternions away from identity
+  d->qpos[m->jnt_qposadr[hinge]] = 2.5;
+  dso_mj_state_get(x, m, d);
+  dso_mj_input(s, m, per, 1, x);
+  int qa = m->jnt_qposadr[hinge];
+  assert_true(fabs(s[qa] - sin(2.5)) < 1e-15 && fabs(s[nx] - cos(2.5)) < 1e-15);
+  for (int i = 0; i < nx; i++) {
+    if (i != qa) assert_true(s[i] == x[i]);
+  }
+  // periodic: q and q + 2π give the same input
+  memcpy(xp, x, sizeof(double) * (size_t)nx);
+  xp[qa] += 2 * M_PI;
+  dso_mj_input(sp, m, per, 1, xp);
+  for (int i = 0; i < nin; i++) assert_true(fabs(sp[i] - s[i]) < 1e-14);
+  // the Jacobian against central differences along each tangent direction
+  dso_mj_input_jacobian(J, m, per, 1, x);
+  const double h = 1e-6;
+  double worst = 0;
+  for (int c = 0; c < ndx; c++) {
+    memset(dx, 0, sizeof(double) * (size_t)ndx);
+    dx[c] = 1;
+    memcpy(xp, x, sizeof(double) * (size_t)nx);
+    dso_mj_state_integrate(xp, m, dx, h);
+    dso_mj_input(sp, m, per, 1, xp);
+    memcpy(xp, x, sizeof(double) * (size_t)nx);
+    dso_mj_state_integrate(xp, m, dx, -h);
+    dso_mj_input(sm, m, per, 1, xp);
+    for (int r = 0; r < nin; r++) {
+      double fd = (sp[r] - sm[r]) / (2 * h);
+      worst = fmax(worst, fabs(fd - J[r * ndx + c]));
+    }
+  }
+  assert_true(worst < 1e-8);
+  // no periodic joint: s = x, J = the plain state Jacobian
+  dso_mj_input(s, m, NULL, 0, x);
+  assert_memory_equal(s, x, sizeof(double) * (size_t)nx);
+  // the checks: a slide joint, a repeat, an id out of range
+  int bad1[1] = {slide}, bad2[2] = {hinge, hinge}, bad3[1] = {99};
+  assert_int_equal(dso_mj_input_check(m, per, 1, "periodic", &err), DSO_OK);
+  assert_int_equal(dso_mj_input_check(m, bad1, 1, "periodic", &err), DSO_ERR_INPUT);
+  assert_non_null(strstr(err.msg, "\"slide\" is not a hinge"));
+  err = (dsoError){0};
+  assert_int_equal(dso_mj_input_check(m, bad2, 2, "periodic", &err), DSO_ERR_INPUT);
+  assert_non_null(strstr(err.msg, "listed twice"));
+  err = (dsoError){0};
+  assert_int_equal(dso_mj_input_check(m, bad3, 1, "periodic", &err), DSO_ERR_INPUT);
+  assert_non_null(strstr(err.msg, "out of range"));
+  mj_deleteData(d);
+  mj_deleteModel(m);
+}
+
 static void test_shipped_and_sample_models_load(void** state) {
   // the five shipped models and Debian's humanoid sample (libmujoco-samples)
   const char* models[] = {"pendulum.xml", "cartpole.xml", "double_pendulum.xml", "arm2.xml",
@@ -229,6 +306,7 @@ int main(void) {
       cmocka_unit_test(test_trap),
       cmocka_unit_test(test_divergence),
       cmocka_unit_test(test_state_roundtrip_and_tangent),
+      cmocka_unit_test(test_periodic_input),
       cmocka_unit_test(test_shipped_and_sample_models_load),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

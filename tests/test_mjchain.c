@@ -37,9 +37,11 @@ static void fixture_free(Fixture* f) {
   free(f->u);
 }
 
-// model, policy kind, policy input, cost JSON, extra θ entries (JSON objects)
-static Fixture make(const char* model, dsoPolicyKind kind, dsoPolicyInput input,
-                    const char* cost, const char** entries, int nentries, double init_scale) {
+// model, policy kind, policy input, a periodic hinge joint (NULL: none), cost JSON, extra θ
+// entries (JSON objects)
+static Fixture make_periodic(const char* model, dsoPolicyKind kind, dsoPolicyInput input,
+                             const char* periodic, const char* cost, const char** entries,
+                             int nentries, double init_scale) {
   Fixture f;
   memset(&f, 0, sizeof(f));
   char path[1024];
@@ -47,7 +49,9 @@ static Fixture make(const char* model, dsoPolicyKind kind, dsoPolicyInput input,
   dsoError err = {0};
   f.m = dso_mj_load(path, &err);
   assert_non_null(f.m);
-  int nin = input == DSO_INPUT_STATE ? f.m->nq + f.m->nv + f.m->na : f.m->nsensordata;
+  int jp = periodic ? mj_name2id(f.m, mjOBJ_JOINT, periodic) : -1;
+  int njp = periodic ? 1 : 0;
+  int nin = input == DSO_INPUT_STATE ? dso_mj_input_size(f.m, njp) : f.m->nsensordata;
   dsoPolicySettings ps;
   dso_policy_settings_default(&ps);
   ps.kind = kind;
@@ -81,6 +85,8 @@ static Fixture make(const char* model, dsoPolicyKind kind, dsoPolicyInput input,
   dsoMjChainSettings cs;
   dso_mjchain_settings_default(&cs);
   cs.input = input;
+  cs.periodic = &jp;
+  cs.nperiodic = njp;
   double std[64] = {0};
   for (int i = 0; i < 2 * f.m->nv; i++) {
     std[i] = 0.2;
@@ -94,6 +100,11 @@ static Fixture make(const char* model, dsoPolicyKind kind, dsoPolicyInput input,
   f.u = calloc((size_t)f.theta->n, sizeof(double));
   dso_theta_init(f.theta, f.u);
   return f;
+}
+
+static Fixture make(const char* model, dsoPolicyKind kind, dsoPolicyInput input,
+                    const char* cost, const char** entries, int nentries, double init_scale) {
+  return make_periodic(model, kind, input, NULL, cost, entries, nentries, init_scale);
 }
 
 static dsoRollout* batch(const Fixture* f, int N, int T, int threads) {
@@ -198,6 +209,22 @@ static void test_pathwise_cartpole_mlp(void** state) {
                    "[{\"term\": \"upright\", \"body\": \"pole\"}, {\"term\": \"quadratic\","
                    " \"qpos_weight\": {\"slider\": 0.5}, \"qvel_weight\": {\"slider\": 0.1}},"
                    " {\"term\": \"effort\", \"weight\": 0.05}]", e, 9, 0.5);
+  check_pathwise(&f, 4, 150, 1e-4);
+  fixture_free(&f);
+}
+
+// the policy reads the pole angle as (sin q, cos q) (dso_mj_input): the input Jacobian enters
+// the adjoint pass through the transition and through the D-MDP effort on the policy mean
+static void test_pathwise_cartpole_periodic(void** state) {
+  (void)state;
+  const char* e[] = {"{\"name\": \"action_noise.force.std\", \"init\": 0.2}",
+                     "{\"name\": \"physics.pole.mass\"}",
+                     "{\"name\": \"physics.hinge.damping\"}"};
+  Fixture f = make_periodic("cartpole.xml", DSO_POLICY_MLP, DSO_INPUT_STATE, "hinge",
+                            "[{\"term\": \"upright\", \"body\": \"pole\"},"
+                            " {\"term\": \"effort\", \"weight\": 0.05, \"action\": \"mean\"}]",
+                            e, 3, 0.5);
+  assert_int_equal(dso_policy_nin(f.policy), f.m->nq + f.m->nv + 1);
   check_pathwise(&f, 4, 150, 1e-4);
   fixture_free(&f);
 }
@@ -546,6 +573,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_pathwise_pendulum_linear),
       cmocka_unit_test(test_pathwise_cartpole_mlp),
+      cmocka_unit_test(test_pathwise_cartpole_periodic),
       cmocka_unit_test(test_pathwise_arm_sensors),
       cmocka_unit_test(test_pathwise_arm_state),
       cmocka_unit_test(test_pathwise_rnn),

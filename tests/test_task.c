@@ -126,6 +126,13 @@ static const BadCase kBad[] = {
     // the policy, chain, cost and rollout sections
     {"chain_unknown_key.json", "chain", "unknown key \"inputs\"; valid keys: input,"},
     {"chain_bad_input.json", "chain.input", "unknown input \"pixels\"; valid: state, sensors"},
+    {"chain_periodic_not_array.json", "chain.periodic",
+     "expected an array of hinge joint names, got a string"},
+    {"chain_periodic_unknown_joint.json", "chain.periodic[0]", "the model has no joint \"pole\""},
+    {"chain_periodic_slide.json", "chain.periodic[0]",
+     "joint \"slider\" is not a hinge; only hinge angles are periodic"},
+    {"chain_periodic_twice.json", "chain.periodic[1]", "joint \"hinge\" is listed twice"},
+    {"chain_periodic_number.json", "chain.periodic[0]", "expected a joint name, got a number"},
     {"chain_init_unknown_joint.json", "chain.init_qpos", "the model has no joint named \"elbow\""},
     {"chain_init_std_negative.json", "chain.init_std_qvel.hinge",
      "expected a number >= 0, got -0.1"},
