@@ -59,15 +59,17 @@ void dso_cli_plot_trajectories(const char* outdir, int ncol, const char* const* 
   }
   fprintf(gp, "set terminal png size 900,%d\nset output '%s/trajectories.png'\n"
           "set datafile separator ','\nset multiplot layout %d,1\n"
-          "set xlabel 'sample (validation episodes in sequence)'\n", 120 + 260 * ncol, outdir,
-          ncol);
+          "set xlabel 'sample (validation episodes in sequence)'\n"
+          // brk(e, y): y, or undefined (which breaks the line) where the episode id e changes,
+          // so that one episode's last sample is not joined to the next one's first
+          "p = -1\nbrk(e, y) = (e != p ? (p = e, 1/0) : y)\n", 120 + 260 * ncol, outdir, ncol);
   for (int k = 0; k < ncol; k++) {
     int c = 3 + 3 * k;
-    fprintf(gp, "set title '%s'\nplot '%s/trajectories.csv' using 0:%d skip 1 with lines "
-            "lw 4 lc rgb '#a0a0a0' title 'recorded', '' using 0:%d skip 1 with lines lc rgb "
-            "'#d95f02' title 'initial theta', '' using 0:%d skip 1 with lines dt 2 lw 2 lc rgb "
-            "'#1b4f9c' title 'identified theta'\n", names[k], outdir, c, c + 1,
-            c + 2);
+    fprintf(gp, "set title '%s'\nplot '%s/trajectories.csv' using 0:(brk($1,$%d)) skip 1 "
+            "with lines lw 4 lc rgb '#a0a0a0' title 'recorded', '' using 0:(brk($1,$%d)) skip 1 "
+            "with lines lc rgb '#d95f02' title 'initial theta', '' using 0:(brk($1,$%d)) skip 1 "
+            "with lines dt 2 lw 2 lc rgb '#1b4f9c' title 'identified theta'\n", names[k],
+            outdir, c, c + 1, c + 2);
   }
   fprintf(gp, "unset multiplot\n");
   if (pclose(gp) != 0) {
