@@ -2,19 +2,23 @@
 // data-augmented policy optimization). tasks/cartpole_swingup.json (D-MDP cost r(x, mu(x)),
 // pathwise gradient, Adam) and tasks/cartpole_swingup_clone.json (the same + L_clone of section
 // 5.1 on the committed demonstrations of a hand-designed energy-pumping + LQR controller,
-// tasks/experts/README.md) are trained on the same seed for a short budget of SW_ITERS iterations.
+// tasks/experts/README.md) are trained on the same seed: the clone variant for SW_CLONE_ITERS
+// iterations, the plain one for the shorter SW_PLAIN_ITERS (it has never left the bottom in 300
+// on the benchmark's seeds; the comparison needs only the steps the clone variant took to J < 8).
 //
 // Scale of J (sum over the 500 steps of the task's cost): the upright term alone is
 // 5 * mean_t (1 - cos angle), so the pole hanging still costs 10, a pole circling at constant
-// speed about 5, and the demonstrations (swing-up in about 1.1 s, then held upright to the end)
-// score J = 3.46 (bench_swingup --hand-demos). "Samples to reach a target" are environment steps
+// speed about 5, and the demonstrating controller (swing-up in about 1.1-1.7 s, then held upright)
+// scores J = 3.48 under the task's action noise (bench_swingup --hand-demos --demo-noise 0.1).
+// "Samples to reach a target" are environment steps
 // (rollouts x horizon x iterations) until the batch J first falls below it.
 //
-// Checked (the full budget and the success target J < SW_SUCCESS are bench/bench_swingup.c):
-// the clone variant brings the batch J below SW_TARGET within the budget (mean 1 - cos angle
-// below 1.6: the pole no longer hangs), L_clone falls, and the variant without clone has not
-// reached SW_TARGET when the clone variant does (it counts as never reaching it when it does not
-// within the budget). Both figures are printed, with the success target's.
+// Checked (three seeds and 300 iterations are bench/bench_swingup.c): the clone variant brings
+// the batch J below SW_TARGET (mean 1 - cos angle below 1.6: the pole no longer hangs) and then
+// below the success target SW_SUCCESS (mean 1 - cos angle below 0.8: swung up and balanced for
+// most of the episode; on seed 101 after 135 iterations), L_clone falls, and the variant without
+// clone has not reached SW_TARGET when the clone variant does (it counts as never reaching it
+// when it does not within its budget). Both figures are printed.
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -29,7 +33,8 @@
 #include "theta.h"
 #include "train.h"
 
-#define SW_ITERS 40
+#define SW_CLONE_ITERS 200
+#define SW_PLAIN_ITERS 40
 #define SW_TARGET 8.0
 #define SW_SUCCESS 4.0
 #define SW_SEED 101
@@ -97,14 +102,17 @@ static void test_swingup_clone_vs_plain(void** state) {
   dsoTask* clone = load("cartpole_swingup_clone.json");
   assert_int_equal(plain->nrollout * plain->rollout.horizon,
                    clone->nrollout * clone->rollout.horizon);
-  long budget = (long)SW_ITERS * plain->nrollout * plain->rollout.horizon;
-  printf("  seed %d, budget %d iterations = %ld steps\n", SW_SEED, SW_ITERS, budget);
-  SwRun p = train(plain, SW_ITERS);
-  SwRun c = train(clone, SW_ITERS);
-  print_run("without clone", p, budget);
-  print_run("with clone", c, budget);
+  long per_iter = (long)plain->nrollout * plain->rollout.horizon;
+  printf("  seed %d, budgets %d (without clone) and %d (with clone) iterations of %ld steps\n",
+         SW_SEED, SW_PLAIN_ITERS, SW_CLONE_ITERS, per_iter);
+  SwRun p = train(plain, SW_PLAIN_ITERS);
+  SwRun c = train(clone, SW_CLONE_ITERS);
+  print_run("without clone", p, SW_PLAIN_ITERS * per_iter);
+  print_run("with clone", c, SW_CLONE_ITERS * per_iter);
   assert_true(c.to_target > 0);
+  assert_true(c.to_target < SW_PLAIN_ITERS * per_iter);
   assert_true(p.to_target < 0 || c.to_target < p.to_target);
+  assert_true(c.to_success > 0);
   assert_true(c.clone_last < c.clone_first);
   dso_task_free(plain);
   dso_task_free(clone);
