@@ -1,7 +1,7 @@
 // Cartpole swing-up (paper section 5.2, data-augmented policy optimization): samples to reach a
 // target cost with and without a behavioral-cloning cost on demonstrations.
 //
-//   bench_swingup [--iters K] [--target J] [--seeds S] [--task NAME]
+//   bench_swingup [--iters K] [--target J] [--seeds S] [--task NAME] [--score] [--noise-std S]
 //       trains tasks/cartpole_swingup.json (D-MDP cost r(x, mu(x)), pathwise gradient, Adam) and
 //       tasks/cartpole_swingup_clone.json (the same + L_clone on the hand-controller
 //       demonstrations tasks/experts/cartpole_swingup_hand_demos.csv) for K iterations (default
@@ -12,6 +12,8 @@
 //       circling at constant speed, 1; the demonstrating controller scores 3.48 under the task's
 //       action noise), the best and last J.
 //       Scale: J = 5 mean_t (1 - cos angle) + cart and effort terms; hanging still: 10.
+//       --score trains on the score route (train.gradient "score") instead of the pathwise one;
+//       --noise-std S frees the action noise, starting from std S (the tasks fix it at 0.1).
 //   bench_swingup --hand-demos OUT.csv [--episodes N] [--demo-noise S]
 //       records N episodes (default 32) of the hand-designed swing-up controller (energy pumping,
 //       Astrom and Furuta 2000, blended into a discrete LQR gain near upright) on the task's
@@ -200,6 +202,11 @@ static int hand_demos(const char* out, int nep, double sigma) {
 #define SWING_TARGET 8.0  // J below which the pole no longer hangs (mean 1 - cos angle < 1.6)
 
 // trains one variant on one seed; prints steps to the target and the final J
+// route of the gradient of J and, when noise_std > 0, the action noise made free from that
+// initial std (the score route needs exploration; the tasks fix it at 0.1)
+static dsoTrainGradient g_route = DSO_TRAIN_PATHWISE;
+static double g_noise_std = 0;
+
 static int run_variant(const char* name, uint64_t seed, int iters, double target) {
   char path[1024];
   snprintf(path, sizeof(path), "%s/tasks/%s", DSO_SOURCE_DIR, name);
@@ -213,6 +220,16 @@ static int run_variant(const char* name, uint64_t seed, int iters, double target
     return 1;
   }
   s.seed = seed;
+  s.gradient = g_route;
+  if (g_noise_std > 0) {
+    for (int i = 0; i < task->theta->n; i++) {
+      dsoThetaEntry* e = &task->theta->entry[i];
+      if (e->block == DSO_BLOCK_ACTION_NOISE) {
+        e->init = g_noise_std;
+        e->fixed = 0;
+      }
+    }
+  }
   dsoTrain* tr = dso_train_create(task, &s, &err);
   double* u = calloc((size_t)task->theta->n, sizeof(double));
   if (!tr || !u) {
@@ -266,10 +283,15 @@ int main(int argc, char** argv) {
       nseed = atoi(argv[++i]);
     } else if (!strcmp(argv[i], "--task") && i + 1 < argc) {
       only = argv[++i];
+    } else if (!strcmp(argv[i], "--score")) {
+      g_route = DSO_TRAIN_SCORE;
+    } else if (!strcmp(argv[i], "--noise-std") && i + 1 < argc) {
+      g_noise_std = atof(argv[++i]);
     } else if (!strcmp(argv[i], "--target") && i + 1 < argc) {
       target = atof(argv[++i]);
     } else {
-      fprintf(stderr, "usage: bench_swingup [--iters K] [--target J] [--seeds S] [--task NAME] | "
+      fprintf(stderr, "usage: bench_swingup [--iters K] [--target J] [--seeds S] [--task NAME] "
+              "[--score] [--noise-std S] | "
               "--hand-demos OUT.csv [--episodes N]\n");
       return 2;
     }

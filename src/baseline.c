@@ -2,6 +2,7 @@
 #include "baseline.h"
 
 #include <lapacke.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -163,6 +164,42 @@ dsoStatus dso_baseline_fit(dsoBaseline* b, const dsoRollout* ro, dsoError* err) 
   }
   b->jhat = jhat;
   b->fitted++;
+  return DSO_OK;
+}
+
+int dso_baseline_state_size(const dsoBaseline* b) {
+  return b->nfeat + 2 + (b->set.forget > 0 ? b->nfeat * b->nfeat + b->nfeat : 0);
+}
+
+void dso_baseline_get_state(const dsoBaseline* b, double* state) {
+  int m = b->nfeat;
+  memcpy(state, b->omega, (size_t)m * sizeof(double));
+  state[m] = (double)b->fitted;
+  state[m + 1] = b->jhat;
+  if (b->set.forget > 0) {
+    memcpy(state + m + 2, b->A, (size_t)m * (size_t)m * sizeof(double));
+    memcpy(state + m + 2 + m * m, b->rhs, (size_t)m * sizeof(double));
+  }
+}
+
+dsoStatus dso_baseline_set_state(dsoBaseline* b, const double* state, int offset, dsoError* err) {
+  int m = b->nfeat, size = dso_baseline_state_size(b);
+  for (int i = 0; i < size; i++) {
+    double x = state[i];
+    int count = i == m;
+    if (!isfinite(x) || (count && !(x >= 0 && x == floor(x) && x <= 2147483647.0))) {
+      return dso_error(err, DSO_ERR_INPUT, "baseline: state[%d]: expected %s, got %g",
+                       offset + i, count ? "a nonnegative integer count of fitted batches"
+                                         : "a finite number", x);
+    }
+  }
+  memcpy(b->omega, state, (size_t)m * sizeof(double));
+  b->fitted = (int)state[m];
+  b->jhat = state[m + 1];
+  if (b->set.forget > 0) {
+    memcpy(b->A, state + m + 2, (size_t)m * (size_t)m * sizeof(double));
+    memcpy(b->rhs, state + m + 2 + m * m, (size_t)m * sizeof(double));
+  }
   return DSO_OK;
 }
 

@@ -68,6 +68,17 @@ double dso_baseline_value(const dsoBaseline* b, double* scratch, const double* x
 // if the normal equations are not positive definite.
 dsoStatus dso_baseline_fit(dsoBaseline* b, const dsoRollout* ro, dsoError* err);
 
+// The fitted state, for checkpoints: ω (nfeat), the count of fitted batches and Ĵ, then, when
+// older batches are remembered (forget > 0), the normal equations A (nfeat x nfeat) and their
+// right side (nfeat). dso_baseline_state_size doubles.
+int dso_baseline_state_size(const dsoBaseline* b);
+void dso_baseline_get_state(const dsoBaseline* b, double* state);
+
+// Restores a state written by dso_baseline_get_state. Non-finite values and a count that is not
+// a nonnegative integer are DSO_ERR_INPUT naming the offending index (offset + i, so that a
+// caller's layout is named); b is unchanged on error.
+dsoStatus dso_baseline_set_state(dsoBaseline* b, const double* state, int offset, dsoError* err);
+
 // Context of dso_baseline_onehot: ns states, and horizon > 0 for one weight per (t, x).
 typedef struct dsoOnehot_ {
   int ns;

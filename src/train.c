@@ -1,5 +1,5 @@
-// Training loop of a MuJoCo chain task: pathwise gradient + data-driven and prior gradients, Adam,
-// projection.
+// Training loop of a MuJoCo chain task: pathwise or score gradient + data-driven and prior
+// gradients, Adam, projection.
 #include "train.h"
 
 #include <cJSON.h>
@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "baseline.h"
 #include "clone.h"
+#include "grad.h"
 #include "json.h"
 #include "mjchain.h"
 #include "rollout.h"
@@ -28,11 +30,13 @@ struct dsoTrain_ {
   dsoClone* data;   // data-driven costs (clone / hybrid weights > 0), else NULL
   double* gd;       // (n) data-cost gradient scratch
   double* ref;      // (n) reference θ_old of proximal cost terms in force (unconstrained)
+  dsoGrad* gr;      // score route: Algorithm 1 workspace, else NULL
+  dsoBaseline* bl;  // score route: state baseline fitted on the batches before the current one
 };
 
 static const char* const kTrainKeys[] = {"max_iter", "lr",   "beta1",  "beta2", "eps",
                                          "seed",     "clone", "hybrid", "proximal_every",
-                                         NULL};
+                                         "gradient", NULL};
 
 void dso_train_settings_default(dsoTrainSettings* s) {
   s->max_iter = 100;
@@ -44,6 +48,7 @@ void dso_train_settings_default(dsoTrainSettings* s) {
   s->clone = 0;
   s->hybrid = 0;
   s->proximal_every = 0;
+  s->gradient = DSO_TRAIN_PATHWISE;
 }
 
 static dsoStatus check_settings(const dsoTrainSettings* s, const char* file, dsoError* err) {
@@ -74,6 +79,10 @@ static dsoStatus check_settings(const dsoTrainSettings* s, const char* file, dso
   if (!(isfinite(s->hybrid) && s->hybrid >= 0)) {
     return dso_error(err, DSO_ERR_INPUT,
                      "%s: train.hybrid: expected a finite number >= 0, got %g", file, s->hybrid);
+  }
+  if (s->gradient != DSO_TRAIN_PATHWISE && s->gradient != DSO_TRAIN_SCORE) {
+    return dso_error(err, DSO_ERR_INPUT, "%s: train.gradient: unknown route %d", file,
+                     (int)s->gradient);
   }
   return DSO_OK;
 }
@@ -110,6 +119,18 @@ dsoStatus dso_train_settings_from_json(dsoTrainSettings* s, const char* json_tex
   if (!st) st = dso_json_number(&t.eps, NULL, root, "eps", 0, file, "train", err);
   if (!st) st = dso_json_number(&t.clone, NULL, root, "clone", 0, file, "train", err);
   if (!st) st = dso_json_number(&t.hybrid, NULL, root, "hybrid", 0, file, "train", err);
+  const char* route = NULL;
+  if (!st) st = dso_json_string(&route, root, "gradient", 0, file, "train", err);
+  if (!st && route) {
+    if (!strcmp(route, "pathwise")) {
+      t.gradient = DSO_TRAIN_PATHWISE;
+    } else if (!strcmp(route, "score")) {
+      t.gradient = DSO_TRAIN_SCORE;
+    } else {
+      st = dso_error(err, DSO_ERR_INPUT, "%s: train.gradient: expected \"pathwise\" or "
+                     "\"score\", got \"%s\"", file, route);
+    }
+  }
   cJSON_Delete(root);
   if (st) return st;
   t.max_iter = (int)max_iter;
@@ -130,8 +151,34 @@ void dso_train_free(dsoTrain* tr) {
   free(tr->gp);
   free(tr->gd);
   free(tr->ref);
+  dso_grad_free(tr->gr);
+  dso_baseline_free(tr->bl);
   dso_clone_free(tr->data);
   free(tr);
+}
+
+// The score route's workspace: Algorithm 1 and a state baseline on the chain's features (time
+// scaled by the horizon). The action and sensor densities do not depend on physics or corrector
+// entries, so the route has no gradient for them: each must be fixed.
+static dsoStatus create_score(dsoTrain* tr, const char* file, dsoError* err) {
+  const dsoTheta* th = tr->task->theta;
+  for (int i = 0; i < th->n; i++) {
+    const dsoThetaEntry* e = &th->entry[i];
+    if (!e->fixed && (e->block == DSO_BLOCK_PHYSICS || e->block == DSO_BLOCK_CORRECTOR)) {
+      return dso_error(err, DSO_ERR_INPUT,
+                       "%s: train.gradient: \"score\" has no gradient for %s (the action and "
+                       "sensor densities do not depend on it): fix the entry or use "
+                       "\"pathwise\"", file, e->name);
+    }
+  }
+  tr->mc->feature_horizon = tr->ro->set.horizon;
+  int nfeat = dso_mjchain_nfeat(tr->mc);
+  dsoBaselineSettings bs;
+  dso_baseline_settings_default(&bs);
+  bs.kind = DSO_BASELINE_STATE;
+  bs.target = DSO_TARGET_MC;
+  if (dso_grad_create(&tr->gr, tr->ro, 0, nfeat, err)) return err->code;
+  return dso_baseline_create(&tr->bl, nfeat, dso_mjchain_features, tr->mc, &bs, tr->ro, err);
 }
 
 dsoTrain* dso_train_create(const dsoTask* task, const dsoTrainSettings* set, dsoError* err) {
@@ -176,6 +223,10 @@ dsoTrain* dso_train_create(const dsoTask* task, const dsoTrainSettings* set, dso
   dsoRolloutSettings rs = task->rollout;
   if (set->seed != 0) rs.seed = set->seed;
   if (dso_rollout_create(&tr->ro, &tr->mc->chain, &rs, task->nrollout, err)) {
+    dso_train_free(tr);
+    return NULL;
+  }
+  if (set->gradient == DSO_TRAIN_SCORE && create_score(tr, file, err)) {
     dso_train_free(tr);
     return NULL;
   }
@@ -253,7 +304,16 @@ dsoStatus dso_train_step(dsoTrain* tr, double* u, dsoTrainReport* rep, dsoError*
   if (st) return st;
   double J = 0, Jse = 0;
   dso_rollout_objective(&J, &Jse, NULL, tr->ro);
-  if (dso_mjchain_pathwise(tr->g, NULL, tr->mc, tr->ro, err)) return err->code;
+  if (tr->gr) {
+    // score route: Algorithm 1 with the baseline fitted on the batches before this one; the
+    // baseline is refitted to this batch for the next one below, once the step is certain
+    if (dso_grad_prepare(tr->gr, tr->ro, tr->bl, err) ||
+        dso_grad_algorithm1(tr->g, NULL, tr->gr, tr->ro, err)) {
+      return err->code;
+    }
+  } else if (dso_mjchain_pathwise(tr->g, NULL, tr->mc, tr->ro, err)) {
+    return err->code;
+  }
   // data-driven costs: direct gradients added to the pathwise gradient of J (section 5.2)
   double Lc = 0, Lh = 0;
   if (tr->set.clone > 0) {
@@ -290,6 +350,7 @@ dsoStatus dso_train_step(dsoTrain* tr, double* u, dsoTrainReport* rep, dsoError*
                      "train: iteration %d: gradient of theta entry %d (%s) is not finite; theta "
                      "unchanged", tr->iter, bad, th->entry[bad].name);
   }
+  if (tr->bl && dso_baseline_fit(tr->bl, tr->ro, err)) return err->code;
   // adam in the unconstrained coordinates
   const dsoTrainSettings* s = &tr->set;
   long t = tr->t + 1;
@@ -311,7 +372,9 @@ dsoStatus dso_train_step(dsoTrain* tr, double* u, dsoTrainReport* rep, dsoError*
 
 int dso_train_iter(const dsoTrain* tr) { return tr->iter; }
 
-int dso_train_state_size(const dsoTrain* tr) { return 3 * tr->n + 2; }
+int dso_train_state_size(const dsoTrain* tr) {
+  return 3 * tr->n + 2 + (tr->bl ? dso_baseline_state_size(tr->bl) : 0);
+}
 
 void dso_train_get_state(const dsoTrain* tr, double* state) {
   memcpy(state, tr->m, (size_t)tr->n * sizeof(double));
@@ -319,6 +382,7 @@ void dso_train_get_state(const dsoTrain* tr, double* state) {
   memcpy(state + 2 * tr->n, tr->ref, (size_t)tr->n * sizeof(double));
   state[3 * tr->n] = (double)tr->t;
   state[3 * tr->n + 1] = (double)tr->iter;
+  if (tr->bl) dso_baseline_get_state(tr->bl, state + 3 * tr->n + 2);
 }
 
 dsoStatus dso_train_set_state(dsoTrain* tr, const double* state, dsoError* err) {
@@ -336,6 +400,10 @@ dsoStatus dso_train_set_state(dsoTrain* tr, const double* state, dsoError* err) 
       return dso_error(err, DSO_ERR_INPUT,
                        "train: state[%d]: expected a nonnegative integer count, got %g", i, x);
     }
+  }
+  if (tr->bl && dso_baseline_set_state(tr->bl, state + 3 * n + 2, 3 * n + 2, err)) {
+    dso_error_prefix(err, "train: ");
+    return err->code;
   }
   memcpy(tr->m, state, (size_t)n * sizeof(double));
   memcpy(tr->v, state + n, (size_t)n * sizeof(double));

@@ -1,6 +1,8 @@
 // Optimization of θ for a MuJoCo chain task (mechanism design and policy optimization, issue 5
 // applications 3 and 5). One iteration k: sample a batch at θ with iteration key k
-// (dso_rollout_run), take the pathwise gradient of J (dso_mjchain_pathwise) plus the direct
+// (dso_rollout_run), take the gradient of J by one of the two routes of DESIGN.md (the pathwise
+// gradient, dso_mjchain_pathwise, or the score route: Algorithm 1 with a state baseline fitted on
+// the earlier batches only, eq. 59, grad.h / baseline.h) plus the direct
 // gradients of the data-driven costs w_clone L_clone + w_hybrid L_hybrid over the task's data
 // (clone.h; data-augmented policy optimization, paper section 5.2) and of the Gaussian prior
 // L_prior (dso_theta_prior), all plain functions of θ; zero the fixed entries,
@@ -11,7 +13,7 @@
 // Settings follow the OSQP pattern: fill with dso_train_settings_default, change fields (or read a
 // task's "train" object with dso_train_settings_from_json), pass to dso_train_create:
 //   "train": {"max_iter": 50, "lr": 0.05, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "seed": 0,
-//             "clone": 1.0, "hybrid": 0.0, "proximal_every": 0}
+//             "clone": 1.0, "hybrid": 0.0, "proximal_every": 0, "gradient": "pathwise"}
 // The objective is J + clone L_clone + hybrid L_hybrid + L_prior; a positive clone or hybrid
 // weight needs the task's "data" section (task->data) with what clone.h lists.
 #ifndef DSO_TRAIN_H
@@ -25,6 +27,16 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+// Route of the gradient of J.
+typedef enum dsoTrainGradient_ {
+  DSO_TRAIN_PATHWISE = 0,  // reparameterization through the dynamics: every block of θ
+  DSO_TRAIN_SCORE          // likelihood ratio (Algorithm 1, eqs. 32, 35) on the action and sensor
+                           // densities with a state baseline V̂(x_t, t) (linear in
+                           // dso_mjchain_features, Monte Carlo targets, fitted on the batches
+                           // before the current one): θ_μ, θ_ε, θ_h and θ_ξ only, so every physics
+                           // and corrector entry must be fixed
+} dsoTrainGradient;
 
 // Training settings.
 typedef struct dsoTrainSettings_ {
@@ -43,6 +55,7 @@ typedef struct dsoTrainSettings_ {
                       // the cost's proximal terms becomes the θ the next batch is drawn at
                       // (dso_mjchain_set_reference); 0 (default): never, θ_old stays the
                       // initial θ
+  dsoTrainGradient gradient;  // route of ∇J: "pathwise" (default) or "score"
 } dsoTrainSettings;
 
 // Fills s with the defaults listed above.
@@ -94,7 +107,8 @@ dsoStatus dso_train_step(dsoTrain* tr, double* u, dsoTrainReport* rep, dsoError*
 int dso_train_iter(const dsoTrain* tr);
 
 // Number of doubles of the trainer state (Adam moments, the proximal reference θ_old, step count,
-// iteration count): 3 ntheta + 2.
+// iteration count; with the score route also the baseline: its weights, the number of batches it
+// was fitted on and Ĵ): 3 ntheta + 2, plus nfeat + 2 for the score route.
 int dso_train_state_size(const dsoTrain* tr);
 
 // Writes the trainer state into state (dso_train_state_size doubles), for checkpoints.

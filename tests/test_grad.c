@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <cmocka.h>
 #include <math.h>
 #include <string.h>
@@ -89,6 +90,62 @@ static void check_unbiased(dsoSetting set, int horizon, int N, int bkind) {
   fix_free(&f);
 }
 
+// dso_baseline_get_state / set_state (checkpoints): a baseline restored into a fresh object
+// continues bit-identically, also when older batches are remembered (forget > 0: the normal
+// equations travel in the state) and with TD targets (which read the previous ω); a non-finite
+// value or a broken count is refused by index
+static void test_baseline_state(void** s) {
+  (void)s;
+  for (int forget = 0; forget < 2; forget++) {
+    dsoFix f;
+    fix_make(&f, DSO_EPISODIC, 50, 200, -1, 1);
+    dsoError err = {0};
+    dsoBaselineSettings bs;
+    dso_baseline_settings_default(&bs);
+    bs.kind = DSO_BASELINE_VALUE;
+    bs.target = DSO_TARGET_TD;
+    bs.forget = forget ? 0.5 : 0;
+    int nfeat = 4;
+    dsoBaseline *a = NULL, *b = NULL;
+    assert_int_equal(dso_baseline_create(&a, nfeat, dso_baseline_onehot, &f.oh, &bs, f.ro, &err),
+                     DSO_OK);
+    assert_int_equal(dso_baseline_create(&b, nfeat, dso_baseline_onehot, &f.oh, &bs, f.ro, &err),
+                     DSO_OK);
+    int ns = dso_baseline_state_size(a);
+    assert_int_equal(ns, nfeat + 2 + (forget ? nfeat * nfeat + nfeat : 0));
+    double st[64];
+    assert_true(ns <= 64);
+    for (int k = 0; k < 2; k++) {
+      assert_int_equal(dso_rollout_run(f.ro, kTheta, (uint64_t)k, &err), DSO_OK);
+      assert_int_equal(dso_baseline_fit(a, f.ro, &err), DSO_OK);
+    }
+    dso_baseline_get_state(a, st);
+    assert_int_equal(dso_baseline_set_state(b, st, 0, &err), DSO_OK);
+    assert_int_equal(b->fitted, 2);
+    assert_int_equal(dso_rollout_run(f.ro, kTheta, 2, &err), DSO_OK);
+    assert_int_equal(dso_baseline_fit(a, f.ro, &err), DSO_OK);
+    assert_int_equal(dso_baseline_fit(b, f.ro, &err), DSO_OK);
+    assert_memory_equal(a->omega, b->omega, (size_t)nfeat * sizeof(double));
+    // refused, naming the index with the caller's offset
+    st[nfeat] = 1.5;
+    dsoError e1 = {0};
+    assert_int_equal(dso_baseline_set_state(b, st, 10, &e1), DSO_ERR_INPUT);
+    char want[32];
+    snprintf(want, sizeof(want), "state[%d]", 10 + nfeat);
+    assert_non_null(strstr(e1.msg, want));
+    st[nfeat] = 2;
+    st[ns - 1] = NAN;
+    dsoError e2 = {0};
+    assert_int_equal(dso_baseline_set_state(b, st, 0, &e2), DSO_ERR_INPUT);
+    snprintf(want, sizeof(want), "state[%d]", ns - 1);
+    assert_non_null(strstr(e2.msg, want));
+    assert_int_equal(b->fitted, 3);  // unchanged by the refused states
+    dso_baseline_free(a);
+    dso_baseline_free(b);
+    fix_free(&f);
+  }
+}
+
 static void test_alg1_episodic_no_baseline(void** s) { check_unbiased(DSO_EPISODIC, 300, 20000, -1); }
 static void test_alg1_episodic_state_baseline(void** s) {
   check_unbiased(DSO_EPISODIC, 300, 20000, DSO_BASELINE_STATE);
@@ -148,6 +205,7 @@ static void test_natural_direction(void** s) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_baseline_state),
       cmocka_unit_test(test_alg1_episodic_no_baseline),
       cmocka_unit_test(test_alg1_episodic_state_baseline),
       cmocka_unit_test(test_alg1_episodic_td_value_baseline),

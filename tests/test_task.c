@@ -21,6 +21,9 @@
 #include <cmocka.h>
 
 #include "dso.h"
+#include "estimfit.h"
+#include "fit.h"
+#include "train.h"
 
 extern char** environ;
 
@@ -355,6 +358,91 @@ static void test_table_covers_every_file(void** state) {
   }
   assert_true(files >= 36);
   assert_int_equal(files, kNumBad + kNumPending - 1);  // "." is not a file
+}
+
+// ---- bad run sections (tasks_bad_run/): dso_task_load keeps the fit, train and estimator
+// objects as text for the modules that read them, so these files load; `dso check` reads each
+// section as `dso run` would and rejects the file with exit status 2 and the module's message
+
+#define BAD_RUN_DIR DSO_SOURCE_DIR "/tests/data/tasks_bad_run"
+
+typedef struct {
+  const char* file;
+  const char* section;  // "fit", "train" or "estimator"
+  const char* where;
+  const char* what;
+} BadRunCase;
+
+static const BadRunCase kBadRun[] = {
+    {"train_unknown_key.json", "train", "train: ", "unknown key \"rate\"; valid keys: max_iter,"},
+    {"train_gradient_unknown.json", "train", "train.gradient",
+     "expected \"pathwise\" or \"score\", got \"reinforce\""},
+    {"train_gradient_number.json", "train", "train.gradient", "expected a string, got a number"},
+    {"train_lr_negative.json", "train", "train.lr", "expected a finite number > 0, got -0.1"},
+    {"fit_unknown_key.json", "fit", "fit: ", "unknown key \"windw\"; valid keys: window,"},
+    {"fit_max_iter_negative.json", "fit", "fit.max_iter", "expected an integer in [0, 1e+09]"},
+    {"estimator_unknown_key.json", "estimator", "estimator: ",
+     "unknown key \"corector\"; valid keys: corrector,"},
+};
+enum { kNumBadRun = (int)(sizeof(kBadRun) / sizeof(kBadRun[0])) };
+
+static void test_bad_run_sections(void** state) {
+  (void)state;
+  for (int i = 0; i < kNumBadRun; i++) {
+    const BadRunCase* c = &kBadRun[i];
+    char path[1024], expect[1200];
+    snprintf(path, sizeof(path), "%s/%s", BAD_RUN_DIR, c->file);
+    expect_status(run_check(path), 2, c->file);
+    assert_string_equal(g_out, "");
+    snprintf(expect, sizeof(expect), "dso check: %s: ", path);
+    if (strncmp(g_err, expect, strlen(expect)) != 0) {
+      print_error("%s: stderr does not start with \"%s\":\n%s\n", c->file, expect, g_err);
+      fail();
+    }
+    expect_in(g_err, c->where, c->file, "stderr");
+    expect_in(g_err, c->what, c->file, "stderr");
+    // the task itself loads; its section is what is wrong
+    dsoError err = {0};
+    dsoTask* task = dso_task_load(path, &err);
+    assert_non_null(task);
+    // the module that reads the section gives exactly the message the CLI printed
+    dsoError e2 = {0};
+    dsoStatus st;
+    if (!strcmp(c->section, "fit")) {
+      dsoFitSettings fs;
+      assert_non_null(task->fit);
+      st = dso_fit_settings_from_json(&fs, task->fit, task->path, &e2);
+    } else if (!strcmp(c->section, "train")) {
+      dsoTrainSettings ts;
+      assert_non_null(task->train);
+      st = dso_train_settings_from_json(&ts, task->train, task->path, &e2);
+    } else {
+      dsoEstimFitSettings es;
+      assert_non_null(task->estimator);
+      st = dso_estimfit_settings_from_json(&es, task->model, task->estimator, task->path, &e2);
+    }
+    assert_int_equal(st, DSO_ERR_INPUT);
+    char cli[DSO_ERROR_LEN + 64];
+    snprintf(cli, sizeof(cli), "dso check: %s\n", e2.msg);
+    assert_string_equal(g_err, cli);
+    dso_task_free(task);
+  }
+  // every file of the folder is in the table
+  DIR* dir = opendir(BAD_RUN_DIR);
+  assert_non_null(dir);
+  int files = 0;
+  for (struct dirent* de = readdir(dir); de; de = readdir(dir)) {
+    if (!ends_with(de->d_name, ".json")) continue;
+    files++;
+    int found = 0;
+    for (int i = 0; i < kNumBadRun; i++) found += !strcmp(de->d_name, kBadRun[i].file);
+    if (found != 1) {
+      print_error("%s: listed %d times in kBadRun, expected once\n", de->d_name, found);
+      fail();
+    }
+  }
+  closedir(dir);
+  assert_int_equal(files, kNumBadRun);
 }
 
 // ---- good tasks
@@ -695,6 +783,7 @@ int main(void) {
       cmocka_unit_test(test_bad_tasks_cli),
       cmocka_unit_test(test_bad_tasks_library),
       cmocka_unit_test(test_pending_bad_tasks),
+      cmocka_unit_test(test_bad_run_sections),
       cmocka_unit_test(test_good_tasks_library),
       cmocka_unit_test(test_init_defaults_to_model),
       cmocka_unit_test(test_good_tasks_cli),

@@ -5,11 +5,15 @@
 
 #include "cli.h"
 #include "dso.h"
+#include "estimfit.h"
+#include "fit.h"
+#include "train.h"
 
 static const char* kHelp =
     "usage: dso check TASK.json\n\n"
     "Validates a task file (JSON syntax, keys, model, theta names, transforms, bounds,\n"
-    "priors) and prints the resolved theta layout: index, name, block, initial value,\n"
+    "priors, and the settings of the fit, train and estimator sections) and prints the\n"
+    "resolved theta layout: index, name, block, initial value,\n"
     "transform, bounds, prior and whether the entry is fixed. Exit status 2 and a message\n"
     "naming the file and JSON path when the task is invalid.\n";
 
@@ -34,6 +38,22 @@ int dso_cli_check(int argc, char** argv) {
   dsoTask* task = dso_task_load(argv[1], &err);
   if (!task) {
     return dso_cli_fail("check", &err);
+  }
+  // the run sections are read by their own modules; check them here as dso run would
+  dsoFitSettings fs;
+  dsoTrainSettings ts;
+  dsoEstimFitSettings es;
+  if ((task->fit && dso_fit_settings_from_json(&fs, task->fit, task->path, &err)) ||
+      (task->train && dso_train_settings_from_json(&ts, task->train, task->path, &err))) {
+    dso_task_free(task);
+    return dso_cli_fail("check", &err);
+  }
+  if (task->estimator) {
+    if (dso_estimfit_settings_from_json(&es, task->model, task->estimator, task->path, &err)) {
+      dso_task_free(task);
+      return dso_cli_fail("check", &err);
+    }
+    dso_estimfit_settings_free(&es);
   }
   const dsoTheta* th = task->theta;
   printf("task %s: model %s, %d theta entries\n", task->path, task->model_path, th->n);
