@@ -1,7 +1,8 @@
 // Cartpole swing-up (paper section 5.2, data-augmented policy optimization): samples to reach a
 // target cost with and without a behavioral-cloning cost on demonstrations.
 //
-//   bench_swingup [--iters K] [--target J] [--seeds S] [--task NAME] [--score] [--noise-std S]
+//   bench_swingup [--iters K] [--target J] [--seeds S] [--task NAME] [--score [--epochs E]]
+//                 [--noise-std S]
 //       trains tasks/cartpole_swingup.json (D-MDP cost r(x, mu(x)), pathwise gradient, Adam) and
 //       tasks/cartpole_swingup_clone.json (the same + L_clone on the hand-controller
 //       demonstrations tasks/experts/cartpole_swingup_hand_demos.csv) for K iterations (default
@@ -13,6 +14,7 @@
 //       action noise), the best and last J.
 //       Scale: J = 5 mean_t (1 - cos angle) + cart and effort terms; hanging still: 10.
 //       --score trains on the score route (train.gradient "score") instead of the pathwise one;
+//       --epochs E takes E Adam steps per batch on the clipped surrogate (train.epochs);
 //       --noise-std S frees the action noise, starting from std S (the tasks fix it at 0.1).
 //   bench_swingup --hand-demos OUT.csv [--episodes N] [--demo-noise S]
 //       records N episodes (default 32) of the hand-designed swing-up controller (energy pumping,
@@ -206,6 +208,7 @@ static int hand_demos(const char* out, int nep, double sigma) {
 // initial std (the score route needs exploration; the tasks fix it at 0.1)
 static dsoTrainGradient g_route = DSO_TRAIN_PATHWISE;
 static double g_noise_std = 0;
+static int g_epochs = 0;  // > 0: Adam steps per batch on the clipped surrogate (score route)
 
 static int run_variant(const char* name, uint64_t seed, int iters, double target) {
   char path[1024];
@@ -221,6 +224,7 @@ static int run_variant(const char* name, uint64_t seed, int iters, double target
   }
   s.seed = seed;
   s.gradient = g_route;
+  if (g_epochs > 0) s.epochs = g_epochs;
   if (g_noise_std > 0) {
     for (int i = 0; i < task->theta->n; i++) {
       dsoThetaEntry* e = &task->theta->entry[i];
@@ -285,13 +289,15 @@ int main(int argc, char** argv) {
       only = argv[++i];
     } else if (!strcmp(argv[i], "--score")) {
       g_route = DSO_TRAIN_SCORE;
+    } else if (!strcmp(argv[i], "--epochs") && i + 1 < argc) {
+      g_epochs = atoi(argv[++i]);
     } else if (!strcmp(argv[i], "--noise-std") && i + 1 < argc) {
       g_noise_std = atof(argv[++i]);
     } else if (!strcmp(argv[i], "--target") && i + 1 < argc) {
       target = atof(argv[++i]);
     } else {
       fprintf(stderr, "usage: bench_swingup [--iters K] [--target J] [--seeds S] [--task NAME] "
-              "[--score] [--noise-std S] | "
+              "[--score [--epochs E]] [--noise-std S] | "
               "--hand-demos OUT.csv [--episodes N]\n");
       return 2;
     }

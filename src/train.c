@@ -32,11 +32,14 @@ struct dsoTrain_ {
   double* ref;      // (n) reference θ_old of proximal cost terms in force (unconstrained)
   dsoGrad* gr;      // score route: Algorithm 1 workspace, else NULL
   dsoBaseline* bl;  // score route: state baseline fitted on the batches before the current one
+  double* u0;       // (n) θ the current batch was sampled at
+  double* alpha;    // (n) surrogate perturbation u - u0
+  double* backup;   // (dso_train_state_size) the state before the current step, for failures
 };
 
 static const char* const kTrainKeys[] = {"max_iter", "lr",   "beta1",  "beta2", "eps",
                                          "seed",     "clone", "hybrid", "proximal_every",
-                                         "gradient", NULL};
+                                         "gradient", "epochs", "clip", NULL};
 
 void dso_train_settings_default(dsoTrainSettings* s) {
   s->max_iter = 100;
@@ -49,6 +52,8 @@ void dso_train_settings_default(dsoTrainSettings* s) {
   s->hybrid = 0;
   s->proximal_every = 0;
   s->gradient = DSO_TRAIN_PATHWISE;
+  s->epochs = 1;
+  s->clip = 0.2;
 }
 
 static dsoStatus check_settings(const dsoTrainSettings* s, const char* file, dsoError* err) {
@@ -84,6 +89,19 @@ static dsoStatus check_settings(const dsoTrainSettings* s, const char* file, dso
     return dso_error(err, DSO_ERR_INPUT, "%s: train.gradient: unknown route %d", file,
                      (int)s->gradient);
   }
+  if (s->epochs < 1 || s->epochs > 1000) {
+    return dso_error(err, DSO_ERR_INPUT, "%s: train.epochs: expected an integer in [1, 1000], "
+                     "got %d", file, s->epochs);
+  }
+  if (s->epochs > 1 && s->gradient != DSO_TRAIN_SCORE) {
+    return dso_error(err, DSO_ERR_INPUT, "%s: train.epochs: %d steps per batch need the score "
+                     "route (\"gradient\": \"score\"): only its surrogate reuses a batch at a "
+                     "new theta", file, s->epochs);
+  }
+  if (!(isfinite(s->clip) && s->clip >= 0 && s->clip < 1)) {
+    return dso_error(err, DSO_ERR_INPUT, "%s: train.clip: expected a number in [0, 1), got %g",
+                     file, s->clip);
+  }
   return DSO_OK;
 }
 
@@ -109,10 +127,12 @@ dsoStatus dso_train_settings_from_json(dsoTrainSettings* s, const char* json_tex
   if (!root) return err->code;
   dsoTrainSettings t = *s;
   dsoStatus st = dso_json_check_object(root, kTrainKeys, file, "train", err);
-  double max_iter = t.max_iter, seed = 0, every = 0;
+  double max_iter = t.max_iter, seed = 0, every = 0, epochs = t.epochs;
   if (!st) st = read_integer(&max_iter, root, "max_iter", 0, 1e9, file, err);
   if (!st) st = read_integer(&seed, root, "seed", 0, 9007199254740992.0, file, err);
   if (!st) st = read_integer(&every, root, "proximal_every", 0, 1e9, file, err);
+  if (!st) st = read_integer(&epochs, root, "epochs", 1, 1000, file, err);
+  if (!st) st = dso_json_number(&t.clip, NULL, root, "clip", 0, file, "train", err);
   if (!st) st = dso_json_number(&t.lr, NULL, root, "lr", 0, file, "train", err);
   if (!st) st = dso_json_number(&t.beta1, NULL, root, "beta1", 0, file, "train", err);
   if (!st) st = dso_json_number(&t.beta2, NULL, root, "beta2", 0, file, "train", err);
@@ -136,6 +156,7 @@ dsoStatus dso_train_settings_from_json(dsoTrainSettings* s, const char* json_tex
   t.max_iter = (int)max_iter;
   t.seed = (uint64_t)seed;
   t.proximal_every = (int)every;
+  t.epochs = (int)epochs;
   if (check_settings(&t, file, err)) return err->code;
   *s = t;
   return DSO_OK;
@@ -151,6 +172,9 @@ void dso_train_free(dsoTrain* tr) {
   free(tr->gp);
   free(tr->gd);
   free(tr->ref);
+  free(tr->u0);
+  free(tr->alpha);
+  free(tr->backup);
   dso_grad_free(tr->gr);
   dso_baseline_free(tr->bl);
   dso_clone_free(tr->data);
@@ -226,7 +250,22 @@ dsoTrain* dso_train_create(const dsoTask* task, const dsoTrainSettings* set, dso
     dso_train_free(tr);
     return NULL;
   }
+  if (set->gradient == DSO_TRAIN_PATHWISE && rs.setting == DSO_AVERAGE) {
+    dso_error(err, DSO_ERR_INPUT, "%s: rollout.setting: the pathwise route (train.gradient "
+              "\"pathwise\", the default) needs the episodic or time-varying setting; the score "
+              "route (\"score\") takes the average-cost setting", file);
+    dso_train_free(tr);
+    return NULL;
+  }
   if (set->gradient == DSO_TRAIN_SCORE && create_score(tr, file, err)) {
+    dso_train_free(tr);
+    return NULL;
+  }
+  tr->u0 = (double*)calloc(n, sizeof(double));
+  tr->alpha = (double*)calloc(n, sizeof(double));
+  tr->backup = (double*)calloc((size_t)dso_train_state_size(tr), sizeof(double));
+  if (!tr->u0 || !tr->alpha || !tr->backup) {
+    dso_error(err, DSO_ERR_MEMORY, "train: out of memory");
     dso_train_free(tr);
     return NULL;
   }
@@ -278,6 +317,78 @@ static void project(const dsoTheta* th, double* u) {
   }
 }
 
+// One Adam step of u on the batch in tr->ro, sampled at tr->u0. The gradient of J: epoch 0, at the
+// batch's own θ, is the pathwise gradient or Algorithm 1 (the surrogate's gradient at α = 0, eq.
+// 67); later epochs (score route only) take the gradient of the surrogate S̃(θ, α) of eq. 66 at
+// α = u - u0 with the batch's ratios clipped to [1 - clip, 1 + clip] (Proximal Chain
+// Optimization, PPO-style). The data-driven costs and the prior are plain functions of u. rep
+// (may be NULL) receives the costs at u and the gradient norm.
+static dsoStatus epoch(dsoTrain* tr, double* u, int e, dsoTrainReport* rep, dsoError* err) {
+  const dsoTheta* th = tr->task->theta;
+  int n = tr->n;
+  if (e > 0) {
+    double value;
+    for (int i = 0; i < n; i++) tr->alpha[i] = u[i] - tr->u0[i];
+    if (dso_grad_surrogate(&value, tr->g, NULL, tr->gr, tr->ro, tr->alpha, tr->set.clip, err)) {
+      return err->code;
+    }
+  } else if (tr->gr) {
+    if (dso_grad_algorithm1(tr->g, NULL, tr->gr, tr->ro, err)) return err->code;
+  } else if (dso_mjchain_pathwise(tr->g, NULL, tr->mc, tr->ro, err)) {
+    return err->code;
+  }
+  // data-driven costs: direct gradients added to the gradient of J (section 5.2)
+  double Lc = 0, Lh = 0;
+  if (tr->set.clone > 0) {
+    if (dso_clone_cost(&Lc, tr->gd, tr->data, u, err)) return err->code;
+    for (int i = 0; i < n; i++) tr->g[i] += tr->set.clone * tr->gd[i];
+  }
+  if (tr->set.hybrid > 0) {
+    if (dso_clone_hybrid(&Lh, tr->gd, tr->data, u, err)) return err->code;
+    for (int i = 0; i < n; i++) tr->g[i] += tr->set.hybrid * tr->gd[i];
+  }
+  double prior = dso_theta_prior(th, tr->gp, u);
+  double norm2 = 0;
+  int bad = -1;
+  for (int i = 0; i < n; i++) {
+    if (th->entry[i].fixed) {
+      tr->g[i] = 0;
+      continue;
+    }
+    tr->g[i] += tr->gp[i];
+    if (!isfinite(tr->g[i]) && bad < 0) bad = i;
+    norm2 += tr->g[i] * tr->g[i];
+  }
+  if (rep) {
+    rep->clone = Lc;
+    rep->hybrid = Lh;
+    rep->data = tr->set.clone * Lc + tr->set.hybrid * Lh;
+    rep->prior = prior;
+    rep->grad_norm = sqrt(norm2);
+  }
+  if (bad >= 0) {
+    return dso_error(err, DSO_ERR_NUMERIC,
+                     "train: iteration %d, epoch %d: gradient of theta entry %d (%s) is not "
+                     "finite; theta unchanged", tr->iter, e, bad, th->entry[bad].name);
+  }
+  // adam in the unconstrained coordinates
+  const dsoTrainSettings* s = &tr->set;
+  long t = tr->t + 1;
+  double c1 = 1.0 - pow(s->beta1, (double)t);
+  double c2 = 1.0 - pow(s->beta2, (double)t);
+  for (int i = 0; i < n; i++) {
+    if (th->entry[i].fixed) continue;
+    double gi = tr->g[i];
+    tr->m[i] = s->beta1 * tr->m[i] + (1.0 - s->beta1) * gi;
+    tr->v[i] = s->beta2 * tr->v[i] + (1.0 - s->beta2) * gi * gi;
+    double mh = tr->m[i] / c1, vh = tr->v[i] / c2;
+    u[i] -= s->lr * mh / (sqrt(vh) + s->eps);
+  }
+  project(th, u);
+  tr->t = t;
+  return DSO_OK;
+}
+
 dsoStatus dso_train_step(dsoTrain* tr, double* u, dsoTrainReport* rep, dsoError* err) {
   const dsoTheta* th = tr->task->theta;
   int n = tr->n;
@@ -304,68 +415,30 @@ dsoStatus dso_train_step(dsoTrain* tr, double* u, dsoTrainReport* rep, dsoError*
   if (st) return st;
   double J = 0, Jse = 0;
   dso_rollout_objective(&J, &Jse, NULL, tr->ro);
-  if (tr->gr) {
-    // score route: Algorithm 1 with the baseline fitted on the batches before this one; the
-    // baseline is refitted to this batch for the next one below, once the step is certain
-    if (dso_grad_prepare(tr->gr, tr->ro, tr->bl, err) ||
-        dso_grad_algorithm1(tr->g, NULL, tr->gr, tr->ro, err)) {
-      return err->code;
-    }
-  } else if (dso_mjchain_pathwise(tr->g, NULL, tr->mc, tr->ro, err)) {
-    return err->code;
-  }
-  // data-driven costs: direct gradients added to the pathwise gradient of J (section 5.2)
-  double Lc = 0, Lh = 0;
-  if (tr->set.clone > 0) {
-    if (dso_clone_cost(&Lc, tr->gd, tr->data, u, err)) return err->code;
-    for (int i = 0; i < n; i++) tr->g[i] += tr->set.clone * tr->gd[i];
-  }
-  if (tr->set.hybrid > 0) {
-    if (dso_clone_hybrid(&Lh, tr->gd, tr->data, u, err)) return err->code;
-    for (int i = 0; i < n; i++) tr->g[i] += tr->set.hybrid * tr->gd[i];
-  }
-  double prior = dso_theta_prior(th, tr->gp, u);
-  double norm2 = 0;
-  int bad = -1;
-  for (int i = 0; i < n; i++) {
-    if (th->entry[i].fixed) {
-      tr->g[i] = 0;
-      continue;
-    }
-    tr->g[i] += tr->gp[i];
-    if (!isfinite(tr->g[i]) && bad < 0) bad = i;
-    norm2 += tr->g[i] * tr->g[i];
-  }
   if (rep) {
     rep->J = J;
     rep->Jse = Jse;
-    rep->clone = Lc;
-    rep->hybrid = Lh;
-    rep->data = tr->set.clone * Lc + tr->set.hybrid * Lh;
-    rep->prior = prior;
-    rep->grad_norm = sqrt(norm2);
   }
-  if (bad >= 0) {
-    return dso_error(err, DSO_ERR_NUMERIC,
-                     "train: iteration %d: gradient of theta entry %d (%s) is not finite; theta "
-                     "unchanged", tr->iter, bad, th->entry[bad].name);
+  // score route: returns and the baseline terms of the batch, with the baseline fitted on the
+  // batches before this one
+  if (tr->gr && dso_grad_prepare(tr->gr, tr->ro, tr->bl, err)) return err->code;
+  // from here on the trainer state and u change: keep them to restore on failure
+  dso_train_get_state(tr, tr->backup);
+  memcpy(tr->u0, u, (size_t)n * sizeof(double));
+  for (int e = 0; e < tr->set.epochs; e++) {
+    if ((st = epoch(tr, u, e, e == 0 ? rep : NULL, err))) {
+      dso_train_set_state(tr, tr->backup, NULL);
+      memcpy(u, tr->u0, (size_t)n * sizeof(double));
+      return st;
+    }
   }
-  if (tr->bl && dso_baseline_fit(tr->bl, tr->ro, err)) return err->code;
-  // adam in the unconstrained coordinates
-  const dsoTrainSettings* s = &tr->set;
-  long t = tr->t + 1;
-  double c1 = 1.0 - pow(s->beta1, (double)t);
-  double c2 = 1.0 - pow(s->beta2, (double)t);
-  for (int i = 0; i < n; i++) {
-    if (th->entry[i].fixed) continue;
-    double gi = tr->g[i];
-    tr->m[i] = s->beta1 * tr->m[i] + (1.0 - s->beta1) * gi;
-    tr->v[i] = s->beta2 * tr->v[i] + (1.0 - s->beta2) * gi * gi;
-    double mh = tr->m[i] / c1, vh = tr->v[i] / c2;
-    u[i] -= s->lr * mh / (sqrt(vh) + s->eps);
+  // the baseline of the next batch
+  if (tr->bl && dso_baseline_fit(tr->bl, tr->ro, err)) {
+    st = err->code;
+    dso_train_set_state(tr, tr->backup, NULL);
+    memcpy(u, tr->u0, (size_t)n * sizeof(double));
+    return st;
   }
-  project(th, u);
-  tr->t = t;
   tr->iter++;
   return DSO_OK;
 }

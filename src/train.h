@@ -13,7 +13,8 @@
 // Settings follow the OSQP pattern: fill with dso_train_settings_default, change fields (or read a
 // task's "train" object with dso_train_settings_from_json), pass to dso_train_create:
 //   "train": {"max_iter": 50, "lr": 0.05, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "seed": 0,
-//             "clone": 1.0, "hybrid": 0.0, "proximal_every": 0, "gradient": "pathwise"}
+//             "clone": 1.0, "hybrid": 0.0, "proximal_every": 0, "gradient": "pathwise",
+//             "epochs": 1, "clip": 0.2}
 // The objective is J + clone L_clone + hybrid L_hybrid + L_prior; a positive clone or hybrid
 // weight needs the task's "data" section (task->data) with what clone.h lists.
 #ifndef DSO_TRAIN_H
@@ -56,6 +57,12 @@ typedef struct dsoTrainSettings_ {
                       // (dso_mjchain_set_reference); 0 (default): never, θ_old stays the
                       // initial θ
   dsoTrainGradient gradient;  // route of ∇J: "pathwise" (default) or "score"
+  int epochs;       // Adam steps per batch in [1, 1000] (default 1); more than one needs the score
+                    // route: step 1 takes Algorithm 1 at the batch's θ (eq. 67: the surrogate's
+                    // gradient at α = 0), each later one the gradient of the surrogate S̃(θ, α)
+                    // of eq. 66 at α = θ - θ_batch with clipped ratios (Proximal Chain
+                    // Optimization, PPO-style)
+  double clip;      // ratio clipping ε in [0, 1) of those later steps (default 0.2; 0: none)
 } dsoTrainSettings;
 
 // Fills s with the defaults listed above.

@@ -346,15 +346,18 @@ static void test_proximal_schedule(void** state) {
 
 // The score route (train.gradient "score": Algorithm 1 with a state baseline fitted on the
 // earlier batches, eq. 59) on the pendulum task of proximal_task(0): it lowers J as the pathwise
-// route does on the same budget; reports are bitwise identical for 1 and 2 threads; the baseline
+// route does on the same budget; several Adam steps per batch on the clipped surrogate of eq. 66
+// (train.epochs) get further on the same batches; reports are bitwise identical for 1 and 2
+// threads; the baseline
 // is part of the trainer state, so a run resumed from a checkpoint stays bit-identical; a free
 // physics entry, which the action density does not depend on, is refused by name.
-static void run_route(double* u, double* J, dsoTask* task, dsoTrainGradient route, int nthread,
-                      int niter) {
+static void run_route(double* u, double* J, dsoTask* task, dsoTrainGradient route, int epochs,
+                      int nthread, int niter) {
   dsoTrainSettings s;
   dso_train_settings_default(&s);
   s.lr = 0.05;
   s.gradient = route;
+  s.epochs = epochs;
   task->rollout.nthread = nthread;
   dsoError err = {0};
   dsoTrain* tr = dso_train_create(task, &s, &err);
@@ -373,15 +376,15 @@ static void run_route(double* u, double* J, dsoTask* task, dsoTrainGradient rout
 
 static void test_score_route(void** state) {
   (void)state;
-  enum { K = 60 };
+  enum { K = 60, KS = 15 };
   dsoTask* task = load_task();
   set_physics_fixed(task, 1);
   int n = task->theta->n;
   assert_true(n <= 16);
   double u0[16], us[16], up[16], u1[16], Js[K], Jp[K], J1[K];
   dso_theta_init(task->theta, u0);
-  run_route(us, Js, task, DSO_TRAIN_SCORE, 2, K);
-  run_route(up, Jp, task, DSO_TRAIN_PATHWISE, 2, K);
+  run_route(us, Js, task, DSO_TRAIN_SCORE, 1, 2, K);
+  run_route(up, Jp, task, DSO_TRAIN_PATHWISE, 1, 2, K);
   double se0, ses, sep;
   double E0 = evaluate(task, u0, &se0), Es = evaluate(task, us, &ses), Ep = evaluate(task, up, &sep);
   printf("  pendulum, %d iterations x %d rollouts: J (common evaluation batch) initial %.4f +- "
@@ -392,14 +395,27 @@ static void test_score_route(void** state) {
   assert_true(Es < E0 - 10 * (se0 + ses));
   assert_true(Ep < E0 - 10 * (se0 + sep));
   assert_true(Es < 1.5 * Ep);
+  // Proximal Chain Optimization: 4 Adam steps per batch on the clipped surrogate (eq. 66) get
+  // further on the same KS batches than one step each
+  double ua1[16], ue[16], Ja1[KS], Je[KS], ue1[16], Je1[KS];
+  run_route(ua1, Ja1, task, DSO_TRAIN_SCORE, 1, 2, KS);
+  run_route(ue, Je, task, DSO_TRAIN_SCORE, 4, 2, KS);
+  double sea1, see, Ea1 = evaluate(task, ua1, &sea1), Ee = evaluate(task, ue, &see);
+  printf("  after %d batches: 1 step per batch %.4f +- %.4f, 4 surrogate steps per batch (clip "
+         "0.2) %.4f +- %.4f\n", KS, Ea1, sea1, Ee, see);
+  assert_true(Ee < Ea1 - 4 * (sea1 + see));
+  run_route(ue1, Je1, task, DSO_TRAIN_SCORE, 4, 1, KS);
+  assert_memory_equal(Je1, Je, sizeof(Je));
+  assert_memory_equal(ue1, ue, (size_t)n * sizeof(double));
   // bitwise identical for 1 and 2 threads
-  run_route(u1, J1, task, DSO_TRAIN_SCORE, 1, K);
+  run_route(u1, J1, task, DSO_TRAIN_SCORE, 1, 1, K);
   assert_memory_equal(J1, Js, sizeof(Js));
   assert_memory_equal(u1, us, (size_t)n * sizeof(double));
   // checkpoint: the baseline travels in the state
   dsoTrainSettings s;
   dso_train_settings_default(&s);
   s.gradient = DSO_TRAIN_SCORE;
+  s.epochs = 3;
   dsoError err = {0};
   dsoTrain* a = dso_train_create(task, &s, &err);
   dsoTrain* b = dso_train_create(task, &s, &err);
@@ -445,6 +461,21 @@ static void test_score_route(void** state) {
   dso_train_free(a);
   dso_train_free(b);
   dso_train_free(c);
+  // the average-cost setting: the score route takes it, the pathwise route is refused at creation
+  task->rollout.setting = DSO_AVERAGE;
+  task->rollout.burn_in = 50;
+  task->rollout.window = 50;
+  double uv[16], Jv[10];
+  run_route(uv, Jv, task, DSO_TRAIN_SCORE, 4, 2, 10);
+  printf("  average-cost setting, score route, 4 steps per batch: batch J %.4f -> %.4f\n", Jv[0],
+         Jv[9]);
+  assert_true(Jv[9] < 0.5 * Jv[0]);
+  dsoTrainSettings sp;
+  dso_train_settings_default(&sp);
+  dsoError e3 = {0};
+  assert_null(dso_train_create(task, &sp, &e3));
+  assert_non_null(strstr(e3.msg, "rollout.setting"));
+  task->rollout.setting = DSO_EPISODIC;
   // a free physics entry has no score gradient
   dsoTask* design = task;
   set_physics_fixed(design, 0);
@@ -505,6 +536,25 @@ static void test_settings_json(void** state) {
   assert_int_equal(dso_train_settings_from_json(&s, "{\"gradient\": 1}", "t.json", &e6),
                    DSO_ERR_INPUT);
   assert_non_null(strstr(e6.msg, "gradient"));
+  assert_int_equal(dso_train_settings_from_json(
+                       &s, "{\"gradient\": \"score\", \"epochs\": 8, \"clip\": 0.1}", "t.json",
+                       &err),
+                   DSO_OK);
+  assert_true(s.epochs == 8 && s.clip == 0.1);
+  dsoError e7 = {0};
+  assert_int_equal(dso_train_settings_from_json(&s, "{\"epochs\": 4}", "t.json", &e7),
+                   DSO_ERR_INPUT);
+  assert_non_null(strstr(e7.msg, "train.epochs"));
+  assert_non_null(strstr(e7.msg, "score"));
+  dsoError e8 = {0};
+  assert_int_equal(dso_train_settings_from_json(&s, "{\"gradient\": \"score\", \"clip\": 1}",
+                                                "t.json", &e8),
+                   DSO_ERR_INPUT);
+  assert_non_null(strstr(e8.msg, "train.clip"));
+  dsoError e9 = {0};
+  assert_int_equal(dso_train_settings_from_json(&s, "{\"epochs\": 0}", "t.json", &e9),
+                   DSO_ERR_INPUT);
+  assert_non_null(strstr(e9.msg, "epochs"));
 }
 
 int main(void) {
