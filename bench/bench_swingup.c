@@ -1,12 +1,13 @@
 // Cartpole swing-up (paper section 5.2, data-augmented policy optimization): samples to reach a
 // target cost with and without a behavioral-cloning cost on demonstrations.
 //
-//   bench_swingup [--iters K] [--target J] [--seeds S] [--task NAME] [--score [--epochs E]]
+//   bench_swingup [--iters K] [--target J] [--seeds S] [--first-seed F] [--task NAME]
+//                 [--score [--epochs E]]
 //                 [--noise-std S]
 //       trains tasks/cartpole_swingup.json (D-MDP cost r(x, mu(x)), pathwise gradient, Adam) and
 //       tasks/cartpole_swingup_clone.json (the same + L_clone on the hand-controller
 //       demonstrations tasks/experts/cartpole_swingup_hand_demos.csv) for K iterations (default
-//       300) on S training seeds (default 3; 101, 102, ...) each, or only the task NAME, and prints
+//       300) on S training seeds (default 3; F, F + 1, ..., F = 101 unless --first-seed) each, or only the task NAME, and prints
 //       per variant and seed the environment steps (rollouts x horizon x iterations) until the
 //       batch J first falls below 8 (the pole leaves the bottom: mean 1 - cos angle < 1.6) and
 //       below the success target J (default 4: mean 1 - cos angle < 0.8, less than a pole
@@ -274,6 +275,7 @@ int main(int argc, char** argv) {
   const char* only = NULL;
   int nep = 32, iters = 300, nseed = 3;
   double target = 4.0, demo_noise = 0.3;
+  uint64_t seed0 = 101;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--hand-demos") && i + 1 < argc) {
       demos = argv[++i];
@@ -283,6 +285,8 @@ int main(int argc, char** argv) {
       demo_noise = atof(argv[++i]);
     } else if (!strcmp(argv[i], "--iters") && i + 1 < argc) {
       iters = atoi(argv[++i]);
+    } else if (!strcmp(argv[i], "--first-seed") && i + 1 < argc) {
+      seed0 = (uint64_t)atoll(argv[++i]);
     } else if (!strcmp(argv[i], "--seeds") && i + 1 < argc) {
       nseed = atoi(argv[++i]);
     } else if (!strcmp(argv[i], "--task") && i + 1 < argc) {
@@ -297,7 +301,7 @@ int main(int argc, char** argv) {
       target = atof(argv[++i]);
     } else {
       fprintf(stderr, "usage: bench_swingup [--iters K] [--target J] [--seeds S] [--task NAME] "
-              "[--score [--epochs E]] [--noise-std S] | "
+              "[--score [--epochs E]] [--noise-std S] [--first-seed F] | "
               "--hand-demos OUT.csv [--episodes N]\n");
       return 2;
     }
@@ -306,7 +310,7 @@ int main(int argc, char** argv) {
   printf("cartpole swing-up: %d iterations per run, targets batch J < %.1f (swung up) and J < %.2f "
          "(success; hanging still: 10, demonstrating controller: 3.48)\n", iters, SWING_TARGET, target);
   for (int i = 0; i < nseed; i++) {
-    uint64_t seed = 101 + (uint64_t)i;
+    uint64_t seed = seed0 + (uint64_t)i;
     if (only) {
       if (run_variant(only, seed, iters, target)) return 1;
     } else if (run_variant("cartpole_swingup.json", seed, iters, target) ||

@@ -61,7 +61,7 @@ typedef struct dsoTrainSettings_ {
                     // route: step 1 takes Algorithm 1 at the batch's θ (eq. 67: the surrogate's
                     // gradient at α = 0), each later one the gradient of the surrogate S̃(θ, α)
                     // of eq. 66 at α = θ - θ_batch with clipped ratios (Proximal Chain
-                    // Optimization, PPO-style)
+                    // Optimization, section 4.3; PPO-style)
   double clip;      // ratio clipping ε in [0, 1) of those later steps (default 0.2; 0: none)
 } dsoTrainSettings;
 
