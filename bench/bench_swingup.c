@@ -207,7 +207,7 @@ static int hand_demos(const char* out, int nep, double sigma) {
 // trains one variant on one seed; prints steps to the target and the final J
 // route of the gradient of J and, when noise_std > 0, the action noise made free from that
 // initial std (the score route needs exploration; the tasks fix it at 0.1)
-static dsoTrainGradient g_route = DSO_TRAIN_PATHWISE;
+static dsoTrainGradient g_route = DSO_TRAIN_PATHWISE;  // --score: DSO_TRAIN_SCORE
 static double g_noise_std = 0;
 static int g_epochs = 0;  // > 0: Adam steps per batch on the clipped surrogate (score route)
 
@@ -224,7 +224,7 @@ static int run_variant(const char* name, uint64_t seed, int iters, double target
     return 1;
   }
   s.seed = seed;
-  s.gradient = g_route;
+  if (g_route == DSO_TRAIN_SCORE) s.gradient = g_route;  // else the task's own route
   if (g_epochs > 0) s.epochs = g_epochs;
   if (g_noise_std > 0) {
     for (int i = 0; i < task->theta->n; i++) {
