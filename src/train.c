@@ -321,8 +321,8 @@ static void project(const dsoTheta* th, double* u) {
 // batch's own θ, is the pathwise gradient or Algorithm 1 (the surrogate's gradient at α = 0, eq.
 // 67); later epochs (score route only) take the gradient of the surrogate S̃(θ, α) of eq. 66 at
 // α = u - u0 with the batch's ratios clipped to [1 - clip, 1 + clip] (Proximal Chain
-// Optimization, section 4.3; PPO-style). The data-driven costs and the prior are plain functions of u. rep
-// (may be NULL) receives the costs at u and the gradient norm.
+// Optimization, section 4.3; PPO-style). The data-driven costs and the prior are plain functions
+// of u. rep (may be NULL) receives the costs at u and the gradient norm.
 static dsoStatus epoch(dsoTrain* tr, double* u, int e, dsoTrainReport* rep, dsoError* err) {
   const dsoTheta* th = tr->task->theta;
   int n = tr->n;

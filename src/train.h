@@ -81,7 +81,9 @@ typedef struct dsoTrain_ dsoTrain;
 // defaults). Uses the task's chain, rollout settings (threads, horizon, ...) and nrollout, and
 // for positive clone / hybrid weights the task's data, discounted with the rollout's γ. Returns
 // NULL with err set on failure (a weight without data or with data that lacks what the cost
-// needs names the file and the key train.clone / train.hybrid).
+// needs names the file and the key train.clone / train.hybrid; the score route with a free
+// physics or corrector entry names the entry; the pathwise route with the average-cost setting
+// names rollout.setting).
 dsoTrain* dso_train_create(const dsoTask* task, const dsoTrainSettings* set, dsoError* err);
 
 // Frees a trainer; NULL is a no-op.
