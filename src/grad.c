@@ -19,7 +19,9 @@ dsoStatus dso_grad_create(dsoGrad** out, const dsoRollout* ro, int matrices, int
   gr->maxlen = ro->maxlen;
   gr->nthread = ro->set.nthread;
   gr->matrices = matrices != 0;
-  gr->scratch_stride = (int)(6 * n + 3 * n * n + (nfeat_max > 0 ? nfeat_max : 1) + ro->chain.nx);
+  // the n x n terms of Hessian and Lemma 3 passes only exist with per-rollout matrices
+  gr->sq = matrices ? (int)(3 * n * n) : 0;
+  gr->scratch_stride = (int)(6 * n + gr->sq + (nfeat_max > 0 ? nfeat_max : 1) + ro->chain.nx);
   gr->R = calloc(N * (ro->maxlen + 1), sizeof(double));
   gr->bhat = calloc(N * ro->maxlen, sizeof(double));
   gr->per = calloc(N * n, sizeof(double));
@@ -128,7 +130,7 @@ static void prepare_one(void* vctx, int n, int thread) {
   }
   const dsoBaseline* bl = c->bl;
   double* s = scratch_of(gr, thread);
-  double* xf = s + 6 * gr->n + 3 * gr->n * gr->n;
+  double* xf = s + 6 * gr->n + gr->sq;
   double* phi = xf + ch->nx;
   for (int t = 0; t < T; t++) {
     double v = 0;
@@ -149,7 +151,7 @@ dsoStatus dso_grad_prepare(dsoGrad* gr, dsoRollout* ro, const dsoBaseline* bl, d
   if (ro->nrollout != gr->nrollout || ro->chain.ntheta != gr->n || ro->maxlen != gr->maxlen) {
     return dso_error(err, DSO_ERR_INPUT, "grad: workspace does not match the rollout batch");
   }
-  if (bl && bl->nfeat > gr->scratch_stride - 6 * gr->n - 3 * gr->n * gr->n - ro->chain.nx) {
+  if (bl && bl->nfeat > gr->scratch_stride - 6 * gr->n - gr->sq - ro->chain.nx) {
     return dso_error(err, DSO_ERR_INPUT, "grad: baseline has %d features, more than nfeat_max",
                      bl->nfeat);
   }

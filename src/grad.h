@@ -29,8 +29,9 @@ typedef struct dsoGrad_ {
   double* per;         // (N x n) per-rollout gradients (G_0^n of Algorithm 1)
   double* perval;      // (N) per-rollout surrogate values
   double* perm;        // (N x n x n) per-rollout matrices, NULL unless matrices
-  double* scratch;     // (nthread x (6n + 3n² + nfeat)) per-thread scratch
+  double* scratch;     // (nthread x (6n + sq + nfeat + nx)) per-thread scratch
   int scratch_stride;
+  int sq;              // 3n² with per-rollout matrices (Hessian terms), else 0
   double jhat;         // Ĵ used in the prepared batch (average setting)
   double variance;     // trace of the covariance of the per-rollout gradients (last Algorithm 1)
 } dsoGrad;
