@@ -35,11 +35,20 @@ struct dsoTrain_ {
   double* u0;       // (n) θ the current batch was sampled at
   double* alpha;    // (n) surrogate perturbation u - u0
   double* backup;   // (dso_train_state_size) the state before the current step, for failures
+  // natural gradient: the Fisher matrix of the batch and its block over the free entries
+  int nfree;        // number of free entries
+  int* free_idx;    // (nfree) their indices
+  double* F;        // (n x n) Fisher matrix of eq. 72 at the batch's θ
+  double* Ff;       // (nfree x nfree) its free block
+  double* Fw;       // (nfree x nfree) factorization scratch
+  double* gf;       // (nfree) free part of the gradient
+  double* df;       // (nfree) natural direction
 };
 
 static const char* const kTrainKeys[] = {"max_iter", "lr",   "beta1",  "beta2", "eps",
                                          "seed",     "clone", "hybrid", "proximal_every",
-                                         "gradient", "epochs", "clip", NULL};
+                                         "gradient", "epochs", "clip", "optimizer",
+                                         "damping", NULL};
 
 void dso_train_settings_default(dsoTrainSettings* s) {
   s->max_iter = 100;
@@ -54,6 +63,8 @@ void dso_train_settings_default(dsoTrainSettings* s) {
   s->gradient = DSO_TRAIN_PATHWISE;
   s->epochs = 1;
   s->clip = 0.2;
+  s->optimizer = DSO_TRAIN_ADAM;
+  s->damping = 0.01;
 }
 
 static dsoStatus check_settings(const dsoTrainSettings* s, const char* file, dsoError* err) {
@@ -98,6 +109,19 @@ static dsoStatus check_settings(const dsoTrainSettings* s, const char* file, dso
                      "route (\"gradient\": \"score\"): only its surrogate reuses a batch at a "
                      "new theta", file, s->epochs);
   }
+  if (s->optimizer != DSO_TRAIN_ADAM && s->optimizer != DSO_TRAIN_NATURAL) {
+    return dso_error(err, DSO_ERR_INPUT, "%s: train.optimizer: unknown optimizer %d", file,
+                     (int)s->optimizer);
+  }
+  if (s->optimizer == DSO_TRAIN_NATURAL && s->gradient != DSO_TRAIN_SCORE) {
+    return dso_error(err, DSO_ERR_INPUT, "%s: train.optimizer: \"natural\" needs the score route "
+                     "(\"gradient\": \"score\"): the Fisher matrix is that of the sampled "
+                     "densities", file);
+  }
+  if (!(isfinite(s->damping) && s->damping > 0)) {
+    return dso_error(err, DSO_ERR_INPUT, "%s: train.damping: expected a finite number > 0, got %g",
+                     file, s->damping);
+  }
   if (!(isfinite(s->clip) && s->clip >= 0 && s->clip < 1)) {
     return dso_error(err, DSO_ERR_INPUT, "%s: train.clip: expected a number in [0, 1), got %g",
                      file, s->clip);
@@ -139,6 +163,19 @@ dsoStatus dso_train_settings_from_json(dsoTrainSettings* s, const char* json_tex
   if (!st) st = dso_json_number(&t.eps, NULL, root, "eps", 0, file, "train", err);
   if (!st) st = dso_json_number(&t.clone, NULL, root, "clone", 0, file, "train", err);
   if (!st) st = dso_json_number(&t.hybrid, NULL, root, "hybrid", 0, file, "train", err);
+  if (!st) st = dso_json_number(&t.damping, NULL, root, "damping", 0, file, "train", err);
+  const char* opt = NULL;
+  if (!st) st = dso_json_string(&opt, root, "optimizer", 0, file, "train", err);
+  if (!st && opt) {
+    if (!strcmp(opt, "adam")) {
+      t.optimizer = DSO_TRAIN_ADAM;
+    } else if (!strcmp(opt, "natural")) {
+      t.optimizer = DSO_TRAIN_NATURAL;
+    } else {
+      st = dso_error(err, DSO_ERR_INPUT, "%s: train.optimizer: expected \"adam\" or "
+                     "\"natural\", got \"%s\"", file, opt);
+    }
+  }
   const char* route = NULL;
   if (!st) st = dso_json_string(&route, root, "gradient", 0, file, "train", err);
   if (!st && route) {
@@ -175,6 +212,12 @@ void dso_train_free(dsoTrain* tr) {
   free(tr->u0);
   free(tr->alpha);
   free(tr->backup);
+  free(tr->free_idx);
+  free(tr->F);
+  free(tr->Ff);
+  free(tr->Fw);
+  free(tr->gf);
+  free(tr->df);
   dso_grad_free(tr->gr);
   dso_baseline_free(tr->bl);
   dso_clone_free(tr->data);
@@ -201,7 +244,25 @@ static dsoStatus create_score(dsoTrain* tr, const char* file, dsoError* err) {
   dso_baseline_settings_default(&bs);
   bs.kind = DSO_BASELINE_STATE;
   bs.target = DSO_TARGET_MC;
-  if (dso_grad_create(&tr->gr, tr->ro, 0, nfeat, err)) return err->code;
+  int natural = tr->set.optimizer == DSO_TRAIN_NATURAL;
+  if (dso_grad_create(&tr->gr, tr->ro, natural, nfeat, err)) return err->code;
+  if (natural) {
+    size_t n = (size_t)th->n;
+    tr->free_idx = (int*)calloc(n, sizeof(int));
+    for (int i = 0; tr->free_idx && i < th->n; i++) {
+      if (!th->entry[i].fixed) tr->free_idx[tr->nfree++] = i;
+    }
+    size_t nf = (size_t)(tr->nfree > 0 ? tr->nfree : 1);
+    tr->F = (double*)calloc(n * n, sizeof(double));
+    tr->Ff = (double*)calloc(nf * nf, sizeof(double));
+    tr->Fw = (double*)calloc(nf * nf, sizeof(double));
+    tr->gf = (double*)calloc(nf, sizeof(double));
+    tr->df = (double*)calloc(nf, sizeof(double));
+    if (!tr->free_idx || !tr->F || !tr->Ff || !tr->Fw || !tr->gf || !tr->df) {
+      return dso_error(err, DSO_ERR_MEMORY, "train: out of memory for the %d x %d Fisher matrix",
+                       th->n, th->n);
+    }
+  }
   return dso_baseline_create(&tr->bl, nfeat, dso_mjchain_features, tr->mc, &bs, tr->ro, err);
 }
 
@@ -317,6 +378,29 @@ static void project(const dsoTheta* th, double* u) {
   }
 }
 
+// Natural-gradient step (section 4.4) with the gradient in tr->g: the Fisher matrix of eq. 72 is
+// estimated once per batch (epoch 0, at the batch's θ); u -= lr (F_ff + λI)⁻¹ g_f over the free
+// entries f, λ = damping × mean diagonal of F_ff.
+static dsoStatus natural_step(dsoTrain* tr, double* u, int e, dsoError* err) {
+  int n = tr->n, nf = tr->nfree;
+  if (e == 0 && dso_grad_fisher(tr->F, NULL, tr->gr, tr->ro, err)) return err->code;
+  double diag = 0;
+  for (int a = 0; a < nf; a++) {
+    tr->gf[a] = tr->g[tr->free_idx[a]];
+    for (int b = 0; b < nf; b++) {
+      tr->Ff[a * nf + b] = tr->F[(size_t)tr->free_idx[a] * (size_t)n + (size_t)tr->free_idx[b]];
+    }
+    diag += tr->Ff[a * nf + a];
+  }
+  double lambda = tr->set.damping * (nf > 0 && diag > 0 ? diag / nf : 1.0);
+  if (nf > 0 && dso_natural_direction(tr->df, tr->Ff, tr->gf, nf, lambda, tr->Fw, err)) {
+    return err->code;
+  }
+  for (int a = 0; a < nf; a++) u[tr->free_idx[a]] -= tr->set.lr * tr->df[a];
+  project(tr->task->theta, u);
+  return DSO_OK;
+}
+
 // One Adam step of u on the batch in tr->ro, sampled at tr->u0. The gradient of J: epoch 0, at the
 // batch's own θ, is the pathwise gradient or Algorithm 1 (the surrogate's gradient at α = 0, eq.
 // 67); later epochs (score route only) take the gradient of the surrogate S̃(θ, α) of eq. 66 at
@@ -371,8 +455,9 @@ static dsoStatus epoch(dsoTrain* tr, double* u, int e, dsoTrainReport* rep, dsoE
                      "train: iteration %d, epoch %d: gradient of theta entry %d (%s) is not "
                      "finite; theta unchanged", tr->iter, e, bad, th->entry[bad].name);
   }
-  // adam in the unconstrained coordinates
   const dsoTrainSettings* s = &tr->set;
+  if (s->optimizer == DSO_TRAIN_NATURAL) return natural_step(tr, u, e, err);
+  // adam in the unconstrained coordinates
   long t = tr->t + 1;
   double c1 = 1.0 - pow(s->beta1, (double)t);
   double c2 = 1.0 - pow(s->beta2, (double)t);

@@ -5,16 +5,18 @@
 // the earlier batches only, eq. 59, grad.h / baseline.h) plus the direct
 // gradients of the data-driven costs w_clone L_clone + w_hybrid L_hybrid over the task's data
 // (clone.h; data-augmented policy optimization, paper section 5.2) and of the Gaussian prior
-// L_prior (dso_theta_prior), all plain functions of θ; zero the fixed entries,
-// take an Adam step in the unconstrained coordinates u and project onto the entries' bounds.
-// Iteration k depends only on the task, the settings, u and the Adam state, so runs are
-// reproducible and bitwise identical for any number of threads.
+// L_prior (dso_theta_prior), all plain functions of θ; zero the fixed entries, take an Adam step
+// (or a natural-gradient step, section 4.4) in the unconstrained coordinates u and project onto
+// the entries' bounds; on the score route, optionally take further steps on the clipped surrogate
+// of eq. 66 over the same batch (epochs). Iteration k depends only on the task, the settings, u
+// and the trainer state, so runs are reproducible and bitwise identical for any number of
+// threads.
 //
 // Settings follow the OSQP pattern: fill with dso_train_settings_default, change fields (or read a
 // task's "train" object with dso_train_settings_from_json), pass to dso_train_create:
 //   "train": {"max_iter": 50, "lr": 0.05, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "seed": 0,
 //             "clone": 1.0, "hybrid": 0.0, "proximal_every": 0, "gradient": "pathwise",
-//             "epochs": 1, "clip": 0.2}
+//             "epochs": 1, "clip": 0.2, "optimizer": "adam", "damping": 0.01}
 // The objective is J + clone L_clone + hybrid L_hybrid + L_prior; a positive clone or hybrid
 // weight needs the task's "data" section (task->data) with what clone.h lists.
 #ifndef DSO_TRAIN_H
@@ -38,6 +40,14 @@ typedef enum dsoTrainGradient_ {
                            // before the current one): θ_μ, θ_ε, θ_h and θ_ξ only, so every physics
                            // and corrector entry must be fixed
 } dsoTrainGradient;
+
+// Step rule.
+typedef enum dsoTrainOptimizer_ {
+  DSO_TRAIN_ADAM = 0,  // Adam in the unconstrained coordinates
+  DSO_TRAIN_NATURAL    // natural gradient (section 4.4): u -= lr (F + λI)⁻¹ g over the free
+                       // entries, F the Fisher matrix of eq. 72 estimated on the batch at its own
+                       // θ, λ = damping × mean of F's diagonal; score route only
+} dsoTrainOptimizer;
 
 // Training settings.
 typedef struct dsoTrainSettings_ {
@@ -63,6 +73,8 @@ typedef struct dsoTrainSettings_ {
                     // of eq. 66 at α = θ - θ_batch with clipped ratios (Proximal Chain
                     // Optimization, section 4.3; PPO-style)
   double clip;      // ratio clipping ε in [0, 1) of those later steps (default 0.2; 0: none)
+  dsoTrainOptimizer optimizer;  // "adam" (default) or "natural" (needs "gradient": "score")
+  double damping;   // natural: Tikhonov term relative to the mean diagonal of F, > 0 (default 0.01)
 } dsoTrainSettings;
 
 // Fills s with the defaults listed above.

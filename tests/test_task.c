@@ -382,6 +382,8 @@ static const BadRunCase kBadRun[] = {
     {"train_epochs_pathwise.json", "train", "train.epochs",
      "4 steps per batch need the score route"},
     {"train_clip_above_one.json", "train", "train.clip", "expected a number in [0, 1), got 1.5"},
+    {"train_natural_pathwise.json", "train", "train.optimizer",
+     "\"natural\" needs the score route"},
     {"fit_unknown_key.json", "fit", "fit: ", "unknown key \"windw\"; valid keys: window,"},
     {"fit_max_iter_negative.json", "fit", "fit.max_iter", "expected an integer in [0, 1e+09]"},
     {"estimator_unknown_key.json", "estimator", "estimator: ",

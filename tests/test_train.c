@@ -347,17 +347,18 @@ static void test_proximal_schedule(void** state) {
 // The score route (train.gradient "score": Algorithm 1 with a state baseline fitted on the
 // earlier batches, eq. 59) on the pendulum task of proximal_task(0): it lowers J as the pathwise
 // route does on the same budget; several Adam steps per batch on the clipped surrogate of eq. 66
-// (train.epochs) get further on the same batches; reports are bitwise identical for 1 and 2
-// threads; the baseline
+// (train.epochs) get further on the same batches, and so do natural-gradient steps
+// (train.optimizer "natural"); reports are bitwise identical for 1 and 2 threads; the baseline
 // is part of the trainer state, so a run resumed from a checkpoint stays bit-identical; a free
 // physics entry, which the action density does not depend on, is refused by name.
-static void run_route(double* u, double* J, dsoTask* task, dsoTrainGradient route, int epochs,
-                      int nthread, int niter) {
+static void run_opt(double* u, double* J, dsoTask* task, dsoTrainGradient route, int epochs,
+                    dsoTrainOptimizer opt, double lr, int nthread, int niter) {
   dsoTrainSettings s;
   dso_train_settings_default(&s);
-  s.lr = 0.05;
+  s.lr = lr;
   s.gradient = route;
   s.epochs = epochs;
+  s.optimizer = opt;
   task->rollout.nthread = nthread;
   dsoError err = {0};
   dsoTrain* tr = dso_train_create(task, &s, &err);
@@ -374,9 +375,14 @@ static void run_route(double* u, double* J, dsoTask* task, dsoTrainGradient rout
   dso_train_free(tr);
 }
 
+static void run_route(double* u, double* J, dsoTask* task, dsoTrainGradient route, int epochs,
+                      int nthread, int niter) {
+  run_opt(u, J, task, route, epochs, DSO_TRAIN_ADAM, 0.05, nthread, niter);
+}
+
 static void test_score_route(void** state) {
   (void)state;
-  enum { K = 60, KS = 15 };
+  enum { K = 60, KS = 15, KN = 30 };
   dsoTask* task = load_task();
   set_physics_fixed(task, 1);
   int n = task->theta->n;
@@ -407,6 +413,18 @@ static void test_score_route(void** state) {
   run_route(ue1, Je1, task, DSO_TRAIN_SCORE, 4, 1, KS);
   assert_memory_equal(Je1, Je, sizeof(Je));
   assert_memory_equal(ue1, ue, (size_t)n * sizeof(double));
+  // natural gradient (section 4.4, eq. 72 Fisher, damped solve over the free entries) against Adam
+  // on the same KN batches
+  double un[16], Jn[KN], ua30[16], Ja30[KN], un1[16], Jn1[KN];
+  run_opt(un, Jn, task, DSO_TRAIN_SCORE, 1, DSO_TRAIN_NATURAL, 0.3, 2, KN);
+  run_route(ua30, Ja30, task, DSO_TRAIN_SCORE, 1, 2, KN);
+  double sen, sea30, En = evaluate(task, un, &sen), Ea30 = evaluate(task, ua30, &sea30);
+  printf("  after %d batches: natural gradient (lr 0.3) %.4f +- %.4f, Adam %.4f +- %.4f\n", KN, En,
+         sen, Ea30, sea30);
+  assert_true(En < Ea30 - 4 * (sen + sea30));
+  run_opt(un1, Jn1, task, DSO_TRAIN_SCORE, 1, DSO_TRAIN_NATURAL, 0.3, 1, KN);
+  assert_memory_equal(Jn1, Jn, sizeof(Jn));
+  assert_memory_equal(un1, un, (size_t)n * sizeof(double));
   // bitwise identical for 1 and 2 threads
   run_route(u1, J1, task, DSO_TRAIN_SCORE, 1, 1, K);
   assert_memory_equal(J1, Js, sizeof(Js));
@@ -555,6 +573,26 @@ static void test_settings_json(void** state) {
   assert_int_equal(dso_train_settings_from_json(&s, "{\"epochs\": 0}", "t.json", &e9),
                    DSO_ERR_INPUT);
   assert_non_null(strstr(e9.msg, "epochs"));
+  assert_int_equal(dso_train_settings_from_json(
+                       &s, "{\"gradient\": \"score\", \"optimizer\": \"natural\", "
+                           "\"damping\": 0.1}", "t.json", &err),
+                   DSO_OK);
+  assert_true(s.optimizer == DSO_TRAIN_NATURAL && s.damping == 0.1);
+  dsoError e10 = {0};
+  assert_int_equal(dso_train_settings_from_json(&s, "{\"optimizer\": \"natural\"}", "t.json",
+                                                &e10),
+                   DSO_ERR_INPUT);
+  assert_non_null(strstr(e10.msg, "train.optimizer"));
+  assert_non_null(strstr(e10.msg, "score"));
+  dsoError e11 = {0};
+  assert_int_equal(dso_train_settings_from_json(&s, "{\"optimizer\": \"lbfgs\"}", "t.json",
+                                                &e11),
+                   DSO_ERR_INPUT);
+  assert_non_null(strstr(e11.msg, "lbfgs"));
+  dsoError e12 = {0};
+  assert_int_equal(dso_train_settings_from_json(&s, "{\"damping\": 0}", "t.json", &e12),
+                   DSO_ERR_INPUT);
+  assert_non_null(strstr(e12.msg, "train.damping"));
 }
 
 int main(void) {
