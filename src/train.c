@@ -4,6 +4,7 @@
 
 #include <cJSON.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -142,6 +143,27 @@ static dsoStatus read_integer(double* out, const cJSON* obj, const char* key, do
   return DSO_OK;
 }
 
+// obj[key], when present, as the index of one of the names (NULL-terminated) into *out
+static dsoStatus read_choice(int* out, const cJSON* obj, const char* key,
+                             const char* const* names, const char* file, dsoError* err) {
+  const char* v = NULL;
+  if (dso_json_string(&v, obj, key, 0, file, "train", err)) return err->code;
+  if (!v) return DSO_OK;
+  for (int i = 0; names[i]; i++) {
+    if (!strcmp(v, names[i])) {
+      *out = i;
+      return DSO_OK;
+    }
+  }
+  char valid[256] = "";
+  for (int i = 0, len = 0; names[i] && len < (int)sizeof(valid); i++) {
+    len += snprintf(valid + len, sizeof(valid) - (size_t)len, "%s\"%s\"",
+                    i == 0 ? "" : (names[i + 1] ? ", " : " or "), names[i]);
+  }
+  return dso_error(err, DSO_ERR_INPUT, "%s: train.%s: expected %s, got \"%s\"", file, key, valid,
+                   v);
+}
+
 dsoStatus dso_train_settings_from_json(dsoTrainSettings* s, const char* json_text, const char* file,
                                        dsoError* err) {
   dso_train_settings_default(s);
@@ -164,30 +186,13 @@ dsoStatus dso_train_settings_from_json(dsoTrainSettings* s, const char* json_tex
   if (!st) st = dso_json_number(&t.clone, NULL, root, "clone", 0, file, "train", err);
   if (!st) st = dso_json_number(&t.hybrid, NULL, root, "hybrid", 0, file, "train", err);
   if (!st) st = dso_json_number(&t.damping, NULL, root, "damping", 0, file, "train", err);
-  const char* opt = NULL;
-  if (!st) st = dso_json_string(&opt, root, "optimizer", 0, file, "train", err);
-  if (!st && opt) {
-    if (!strcmp(opt, "adam")) {
-      t.optimizer = DSO_TRAIN_ADAM;
-    } else if (!strcmp(opt, "natural")) {
-      t.optimizer = DSO_TRAIN_NATURAL;
-    } else {
-      st = dso_error(err, DSO_ERR_INPUT, "%s: train.optimizer: expected \"adam\" or "
-                     "\"natural\", got \"%s\"", file, opt);
-    }
-  }
-  const char* route = NULL;
-  if (!st) st = dso_json_string(&route, root, "gradient", 0, file, "train", err);
-  if (!st && route) {
-    if (!strcmp(route, "pathwise")) {
-      t.gradient = DSO_TRAIN_PATHWISE;
-    } else if (!strcmp(route, "score")) {
-      t.gradient = DSO_TRAIN_SCORE;
-    } else {
-      st = dso_error(err, DSO_ERR_INPUT, "%s: train.gradient: expected \"pathwise\" or "
-                     "\"score\", got \"%s\"", file, route);
-    }
-  }
+  static const char* const kOptimizers[] = {"adam", "natural", NULL};  // dsoTrainOptimizer order
+  static const char* const kRoutes[] = {"pathwise", "score", NULL};    // dsoTrainGradient order
+  int optimizer = (int)t.optimizer, route = (int)t.gradient;
+  if (!st) st = read_choice(&optimizer, root, "optimizer", kOptimizers, file, err);
+  if (!st) st = read_choice(&route, root, "gradient", kRoutes, file, err);
+  t.optimizer = (dsoTrainOptimizer)optimizer;
+  t.gradient = (dsoTrainGradient)route;
   cJSON_Delete(root);
   if (st) return st;
   t.max_iter = (int)max_iter;
