@@ -204,6 +204,27 @@ static void test_threads_bitwise(void** state) {
   dso_task_free(task);
 }
 
+// Checkpoint round trip: a trains `before` iterations from the task's initial θ (ua), its state
+// (written to st) is restored into the fresh trainer b, and both run `after` more iterations with
+// bitwise equal reports and θ (ua, ub: ntheta).
+static void resume_matches(dsoTrain* a, dsoTrain* b, const dsoTheta* th, double* ua, double* ub,
+                           double* st, int before, int after) {
+  dsoError err = {0};
+  dsoTrainReport ra, rb;
+  dso_theta_init(th, ua);
+  for (int k = 0; k < before; k++) assert_int_equal(dso_train_step(a, ua, &ra, &err), DSO_OK);
+  dso_train_get_state(a, st);
+  memcpy(ub, ua, (size_t)th->n * sizeof(double));
+  assert_int_equal(dso_train_set_state(b, st, &err), DSO_OK);
+  assert_int_equal(dso_train_iter(b), before);
+  for (int k = 0; k < after; k++) {
+    assert_int_equal(dso_train_step(a, ua, &ra, &err), DSO_OK);
+    assert_int_equal(dso_train_step(b, ub, &rb, &err), DSO_OK);
+    assert_memory_equal(&ra, &rb, sizeof(ra));
+  }
+  assert_memory_equal(ua, ub, (size_t)th->n * sizeof(double));
+}
+
 static void test_checkpoint_resume(void** state) {
   (void)state;
   dsoTask* task = load_task();
@@ -220,19 +241,7 @@ static void test_checkpoint_resume(void** state) {
   int ns = dso_train_state_size(a);
   assert_int_equal(ns, 3 * n + 2);
   double* st = malloc((size_t)ns * sizeof(double));
-  dso_theta_init(task->theta, ua);
-  dsoTrainReport ra, rb;
-  for (int k = 0; k < 2; k++) assert_int_equal(dso_train_step(a, ua, &ra, &err), DSO_OK);
-  dso_train_get_state(a, st);
-  memcpy(ub, ua, (size_t)n * sizeof(double));
-  assert_int_equal(dso_train_set_state(b, st, &err), DSO_OK);
-  assert_int_equal(dso_train_iter(b), 2);
-  for (int k = 0; k < 2; k++) {
-    assert_int_equal(dso_train_step(a, ua, &ra, &err), DSO_OK);
-    assert_int_equal(dso_train_step(b, ub, &rb, &err), DSO_OK);
-    assert_memory_equal(&ra, &rb, sizeof(ra));
-  }
-  assert_memory_equal(ua, ub, (size_t)n * sizeof(double));
+  resume_matches(a, b, task->theta, ua, ub, st, 2, 2);
   // a broken state is refused
   st[ns - 1] = -1;
   dsoError e2 = {0};
@@ -326,18 +335,8 @@ static void test_proximal_schedule(void** state) {
   assert_non_null(a);
   assert_non_null(b);
   double ua[8], ub[8], st[3 * 8 + 2];
-  dsoTrainReport ra, rb;
-  dso_theta_init(prox->theta, ua);
-  for (int k = 0; k < 4; k++) assert_int_equal(dso_train_step(a, ua, &ra, &err), DSO_OK);
-  dso_train_get_state(a, st);
-  memcpy(ub, ua, sizeof(ua));
-  assert_int_equal(dso_train_set_state(b, st, &err), DSO_OK);
-  for (int k = 0; k < 4; k++) {
-    assert_int_equal(dso_train_step(a, ua, &ra, &err), DSO_OK);
-    assert_int_equal(dso_train_step(b, ub, &rb, &err), DSO_OK);
-    assert_memory_equal(&ra, &rb, sizeof(ra));
-  }
-  assert_memory_equal(ua, ub, (size_t)n * sizeof(double));
+  assert_int_equal(dso_train_state_size(a), 3 * n + 2);
+  resume_matches(a, b, prox->theta, ua, ub, st, 4, 4);
   dso_train_free(a);
   dso_train_free(b);
   dso_task_free(plain);
@@ -443,18 +442,8 @@ static void test_score_route(void** state) {
   assert_true(ns > 3 * n + 2);
   double* st = malloc((size_t)ns * sizeof(double));
   double ua[16], ub[16];
-  dsoTrainReport ra, rb;
-  dso_theta_init(task->theta, ua);
-  for (int k = 0; k < 3; k++) assert_int_equal(dso_train_step(a, ua, &ra, &err), DSO_OK);
-  dso_train_get_state(a, st);
-  memcpy(ub, ua, sizeof(ua));
-  assert_int_equal(dso_train_set_state(b, st, &err), DSO_OK);
-  for (int k = 0; k < 3; k++) {
-    assert_int_equal(dso_train_step(a, ua, &ra, &err), DSO_OK);
-    assert_int_equal(dso_train_step(b, ub, &rb, &err), DSO_OK);
-    assert_memory_equal(&ra, &rb, sizeof(ra));
-  }
-  assert_memory_equal(ua, ub, (size_t)n * sizeof(double));
+  dsoTrainReport ra;
+  resume_matches(a, b, task->theta, ua, ub, st, 3, 3);
   // without the baseline part the resumed run would differ: a zeroed baseline is not the same
   // state (the check that the baseline is really in it)
   dsoTrain* c = dso_train_create(task, &s, &err);
