@@ -2,10 +2,10 @@
 #include "rollout.h"
 
 #include <math.h>
-
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "parallel.h"
 
 void dso_rollout_settings_default(dsoRolloutSettings* s) {
   memset(s, 0, sizeof(*s));
@@ -29,8 +29,9 @@ static dsoStatus check_settings(const dsoRolloutSettings* s, dsoError* err) {
   if (s->horizon < 1) {
     return dso_error(err, DSO_ERR_INPUT, "rollout: horizon=%d must be >= 1", s->horizon);
   }
-  if (s->nthread < 1 || s->nthread > 1024) {
-    return dso_error(err, DSO_ERR_INPUT, "rollout: nthread=%d must lie in [1, 1024]", s->nthread);
+  if (s->nthread < 1 || s->nthread > DSO_PARALLEL_MAX_THREADS) {
+    return dso_error(err, DSO_ERR_INPUT, "rollout: nthread=%d must lie in [1, %d]", s->nthread,
+                     DSO_PARALLEL_MAX_THREADS);
   }
   if (s->setting == DSO_AVERAGE &&
       (s->burn_in < 0 || s->window < 1 || s->burn_in + s->window >= s->horizon)) {
@@ -115,57 +116,8 @@ double dso_rollout_gamma_step(const dsoRollout* ro) {
   return (ro->set.setting == DSO_EPISODIC && !ro->set.terminate) ? ro->set.gamma : 1.0;
 }
 
-typedef struct {
-  dsoRollout* ro;
-  dsoRolloutFn fn;
-  void* ctx;
-  int thread;
-  int begin, end;
-} dsoWorker;
-
-static void* worker_main(void* arg) {
-  dsoWorker* w = (dsoWorker*)arg;
-  for (int n = w->begin; n < w->end; n++) {
-    w->fn(w->ctx, n, w->thread);
-  }
-  return NULL;
-}
-
 void dso_rollout_parallel(dsoRollout* ro, dsoRolloutFn fn, void* ctx) {
-  int nt = ro->set.nthread;
-  if (nt > ro->nrollout) {
-    nt = ro->nrollout;
-  }
-  if (nt <= 1) {
-    for (int n = 0; n < ro->nrollout; n++) {
-      fn(ctx, n, 0);
-    }
-    return;
-  }
-  // at most 1024 threads (checked at creation); the descriptors live on the stack
-  dsoWorker w[1024];
-  pthread_t tid[1024];
-  int started[1024];
-  for (int i = 0; i < nt; i++) {
-    w[i].ro = ro;
-    w[i].fn = fn;
-    w[i].ctx = ctx;
-    w[i].thread = i;
-    w[i].begin = (int)((long)ro->nrollout * i / nt);
-    w[i].end = (int)((long)ro->nrollout * (i + 1) / nt);
-  }
-  for (int i = 1; i < nt; i++) {
-    started[i] = pthread_create(&tid[i], NULL, worker_main, &w[i]) == 0;
-    if (!started[i]) {
-      worker_main(&w[i]);  // no thread available: run the block here, results are the same
-    }
-  }
-  worker_main(&w[0]);
-  for (int i = 1; i < nt; i++) {
-    if (started[i]) {
-      pthread_join(tid[i], NULL);
-    }
-  }
+  dso_parallel_for(ro->set.nthread, ro->nrollout, fn, ctx);
 }
 
 typedef struct {
