@@ -2,6 +2,7 @@
 #ifndef DSO_DSO_H
 #define DSO_DSO_H
 
+#include "version.h"
 #include "error.h"
 #include "mj.h"
 #include "bind.h"
@@ -34,14 +35,4 @@
 #include "corrector.h"
 #include "estimfit.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
-
-// Version of dso, e.g. "0.1.0".
-const char* dso_version_string(void);
-
-#ifdef __cplusplus
-}
-#endif
 #endif  // DSO_DSO_H
