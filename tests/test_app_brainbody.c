@@ -42,7 +42,7 @@
 
 static const char* kRnnTask = "tasks/pendulum_brainbody.json";
 static const char* kStaticTask = "tasks/pendulum_brainbody_static.json";
-static char g_dir[] = "/tmp/dso_test_brainbody_XXXXXX";
+static char g_dir[2048];
 
 static char* read_text(const char* dir, const char* sub, const char* file) {
   char path[1024];
@@ -70,15 +70,13 @@ static int run_task(const char* task, const char* sub) {
 
 static int setup(void** state) {
   (void)state;
-  if (!mkdtemp(g_dir)) return -1;
+  if (dso_test_mkdtemp(g_dir, sizeof(g_dir), "dso_test_brainbody")) return -1;
   return run_task(kRnnTask, "rnn") || run_task(kStaticTask, "static") ? -1 : 0;
 }
 
 static int teardown(void** state) {
   (void)state;
-  char cmd[256];
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
-  return system(cmd) == 0 ? 0 : -1;
+  return dso_test_rmtree(g_dir) == 0 ? 0 : -1;
 }
 
 // index of column name in the comma-separated header line, -1 if absent

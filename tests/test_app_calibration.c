@@ -21,7 +21,7 @@
 #include "run_cli.h"
 #include "json.h"
 
-static char g_dir[256];
+static char g_dir[1024];
 
 // the shipped task with its model and data paths made absolute, data in the temporary folder
 static void write_task(const char* out) {
@@ -107,15 +107,12 @@ static void test_calibration_end_to_end(void** state) {
 
 static int setup(void** state) {
   (void)state;
-  snprintf(g_dir, sizeof(g_dir), "/tmp/dso_test_app_calibration_XXXXXX");
-  return mkdtemp(g_dir) ? 0 : -1;
+  return dso_test_mkdtemp(g_dir, sizeof(g_dir), "dso_test_app_calibration");
 }
 
 static int teardown(void** state) {
   (void)state;
-  char cmd[512];
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
-  return system(cmd) == 0 ? 0 : -1;
+  return dso_test_rmtree(g_dir) == 0 ? 0 : -1;
 }
 
 int main(void) {

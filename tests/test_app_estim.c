@@ -170,8 +170,8 @@ static void write_task(const char* dir, const char* name, const char* estimator)
 
 // bad "estimator" sections and a task without data: exit 2 with the key named
 static void test_bad_sections(void** state) {
-  char dir[] = "/tmp/dso_test_app_estim_XXXXXX";
-  assert_non_null(mkdtemp(dir));
+  char dir[2048];
+  assert_int_equal(dso_test_mkdtemp(dir, sizeof(dir), "dso_test_app_estim"), 0);
   dsoTask* task = load_task();
   dsoDataset* ds = record(task, 3, 50, 1, 5, 0);
   char path[600], args[1400];
@@ -218,8 +218,7 @@ static void test_bad_sections(void** state) {
   assert_non_null(strstr(g_err, "needs a \"data\" section"));
   dso_dataset_free(ds);
   dso_task_free(task);
-  snprintf(args, sizeof(args), "rm -rf '%s'", dir);
-  assert_int_equal(system(args), 0);
+  assert_int_equal(dso_test_rmtree(dir), 0);
 }
 
 // learns on layout th from u0 and returns the RMS state error on the validation episodes
@@ -311,8 +310,8 @@ static void test_pendulum_comparison(void** state) {
 // dso run on the task end to end: outputs, the comparison in result.json, and a run interrupted
 // after 2 iterations and resumed ends bit-identical to an uninterrupted one
 static void test_run_and_resume(void** state) {
-  char dir[] = "/tmp/dso_test_app_estim_XXXXXX";
-  assert_non_null(mkdtemp(dir));
+  char dir[2048];
+  assert_int_equal(dso_test_mkdtemp(dir, sizeof(dir), "dso_test_app_estim"), 0);
   dsoTask* task = load_task();
   dsoDataset* ds = record(task, 6, 200, 2, 3, 0);
   char path[600], args[1400];
@@ -356,8 +355,7 @@ static void test_run_and_resume(void** state) {
   free(b);
   dso_dataset_free(ds);
   dso_task_free(task);
-  snprintf(args, sizeof(args), "rm -rf '%s'", dir);
-  assert_int_equal(system(args), 0);
+  assert_int_equal(dso_test_rmtree(dir), 0);
 }
 
 int main(void) {

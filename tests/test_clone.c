@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "clone.h"
 #include "dataset.h"
 #include "simulate.h"
@@ -24,19 +26,16 @@
 #include "theta.h"
 #include "train.h"
 
-static char g_dir[256];
+static char g_dir[1024];
 
 static int setup(void** state) {
   (void)state;
-  snprintf(g_dir, sizeof(g_dir), "/tmp/dso_test_clone_XXXXXX");
-  return mkdtemp(g_dir) ? 0 : -1;
+  return dso_test_mkdtemp(g_dir, sizeof(g_dir), "dso_test_clone");
 }
 
 static int teardown(void** state) {
   (void)state;
-  char cmd[400];
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
-  return system(cmd) == 0 ? 0 : -1;
+  return dso_test_rmtree(g_dir) == 0 ? 0 : -1;
 }
 
 static dsoTask* load(const char* path) {

@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "deriv.h"
 #include "dso.h"
 
@@ -28,8 +30,8 @@ static const char* kXml =
     "</sensor></mujoco>";
 
 static mjModel* load(const char* xml) {
-  char path[] = "/tmp/dso_test_deriv_XXXXXX.xml";
-  int fd = mkstemps(path, 4);
+  char path[2048];
+  int fd = dso_test_mkstemps(path, sizeof(path), "dso_test_deriv", ".xml");
   FILE* f = fdopen(fd, "w");
   fputs(xml, f);
   fclose(f);

@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "dso.h"
 #include "estim.h"
 #include "estimfit.h"
@@ -33,8 +35,8 @@ static const double kSigmaXi = 0.01;    // m, position sensor noise
 static const int kSteps = 40000;        // recorded samples
 
 static mjModel* load(const char* xml) {
-  char path[] = "/tmp/dso_test_estim_XXXXXX.xml";
-  int fd = mkstemps(path, 4);
+  char path[2048];
+  int fd = dso_test_mkstemps(path, sizeof(path), "dso_test_estim", ".xml");
   FILE* f = fdopen(fd, "w");
   fputs(xml, f);
   fclose(f);

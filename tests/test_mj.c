@@ -12,11 +12,13 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "dso.h"
 
 static mjModel* load_string(const char* xml, dsoError* err) {
-  char path[] = "/tmp/dso_test_mj_XXXXXX.xml";
-  int fd = mkstemps(path, 4);
+  char path[2048];
+  int fd = dso_test_mkstemps(path, sizeof(path), "dso_test_mj", ".xml");
   assert_true(fd >= 0);
   FILE* f = fdopen(fd, "w");
   fputs(xml, f);

@@ -28,20 +28,17 @@
 #include "task.h"
 #include "run_cli.h"
 
-static char g_dir[256];
+static char g_dir[1024];
 static int g_count;
 
 static int group_setup(void** state) {
   (void)state;
-  snprintf(g_dir, sizeof(g_dir), "/tmp/dso_policy_costs_XXXXXX");
-  return mkdtemp(g_dir) ? 0 : -1;
+  return dso_test_mkdtemp(g_dir, sizeof(g_dir), "dso_policy_costs");
 }
 
 static int group_teardown(void** state) {
   (void)state;
-  char cmd[512];
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
-  return system(cmd) == 0 ? 0 : -1;
+  return dso_test_rmtree(g_dir) == 0 ? 0 : -1;
 }
 
 typedef struct {

@@ -13,6 +13,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "dso.h"
 
 // every value the XML template takes
@@ -98,8 +100,8 @@ static char* xml_of(const Params* p) {
 }
 
 static mjModel* compile(const Params* p) {
-  char path[] = "/tmp/dso_test_sim_XXXXXX.xml";
-  int fd = mkstemps(path, 4);
+  char path[2048];
+  int fd = dso_test_mkstemps(path, sizeof(path), "dso_test_sim", ".xml");
   assert_true(fd >= 0);
   FILE* f = fdopen(fd, "w");
   assert_non_null(f);
@@ -288,8 +290,8 @@ static void test_sensor_and_noise(void** state) {
       "<actuator><motor name=\"m\" joint=\"j\"/></actuator>"
       "<sensor><jointpos name=\"angle\" joint=\"j\"/><framepos name=\"p\" objtype=\"site\" "
       "objname=\"s\"/></sensor></mujoco>";
-  char path[] = "/tmp/dso_test_sensor_XXXXXX.xml";
-  int fd = mkstemps(path, 4);
+  char path[2048];
+  int fd = dso_test_mkstemps(path, sizeof(path), "dso_test_sensor", ".xml");
   FILE* f = fdopen(fd, "w");
   fputs(xml, f);
   fclose(f);

@@ -35,7 +35,7 @@
 #include "run_cli.h"
 #include "json.h"
 
-static char g_dir[256];
+static char g_dir[1024];
 static int g_count;
 
 // the reference recording: 2 training episodes of 121 samples at 1 ms and a validation one
@@ -446,8 +446,7 @@ static void test_app_learn_from_demonstrations(void** state) {
 
 static int setup(void** state) {
   (void)state;
-  snprintf(g_dir, sizeof(g_dir), "/tmp/dso_test_track_XXXXXX");
-  if (!mkdtemp(g_dir)) return -1;
+  if (dso_test_mkdtemp(g_dir, sizeof(g_dir), "dso_test_track")) return -1;
   char path[512];
   snprintf(path, sizeof(path), "%s/reference.csv", g_dir);
   write_reference(path, 1, 0.001);
@@ -457,9 +456,7 @@ static int setup(void** state) {
 
 static int teardown(void** state) {
   (void)state;
-  char cmd[512];
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
-  return system(cmd) == 0 ? 0 : -1;
+  return dso_test_rmtree(g_dir) == 0 ? 0 : -1;
 }
 
 int main(void) {
