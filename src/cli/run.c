@@ -218,8 +218,9 @@ int dso_cli_run(int argc, char** argv) {
   double* ut = calloc((size_t)n + 1, sizeof(double));
   dsoRunState st;
   memset(&st, 0, sizeof(st));
+  dsoCliRun run;
+  dso_cli_run_init(&run, task_path, outdir, max_iter, kParts);
   dsoFit* fit = NULL;
-  char path[4200];
   if (!u0 || !se || !cov || !ut) {
     status = DSO_EXIT_FAIL;
     goto done;
@@ -240,7 +241,7 @@ int dso_cli_run(int argc, char** argv) {
     status = dso_cli_fail("run", &err);
     goto done;
   }
-  status = dso_cli_start_run(&st, path, sizeof(path), task->theta, u0, dso_fit_lambda(fit), outdir, resume);
+  status = dso_cli_start_run(&run, &st, task->theta, u0, dso_fit_lambda(fit), resume);
   if (status) {
     goto done;
   }
@@ -254,7 +255,10 @@ int dso_cli_run(int argc, char** argv) {
     }
     dsoRunRecord r = {0, rep.cost, {rep.cost_sysid, rep.cost_calib, rep.cost_prior},
                       rep.grad_norm, rep.lambda, rep.steps};
-    dso_run_state_record(&st, &r, &err);
+    // the cost at the initial θ must be finite (a prior std of 1e-200 is not)
+    if ((status = dso_cli_record(&run, &st, task->theta, &r)) != DSO_EXIT_OK) {
+      goto done;
+    }
   }
   if (!quiet) {
     printf("dso run %s: %d entries, %d episodes (%d validation), window %d, up to %d "
@@ -265,6 +269,9 @@ int dso_cli_run(int argc, char** argv) {
   long steps0 = st.record[st.nrecord - 1].steps;
   int start = st.record[st.nrecord - 1].iter;
   while (!st.done && st.record[st.nrecord - 1].iter < fs.max_iter) {
+    if (dso_cli_interrupted()) {
+      break;
+    }
     int done = 0;
     if (dso_fit_step(fit, st.u, &rep, &done, &err)) {
       status = dso_cli_fail("run", &err);
@@ -275,7 +282,7 @@ int dso_cli_run(int argc, char** argv) {
     dsoRunRecord r = {st.record[st.nrecord - 1].iter + 1, rep.cost,
                       {rep.cost_sysid, rep.cost_calib, rep.cost_prior}, rep.grad_norm,
                       rep.lambda, steps0 + rep.steps};
-    if ((status = dso_cli_record(&st, path, task->theta, &r)) != DSO_EXIT_OK) {
+    if ((status = dso_cli_record(&run, &st, task->theta, &r)) != DSO_EXIT_OK) {
       goto done;
     }
     if (!quiet) {
@@ -289,12 +296,14 @@ int dso_cli_run(int argc, char** argv) {
       fflush(stdout);
     }
   }
-  // the final outputs: progress, covariance, validation, result, model, plot
+  if (dso_cli_interrupted()) {
+    status = dso_cli_interrupt(&run, &st);
+    goto done;
+  }
+  // the final outputs (progress.csv and checkpoint.json are current): covariance, validation,
+  // result, model, plot
   char file[4200];
-  dso_cli_join(file, sizeof(file), outdir, "progress.csv");
-  if (dso_run_progress_write(file, &st, kParts, &err) ||
-      dso_run_checkpoint_write(path, task->theta, &st, &err)) {
-    status = dso_cli_fail("run", &err);
+  if ((status = dso_cli_check_final(&run, task->theta, st.u, &st.record[st.nrecord - 1]))) {
     goto done;
   }
   dsoError cerr = {0};
@@ -356,6 +365,7 @@ int dso_cli_run(int argc, char** argv) {
   }
   dso_cli_plot(outdir);
 done:
+  dso_cli_end_run(&run);
   dso_run_state_clear(&st);
   dso_fit_free(fit);
   free(u0);
