@@ -30,7 +30,7 @@ static const char* kHelp =
     "Prints a progress line per iteration and writes to OUTDIR:\n"
     "  result.json      theta by name: initial and identified values, standard errors and 95%\n"
     "                   confidence intervals, the final cost, the validation RMS\n"
-    "  progress.csv     one row per iteration\n"
+    "  progress.csv     one row per iteration, rewritten atomically after every iteration\n"
     "  checkpoint.json  written atomically every iteration; --resume continues from it and\n"
     "                   ends bit-identical to an uninterrupted run\n"
     "  model.xml        the task's model file with the identified values written into its\n"
@@ -42,11 +42,21 @@ static const char* kHelp =
     "                   simulated open loop from its first sample with the recorded controls:\n"
     "                   episode, time, and per recorded qpos entry its recorded value and the\n"
     "                   simulated ones at the initial and at the identified theta\n"
-    "  progress.png     learning curve (when gnuplot is installed)\n"
+    "  progress.png     learning curve (when gnuplot is installed; progress.gp is its script:\n"
+    "                   `gnuplot progress.gp` in OUTDIR plots again)\n"
     "  trajectories.png fits: one panel per recorded qpos entry, recorded against simulated\n"
-    "                   (when gnuplot is installed)\n"
+    "                   (when gnuplot is installed; script trajectories.gp)\n"
     "--truth FILE.json ({\"name\": value}) adds the true values and the errors to the table\n"
-    "(for data recorded by dso simulate).\n";
+    "(for data recorded by dso simulate).\n\n"
+    "OUTDIR is locked for the run (OUTDIR/.lock): a second run on it stops at once. Temporary\n"
+    "files a killed run left in OUTDIR are removed. SIGINT or SIGTERM (Ctrl-C) ends the run\n"
+    "after its current iteration with checkpoint.json and progress.csv written and prints the\n"
+    "command that resumes it (a second signal stops at once). A step with a non-finite cost,\n"
+    "gradient or theta is refused (theta kept) and counted; the run gives up after 5 in a row,\n"
+    "or at once when the cost at the initial theta is not finite; non-finite values are never\n"
+    "written.\n"
+    "Exit status: 0 done; 1 a runtime failure, refused steps, or interrupted (resume with\n"
+    "--resume); 2 bad input or OUTDIR in use or not writable.\n";
 
 static const char* const kParts[3] = {"sysid", "calib", "prior"};
 

@@ -128,6 +128,7 @@ int dso_cli_run_estim(dsoTask* task, const char* task_path, const char* outdir, 
   dsoError verr = {0};
   if (st.nrecord == 0) {
     if (dso_estimfit_evaluate(f, st.u, &rep, &err)) {
+      dso_error_prefix(&err, "%s: ", task_path);
       status = dso_cli_fail("run", &err);
       goto done;
     }
@@ -152,6 +153,7 @@ int dso_cli_run_estim(dsoTask* task, const char* task_path, const char* outdir, 
     }
     int done = 0;
     if (dso_estimfit_step(f, st.u, &rep, &done, &err)) {
+      dso_error_prefix(&err, "%s: iteration %d: ", task_path, st.record[st.nrecord - 1].iter + 1);
       status = dso_cli_fail("run", &err);
       goto done;
     }

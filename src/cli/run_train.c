@@ -124,15 +124,16 @@ int dso_cli_run_train(dsoTask* task, const char* task_path, const char* outdir, 
         goto done;
       }
       if (first && rep.refused == DSO_TRAIN_REFUSED_COST) {
-        fprintf(stderr, "dso run: %s: the cost or gradient at the initial theta is not finite: "
-                "%s\n", task_path, err.msg);
+        fprintf(stderr, "dso run: %s: the first batch, at the initial theta, is refused: %s\n",
+                task_path, err.msg);
         status = DSO_EXIT_FAIL;
         goto done;
       }
       if (refused_run >= DSO_CLI_MAX_REFUSED) {
-        fprintf(stderr, "dso run: %s: %d steps in a row refused (the last: %s); theta stays at "
-                "iteration %d in %s; result.json not written\n", task_path, refused_run, err.msg,
-                st.nrecord ? st.record[st.nrecord - 1].iter : 0, run.checkpoint);
+        fprintf(stderr, "dso run: %s: %d steps in a row refused with train.lr %g (the last: "
+                "%s); theta stays at iteration %d in %s; result.json not written\n", task_path,
+                refused_run, ts.lr, err.msg, st.nrecord ? st.record[st.nrecord - 1].iter : 0,
+                run.checkpoint);
         status = DSO_EXIT_FAIL;
         goto done;
       }
