@@ -617,9 +617,12 @@ static dsoStatus pass(dsoEstimFit* f, const double* u, dsoEpisodeSelect select, 
   return DSO_OK;
 }
 
-// prior residuals (v − mean)/std of the fitted entries with a prior, rows of jac after nres
-static double prior_rows(const dsoEstimFit* f, double* r, double* jac, const double* u) {
+// prior residuals (v − mean)/std of the fitted entries with a prior, rows of jac after nres; *bad
+// receives the first entry whose residual or Jacobian entry is not finite, or -1
+static double prior_rows(const dsoEstimFit* f, double* r, double* jac, const double* u,
+                         int* bad) {
   double sum = 0;
+  *bad = -1;
   int k = 0;
   for (int c = 0; c < f->p; c++) {
     int i = f->fitted[c];
@@ -631,6 +634,10 @@ static double prior_rows(const dsoEstimFit* f, double* r, double* jac, const dou
     double mean = e->has_prior ? e->prior_mean : 0.0;
     double sd = e->has_prior ? e->prior_std : f->set.weight_std;
     double ri = (v - mean) / sd;
+    double ji = dso_theta_entry_jacobian(e, u[i]) / sd;
+    if (*bad < 0 && (!isfinite(ri) || !isfinite(ri * ri) || !isfinite(ji))) {
+      *bad = i;
+    }
     sum += ri * ri;
     if (r) {
       r[f->nres + k] = ri;
@@ -638,7 +645,7 @@ static double prior_rows(const dsoEstimFit* f, double* r, double* jac, const dou
     if (jac) {
       double* row = jac + (size_t)(f->nres + k) * f->p;
       memset(row, 0, sizeof(double) * (size_t)f->p);
-      row[c] = dso_theta_entry_jacobian(e, u[i]) / sd;
+      row[c] = ji;
     }
     k++;
   }
@@ -653,7 +660,19 @@ dsoStatus dso_estimfit_residuals(dsoEstimFit* f, double* r, double* jac, const d
   if (st) {
     return st;
   }
-  double prior = prior_rows(f, r, jac, u);
+  int bad = -1;
+  double prior = prior_rows(f, r, jac, u, &bad);
+  if (bad >= 0) {
+    const dsoThetaEntry* e = &f->theta->entry[bad];
+    return dso_error(err, DSO_ERR_NUMERIC, "estimator: theta entry %s: its prior residual (v - "
+                     "mean) / std is not finite at v = %g (std %g: a std this small overflows)",
+                     e->name, dso_theta_entry_natural(e, u[bad]),
+                     e->has_prior ? e->prior_std : f->set.weight_std);
+  }
+  if (!isfinite(J) || !isfinite(0.5 * J + prior)) {
+    return dso_error(err, DSO_ERR_NUMERIC, "estimator: the cost is not finite (estim %g, prior "
+                     "%g)", 0.5 * J, prior);
+  }
   if (rep) {
     memset(rep, 0, sizeof(*rep));
     rep->estim = 0.5 * J;
@@ -708,6 +727,21 @@ dsoStatus dso_estimfit_step(dsoEstimFit* f, double* u, dsoEstimFitReport* rep, i
   cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, p, (int)m, 1.0, jac, p, 0.0, JtJ, p);
   cblas_dgemv(CblasRowMajor, CblasTrans, (int)m, p, 1.0, jac, p, r, 1, 0.0, g, 1);
   double gn = cblas_dnrm2(p, g, 1);
+  for (int c = 0; c < p && isfinite(gn); c++) {
+    if (!isfinite(g[c]) || !isfinite(JtJ[c * p + c])) {
+      gn = INFINITY;
+    }
+  }
+  if (!isfinite(gn)) {
+    // a non-finite gradient is never a step: u and the damping stay
+    int c = 0;
+    while (c < p - 1 && isfinite(g[c]) && isfinite(JtJ[c * p + c])) {
+      c++;
+    }
+    free(r);
+    return dso_error(err, DSO_ERR_NUMERIC, "estimator: the gradient of theta entry %s is not "
+                     "finite; no step taken", f->theta->entry[f->fitted[c]].name);
+  }
   long steps = r0.steps;
   double J = r0.cost;
   dsoEstimFitReport best = r0;
@@ -735,7 +769,11 @@ dsoStatus dso_estimfit_step(dsoEstimFit* f, double* u, dsoEstimFitReport* rep, i
     if (ts == DSO_OK) {
       steps += rt.steps;
     }
-    if (ts == DSO_OK && rt.cost < J) {
+    int finite = ts == DSO_OK && isfinite(rt.cost);
+    for (int i = 0; finite && i < f->n; i++) {
+      finite = isfinite(w.ut[i]);
+    }
+    if (finite && rt.cost < J) {
       accepted = 1;
       best = rt;
     } else if (ts != DSO_OK && ts != DSO_ERR_NUMERIC) {

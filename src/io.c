@@ -213,3 +213,25 @@ dsoStatus dso_mkdir_p(const char* path, dsoError* err) {
   free(dir);
   return st;
 }
+
+// the pattern of temp_name above
+static const char* skip_digits(const char* s) {
+  const char* p = s;
+  while (*p >= '0' && *p <= '9') {
+    p++;
+  }
+  return p > s ? p : NULL;
+}
+
+int dso_atomic_is_temp(const char* name, const char* dest) {
+  size_t len = strlen(dest);
+  if (!len || name[0] != '.' || strncmp(name + 1, dest, len) != 0 || name[len + 1] != '.') {
+    return 0;
+  }
+  const char* p = skip_digits(name + len + 2);
+  if (!p || *p != '.') {
+    return 0;
+  }
+  p = skip_digits(p + 1);
+  return p && !strcmp(p, ".tmp");
+}

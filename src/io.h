@@ -55,6 +55,10 @@ void dso_atomic_abort(dsoAtomicFile* af);
 // of path that could not be made.
 dsoStatus dso_mkdir_p(const char* path, dsoError* err);
 
+// True when name (a file name without folder) is one dso_atomic_open gives the temporary file of
+// the destination file name dest (without folder): ".<dest>.<pid>.<n>.tmp" with decimal pid and n.
+int dso_atomic_is_temp(const char* name, const char* dest);
+
 #ifdef __cplusplus
 }
 #endif

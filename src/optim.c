@@ -141,6 +141,13 @@ static dsoStatus chain_iteration(dsoOptim* o, double* theta, dsoGrad* gr, dsoRol
   return DSO_OK;
 }
 
+// a refused step: counted, θ and the optimizer state unchanged
+static dsoStatus refuse(dsoOptim* o, dsoError* err, const char* what, int k, double v) {
+  o->refused++;
+  return dso_error(err, DSO_ERR_NUMERIC, "optim: step %ld: %s %d is %g; step refused, theta "
+                   "and optimizer state kept", o->iter, what, k, v);
+}
+
 dsoStatus dso_optim_step(dsoOptim* o, double* theta, dsoGrad* gr, dsoRollout* ro, dsoError* err) {
   int n = o->n;
   if (n != ro->chain.ntheta) {
@@ -152,7 +159,11 @@ dsoStatus dso_optim_step(dsoOptim* o, double* theta, dsoGrad* gr, dsoRollout* ro
   dsoStatus st = DSO_OK;
   if (s->kind != DSO_OPT_NEWTON) {
     if ((st = dso_grad_algorithm1(o->g, NULL, gr, ro, err))) return st;
+    for (int k = 0; k < n; k++) {
+      if (!isfinite(o->g[k])) return refuse(o, err, "gradient component", k, o->g[k]);
+    }
   }
+  // adam: the new moments go to alpha (m) and trial (v) until the step is accepted
   switch (s->kind) {
     case DSO_OPT_SGD:
       for (int k = 0; k < n; k++) o->d[k] = -lr * o->g[k];
@@ -160,11 +171,14 @@ dsoStatus dso_optim_step(dsoOptim* o, double* theta, dsoGrad* gr, dsoRollout* ro
     case DSO_OPT_ADAM: {
       double t = (double)(o->iter + 1);
       for (int k = 0; k < n; k++) {
-        o->m[k] = s->beta1 * o->m[k] + (1 - s->beta1) * o->g[k];
-        o->v[k] = s->beta2 * o->v[k] + (1 - s->beta2) * o->g[k] * o->g[k];
-        double mh = o->m[k] / (1 - pow(s->beta1, t));
-        double vh = o->v[k] / (1 - pow(s->beta2, t));
+        o->alpha[k] = s->beta1 * o->m[k] + (1 - s->beta1) * o->g[k];
+        o->trial[k] = s->beta2 * o->v[k] + (1 - s->beta2) * o->g[k] * o->g[k];
+        double mh = o->alpha[k] / (1 - pow(s->beta1, t));
+        double vh = o->trial[k] / (1 - pow(s->beta2, t));
         o->d[k] = -lr * mh / (sqrt(vh) + s->eps);
+        if (!isfinite(o->alpha[k]) || !isfinite(o->trial[k])) {
+          return refuse(o, err, "Adam moment of component", k, o->trial[k]);
+        }
       }
       break;
     }
@@ -179,9 +193,13 @@ dsoStatus dso_optim_step(dsoOptim* o, double* theta, dsoGrad* gr, dsoRollout* ro
   }
   if (s->kind != DSO_OPT_NEWTON) cap_norm(o->d, n, s->max_step);
   for (int k = 0; k < n; k++) {
-    if (!isfinite(o->d[k])) {
-      return dso_error(err, DSO_ERR_NUMERIC, "optim: non-finite step in component %d; θ kept", k);
-    }
+    if (!isfinite(o->d[k])) return refuse(o, err, "step component", k, o->d[k]);
+    if (!isfinite(theta[k] + o->d[k])) return refuse(o, err, "new theta component", k,
+                                                     theta[k] + o->d[k]);
+  }
+  if (s->kind == DSO_OPT_ADAM) {
+    memcpy(o->m, o->alpha, (size_t)n * sizeof(double));
+    memcpy(o->v, o->trial, (size_t)n * sizeof(double));
   }
   for (int k = 0; k < n; k++) theta[k] += o->d[k];
   o->iter++;

@@ -48,6 +48,7 @@ typedef struct dsoOptim_ {
   dsoOptimSettings set;
   int n;
   long iter;          // steps taken
+  long refused;       // steps refused for a non-finite gradient, Adam moment, step or new θ
   double *m, *v;      // Adam moments (n)
   double *g, *d, *F, *H, *work, *alpha, *trial;  // scratch
 } dsoOptim;
@@ -60,7 +61,9 @@ void dso_optim_free(dsoOptim* opt);
 
 // One optimization step from the batch in ro, sampled at theta (n), prepared by dso_grad_prepare:
 // updates theta in place. gr needs per-rollout matrices for the natural and Newton kinds, and the
-// chain second derivatives for Newton. Non-finite steps are refused (θ unchanged, DSO_ERR_NUMERIC).
+// chain second derivatives for Newton. A step with a non-finite gradient, Adam moment, step or new
+// θ is refused with DSO_ERR_NUMERIC and counted (opt->refused); θ and the optimizer state (the
+// moments, the step count) are then unchanged.
 dsoStatus dso_optim_step(dsoOptim* opt, double* theta, dsoGrad* gr, dsoRollout* ro, dsoError* err);
 
 // Monitor called after each iteration with the new θ; return nonzero to stop.

@@ -1,10 +1,16 @@
+#define _POSIX_C_SOURCE 200809L  // O_CLOEXEC, pread, ftruncate
 #include "run.h"
 
 #include <cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "io.h"
 #include "json.h"
@@ -95,8 +101,44 @@ static dsoStatus write_json(const char* path, cJSON* root, dsoError* err) {
   return s;
 }
 
+// the fields of row k that must be finite: cost, grad_norm, lambda
+static dsoStatus check_row(const char* path, const char* what, int k, const dsoRunRecord* r,
+                           dsoError* err) {
+  const char* names[3] = {"cost", "grad_norm", "lambda"};
+  double v[3] = {r->cost, r->grad_norm, r->lambda};
+  for (int j = 0; j < 3; j++) {
+    if (!isfinite(v[j])) {
+      return dso_error(err, DSO_ERR_NUMERIC, "%s: %s[%d] (iteration %d): %s is %g; a non-finite "
+                       "value is never written (the file is left as it was)", path, what, k,
+                       r->iter, names[j], v[j]);
+    }
+  }
+  return DSO_OK;
+}
+
 dsoStatus dso_run_checkpoint_write(const char* path, const dsoTheta* theta,
                                    const dsoRunState* st, dsoError* err) {
+  for (int i = 0; i < theta->n; i++) {
+    if (!isfinite(st->u[i])) {
+      return dso_error(err, DSO_ERR_NUMERIC, "%s: u.%s is %g; a non-finite theta is never "
+                       "written (the file is left as it was)", path, theta->entry[i].name,
+                       st->u[i]);
+    }
+  }
+  if (!isfinite(st->lambda)) {
+    return dso_error(err, DSO_ERR_NUMERIC, "%s: lambda is %g; not written", path, st->lambda);
+  }
+  for (int k = 0; k < st->nopt; k++) {
+    if (!isfinite(st->opt[k])) {
+      return dso_error(err, DSO_ERR_NUMERIC, "%s: optimizer[%d] is %g; a non-finite optimizer "
+                       "state is never written (the file is left as it was)", path, k, st->opt[k]);
+    }
+  }
+  for (int k = 0; k < st->nrecord; k++) {
+    if (check_row(path, "progress", k, &st->record[k], err)) {
+      return err->code;
+    }
+  }
   cJSON* root = cJSON_CreateObject();
   cJSON* u = root ? cJSON_AddObjectToObject(root, "u") : NULL;
   cJSON* rec = root ? cJSON_AddArrayToObject(root, "progress") : NULL;
@@ -109,6 +151,7 @@ dsoStatus dso_run_checkpoint_write(const char* path, const dsoTheta* theta,
   }
   cJSON_AddItemToObject(root, "lambda", exact(st->lambda));
   cJSON_AddBoolToObject(root, "done", st->done);
+  cJSON_AddNumberToObject(root, "refused", st->refused);
   cJSON* opt = cJSON_AddArrayToObject(root, "optimizer");
   for (int k = 0; opt && k < st->nopt; k++) {
     cJSON_AddItemToArray(opt, exact(st->opt[k]));
@@ -172,7 +215,7 @@ dsoStatus dso_run_checkpoint_read(const char* path, const dsoTheta* theta, dsoRu
     const cJSON* t = cJSON_GetObjectItemCaseSensitive(it, "terms");
     for (int k = 0; k < 3; k++) {
       const cJSON* x = cJSON_GetArrayItem(t, k);
-      r.term[k] = cJSON_IsNumber(x) ? x->valuedouble : 0;
+      r.term[k] = cJSON_IsNumber(x) ? x->valuedouble : NAN;  // null: not available
     }
     r.grad_norm = num(it, "grad_norm", &bad);
     r.lambda = num(it, "lambda", &bad);
@@ -198,9 +241,16 @@ dsoStatus dso_run_checkpoint_read(const char* path, const dsoTheta* theta, dsoRu
     s = dso_run_state_set_opt(st, vals, nopt, err);
   }
   free(vals);
+  const cJSON* ref = cJSON_GetObjectItemCaseSensitive(root, "refused");
+  if (!s && ref && !(cJSON_IsNumber(ref) && ref->valuedouble >= 0 &&
+                     ref->valuedouble <= 2147483647.0 &&
+                     ref->valuedouble == floor(ref->valuedouble))) {
+    s = dso_error(err, DSO_ERR_INPUT, "%s: refused: expected a count >= 0", path);
+  }
   if (!s) {
     st->lambda = lambda;
     st->done = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "done"));
+    st->refused = ref ? (int)ref->valuedouble : 0;  // older checkpoints: none
   }
   cJSON_Delete(root);
   return s;
@@ -208,6 +258,11 @@ dsoStatus dso_run_checkpoint_read(const char* path, const dsoTheta* theta, dsoRu
 
 dsoStatus dso_run_progress_write(const char* path, const dsoRunState* st,
                                  const char* const part_names[3], dsoError* err) {
+  for (int k = 0; k < st->nrecord; k++) {
+    if (check_row(path, "row", k + 1, &st->record[k], err)) {
+      return err->code;
+    }
+  }
   dsoAtomicFile* f = dso_atomic_open(path, err);
   if (!f) {
     return err->code;
@@ -226,6 +281,19 @@ char* dso_run_result_json(const dsoTheta* theta, const double* u0, const double*
                           const double* se, const dsoRunRecord* last,
                           const char* const part_names[3], const double* val_rms, int nval,
                           double val_total, dsoError* err) {
+  for (int i = 0; i < theta->n; i++) {
+    const dsoThetaEntry* e = &theta->entry[i];
+    double a = dso_theta_entry_natural(e, u0[i]), b = dso_theta_entry_natural(e, u[i]);
+    if (!isfinite(a) || !isfinite(b) || !isfinite(u[i])) {
+      dso_error(err, DSO_ERR_NUMERIC, "result: theta entry %s: %s value is %g; a non-finite "
+                "value is never written", e->name, isfinite(a) ? "final" : "initial",
+                isfinite(a) ? b : a);
+      return NULL;
+    }
+  }
+  if (last && check_row("result", "final", 0, last, err)) {
+    return NULL;
+  }
   cJSON* root = cJSON_CreateObject();
   cJSON* arr = root ? cJSON_AddArrayToObject(root, "theta") : NULL;
   if (!arr) {
@@ -271,4 +339,149 @@ char* dso_run_result_json(const dsoTheta* theta, const double* u0, const double*
     dso_error(err, DSO_ERR_MEMORY, "result: out of memory");
   }
   return text;
+}
+
+int dso_run_bad_prior(const dsoTheta* theta, const double* u) {
+  for (int i = 0; i < theta->n; i++) {
+    const dsoThetaEntry* e = &theta->entry[i];
+    if (!e->has_prior) {
+      continue;
+    }
+    double r = (dso_theta_entry_natural(e, u[i]) - e->prior_mean) / e->prior_std;
+    if (!isfinite(0.5 * r * r) || !isfinite(r / e->prior_std * dso_theta_entry_jacobian(e, u[i]))) {
+      return i;
+    }
+  }
+  return -1;
+}
+
+dsoStatus dso_run_check_finite(const dsoTheta* theta, const double* u, const dsoRunRecord* r,
+                               const char* const part_names[3], dsoError* err) {
+  for (int i = 0; i < theta->n; i++) {
+    const dsoThetaEntry* e = &theta->entry[i];
+    double v = dso_theta_entry_natural(e, u[i]);
+    if (!isfinite(u[i]) || !isfinite(v)) {
+      return dso_error(err, DSO_ERR_NUMERIC, "theta entry %s is %g (unconstrained %g): not "
+                       "finite", e->name, v, u[i]);
+    }
+  }
+  if (!r) {
+    return DSO_OK;
+  }
+  if (!isfinite(r->cost)) {
+    char parts[256] = "";
+    size_t len = 0;
+    for (int k = 0; part_names && k < 3 && len < sizeof(parts); k++) {
+      if (!isfinite(r->term[k])) {
+        len += (size_t)snprintf(parts + len, sizeof(parts) - len, "%s%s %g", len ? ", " : " (",
+                                part_names[k], r->term[k]);
+      }
+    }
+    if (len && len < sizeof(parts) - 1) {
+      strcat(parts, ")");
+    }
+    int b = dso_run_bad_prior(theta, u);
+    if (b >= 0) {
+      const dsoThetaEntry* e = &theta->entry[b];
+      return dso_error(err, DSO_ERR_NUMERIC, "the cost is %g%s: the prior of theta entry %s is "
+                       "not finite at its value %g (prior mean %g, std %g: a std this small "
+                       "overflows)", r->cost, parts, e->name,
+                       dso_theta_entry_natural(e, u[b]), e->prior_mean, e->prior_std);
+    }
+    return dso_error(err, DSO_ERR_NUMERIC, "the cost is %g%s: not finite", r->cost, parts);
+  }
+  if (!isfinite(r->grad_norm)) {
+    int b = dso_run_bad_prior(theta, u);
+    if (b >= 0) {
+      const dsoThetaEntry* e = &theta->entry[b];
+      return dso_error(err, DSO_ERR_NUMERIC, "the gradient norm is %g: the prior gradient of "
+                       "theta entry %s is not finite at its value %g (prior mean %g, std %g: a "
+                       "std this small overflows)", r->grad_norm, e->name,
+                       dso_theta_entry_natural(e, u[b]), e->prior_mean, e->prior_std);
+    }
+    return dso_error(err, DSO_ERR_NUMERIC, "the gradient norm is %g: not finite", r->grad_norm);
+  }
+  if (!isfinite(r->lambda)) {
+    return dso_error(err, DSO_ERR_NUMERIC, "lambda is %g: not finite", r->lambda);
+  }
+  return DSO_OK;
+}
+
+dsoStatus dso_run_lock_acquire(int* fd, const char* folder, dsoError* err) {
+  *fd = -1;
+  char path[4096];
+  if (snprintf(path, sizeof(path), "%s/.lock", folder) >= (int)sizeof(path)) {
+    return dso_error(err, DSO_ERR_INPUT, "%s: folder name too long", folder);
+  }
+  int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (f < 0) {
+    return dso_error(err, DSO_ERR_IO, "%s: cannot make the lock file of the output folder: %s",
+                     path, strerror(errno));
+  }
+  if (flock(f, LOCK_EX | LOCK_NB) != 0) {
+    int code = errno;
+    if (code == EWOULDBLOCK) {
+      // the holder wrote its pid after taking the lock; it may not have yet
+      char buf[32] = {0};
+      ssize_t n = pread(f, buf, sizeof(buf) - 1, 0);
+      long pid = n > 0 ? strtol(buf, NULL, 10) : 0;
+      close(f);
+      if (pid > 0) {
+        return dso_error(err, DSO_ERR_IO, "%s is in use by another dso run (pid %ld); wait for "
+                         "it to end or choose another output folder", folder, pid);
+      }
+      return dso_error(err, DSO_ERR_IO, "%s is in use by another dso run (pid unknown); wait for "
+                       "it to end or choose another output folder", folder);
+    }
+    close(f);
+    return dso_error(err, DSO_ERR_IO, "%s: cannot lock: %s", path, strerror(code));
+  }
+  char buf[32];
+  int len = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+  if (ftruncate(f, 0) != 0 || pwrite(f, buf, (size_t)len, 0) != len) {
+    int code = errno;
+    close(f);
+    return dso_error(err, DSO_ERR_IO, "%s: cannot write: %s", path, strerror(code));
+  }
+  *fd = f;
+  return DSO_OK;
+}
+
+void dso_run_lock_release(int fd) {
+  if (fd >= 0) {
+    if (ftruncate(fd, 0) != 0) {
+      // the pid stays behind; harmless: it is read only while the lock is held
+    }
+    close(fd);  // releases the flock
+  }
+}
+
+dsoStatus dso_run_clean_temp(int* removed, const char* folder, const char* const* names,
+                             int nnames, dsoError* err) {
+  if (removed) {
+    *removed = 0;
+  }
+  DIR* dir = opendir(folder);
+  if (!dir) {
+    return dso_error(err, DSO_ERR_IO, "%s: cannot read the folder: %s", folder, strerror(errno));
+  }
+  dsoStatus s = DSO_OK;
+  for (struct dirent* de = readdir(dir); de && !s; de = readdir(dir)) {
+    for (int k = 0; k < nnames; k++) {
+      if (!dso_atomic_is_temp(de->d_name, names[k])) {
+        continue;
+      }
+      char path[4400];
+      snprintf(path, sizeof(path), "%s/%s", folder, de->d_name);
+      if (unlink(path) != 0 && errno != ENOENT) {
+        s = dso_error(err, DSO_ERR_IO, "%s: cannot remove the temporary file a killed run "
+                      "left: %s", path, strerror(errno));
+      } else if (removed) {
+        (*removed)++;
+      }
+      break;
+    }
+  }
+  closedir(dir);
+  return s;
 }

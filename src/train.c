@@ -44,6 +44,8 @@ struct dsoTrain_ {
   double* Fw;       // (nfree x nfree) factorization scratch
   double* gf;       // (nfree) free part of the gradient
   double* df;       // (nfree) natural direction
+  int refused;      // steps refused so far (this trainer's calls)
+  int refusal;      // what a failure at the current stage of a step refuses (dsoTrainRefusal)
 };
 
 static const char* const kTrainKeys[] = {"max_iter", "lr",   "beta1",  "beta2", "eps",
@@ -406,6 +408,39 @@ static dsoStatus natural_step(dsoTrain* tr, double* u, int e, dsoError* err) {
   return DSO_OK;
 }
 
+// index of the first entry whose prior term or its gradient is not finite at u, or -1
+static int bad_prior(const dsoTheta* th, const double* u) {
+  for (int i = 0; i < th->n; i++) {
+    const dsoThetaEntry* e = &th->entry[i];
+    if (!e->has_prior) continue;
+    double r = (dso_theta_entry_natural(e, u[i]) - e->prior_mean) / e->prior_std;
+    if (!isfinite(0.5 * r * r) || !isfinite(r / e->prior_std * dso_theta_entry_jacobian(e, u[i]))) {
+      return i;
+    }
+  }
+  return -1;
+}
+
+// the new u and the optimizer moments must be finite (a step size such as 1e308 overflows them)
+static dsoStatus check_step(const dsoTrain* tr, const double* u, int e, dsoError* err) {
+  const dsoTheta* th = tr->task->theta;
+  for (int i = 0; i < tr->n; i++) {
+    double v = dso_theta_entry_natural(&th->entry[i], u[i]);
+    if (!isfinite(u[i]) || !isfinite(v)) {
+      return dso_error(err, DSO_ERR_NUMERIC, "train: batch %d, epoch %d: the step takes "
+                       "theta entry %d (%s) to %g (train.lr %g); step refused, theta unchanged",
+                       tr->iter, e, i, th->entry[i].name, isfinite(u[i]) ? v : u[i],
+                       tr->set.lr);
+    }
+    if (!isfinite(tr->m[i]) || !isfinite(tr->v[i])) {
+      return dso_error(err, DSO_ERR_NUMERIC, "train: batch %d, epoch %d: the Adam moments of "
+                       "theta entry %d (%s) overflow; step refused, theta unchanged", tr->iter, e,
+                       i, th->entry[i].name);
+    }
+  }
+  return DSO_OK;
+}
+
 // One Adam step of u on the batch in tr->ro, sampled at tr->u0. The gradient of J: epoch 0, at the
 // batch's own θ, is the pathwise gradient or Algorithm 1 (the surrogate's gradient at α = 0, eq.
 // 67); later epochs (score route only) take the gradient of the surrogate S̃(θ, α) of eq. 66 at
@@ -437,7 +472,8 @@ static dsoStatus epoch(dsoTrain* tr, double* u, int e, dsoTrainReport* rep, dsoE
     for (int i = 0; i < n; i++) tr->g[i] += tr->set.hybrid * tr->gd[i];
   }
   double prior = dso_theta_prior(th, tr->gp, u);
-  double norm2 = 0;
+  // the norm scaled by the largest entry, so that it overflows only when an entry is not finite
+  double gmax = 0;
   int bad = -1;
   for (int i = 0; i < n; i++) {
     if (th->entry[i].fixed) {
@@ -446,22 +482,51 @@ static dsoStatus epoch(dsoTrain* tr, double* u, int e, dsoTrainReport* rep, dsoE
     }
     tr->g[i] += tr->gp[i];
     if (!isfinite(tr->g[i]) && bad < 0) bad = i;
-    norm2 += tr->g[i] * tr->g[i];
+    if (fabs(tr->g[i]) > gmax) gmax = fabs(tr->g[i]);
   }
+  double norm2 = 0;
+  for (int i = 0; gmax > 0 && isfinite(gmax) && i < n; i++) {
+    norm2 += (tr->g[i] / gmax) * (tr->g[i] / gmax);
+  }
+  double gnorm = bad >= 0 ? INFINITY : gmax * sqrt(norm2);
   if (rep) {
     rep->clone = Lc;
     rep->hybrid = Lh;
     rep->data = tr->set.clone * Lc + tr->set.hybrid * Lh;
     rep->prior = prior;
-    rep->grad_norm = sqrt(norm2);
+    rep->grad_norm = gnorm;
+  }
+  tr->refusal = DSO_TRAIN_REFUSED_COST;
+  double costs[3] = {Lc, Lh, prior};
+  const char* names[3] = {"the clone cost", "the hybrid cost", "the prior cost"};
+  for (int k = 0; k < 3; k++) {
+    if (!isfinite(costs[k])) {
+      int b = k == 2 ? bad_prior(th, u) : -1;
+      if (b >= 0) {
+        return dso_error(err, DSO_ERR_NUMERIC, "train: batch %d: %s is %g: the prior of "
+                         "theta entry %s is not finite at its value %g (mean %g, std %g); step "
+                         "refused", tr->iter, names[k], costs[k], th->entry[b].name,
+                         dso_theta_entry_natural(&th->entry[b], u[b]), th->entry[b].prior_mean,
+                         th->entry[b].prior_std);
+      }
+      return dso_error(err, DSO_ERR_NUMERIC, "train: batch %d: %s is %g; step refused",
+                       tr->iter, names[k], costs[k]);
+    }
   }
   if (bad >= 0) {
+    const char* part = !isfinite(tr->gp[bad]) ? " (its prior term: a prior std this small "
+                                                "overflows)" : "";
     return dso_error(err, DSO_ERR_NUMERIC,
-                     "train: iteration %d, epoch %d: gradient of theta entry %d (%s) is not "
-                     "finite; theta unchanged", tr->iter, e, bad, th->entry[bad].name);
+                     "train: batch %d, epoch %d: gradient of theta entry %d (%s) is %g%s; "
+                     "step refused, theta unchanged", tr->iter, e, bad, th->entry[bad].name,
+                     tr->g[bad], part);
   }
+  tr->refusal = DSO_TRAIN_REFUSED_STEP;
   const dsoTrainSettings* s = &tr->set;
-  if (s->optimizer == DSO_TRAIN_NATURAL) return natural_step(tr, u, e, err);
+  if (s->optimizer == DSO_TRAIN_NATURAL) {
+    if (natural_step(tr, u, e, err)) return err->code;
+    return check_step(tr, u, e, err);
+  }
   // adam in the unconstrained coordinates
   long t = tr->t + 1;
   double c1 = 1.0 - pow(s->beta1, (double)t);
@@ -476,7 +541,21 @@ static dsoStatus epoch(dsoTrain* tr, double* u, int e, dsoTrainReport* rep, dsoE
   }
   project(th, u);
   tr->t = t;
-  return DSO_OK;
+  return check_step(tr, u, e, err);
+}
+
+// a refused step: θ and the trainer state as before it, the iteration key advanced so that the
+// next call draws a new batch
+static dsoStatus refuse(dsoTrain* tr, double* u, dsoTrainReport* rep, dsoStatus st) {
+  int iter = tr->iter;
+  dso_train_set_state(tr, tr->backup, NULL);
+  memcpy(u, tr->u0, (size_t)tr->n * sizeof(double));
+  if (st == DSO_ERR_NUMERIC) {
+    tr->iter = iter + 1;
+    tr->refused++;
+    if (rep) rep->refused = tr->refusal;
+  }
+  return st;
 }
 
 dsoStatus dso_train_step(dsoTrain* tr, double* u, dsoTrainReport* rep, dsoError* err) {
@@ -492,46 +571,53 @@ dsoStatus dso_train_step(dsoTrain* tr, double* u, dsoTrainReport* rep, dsoError*
                        th->entry[i].name);
     }
   }
+  // from here on the trainer state and u may change: keep them to restore on failure
+  dso_train_get_state(tr, tr->backup);
+  memcpy(tr->u0, u, (size_t)n * sizeof(double));
   // R-MDP (section 4.3): every proximal_every iterations θ_old becomes the θ the batch is drawn at
   if (tr->set.proximal_every > 0 && tr->iter % tr->set.proximal_every == 0) {
     memcpy(tr->ref, u, (size_t)n * sizeof(double));
     dso_mjchain_set_reference(tr->mc, tr->ref);
   }
+  tr->refusal = DSO_TRAIN_REFUSED_COST;
   dsoStatus st = dso_rollout_run(tr->ro, u, (uint64_t)tr->iter, err);
+  // the MuJoCo chain ends a diverged rollout in a flagged terminal state (mjchain.h), not
+  // through the rollout's own count
+  int diverged = dso_mjchain_diverged(tr->mc, tr->ro);
   if (rep) {
     rep->steps = tr->ro->nsamples;
-    rep->diverged = tr->ro->ndiverged;
+    rep->diverged = diverged;
   }
-  if (st) return st;
+  if (st) return refuse(tr, u, rep, st);
+  if (diverged == tr->ro->nrollout) {
+    dso_error(err, DSO_ERR_NUMERIC, "train: batch %d: all %d rollouts diverged; step "
+              "refused", tr->iter, diverged);
+    return refuse(tr, u, rep, DSO_ERR_NUMERIC);
+  }
   double J = 0, Jse = 0;
   dso_rollout_objective(&J, &Jse, NULL, tr->ro);
   if (rep) {
     rep->J = J;
     rep->Jse = Jse;
   }
+  if (!isfinite(J)) {
+    dso_error(err, DSO_ERR_NUMERIC, "train: batch %d: the batch's cost J is %g (%d of %d "
+              "rollouts diverged); step refused", tr->iter, J, diverged, tr->ro->nrollout);
+    return refuse(tr, u, rep, DSO_ERR_NUMERIC);
+  }
   // score route: returns and the baseline terms of the batch, with the baseline fitted on the
   // batches before this one
-  if (tr->gr && dso_grad_prepare(tr->gr, tr->ro, tr->bl, err)) return err->code;
-  // from here on the trainer state and u change: keep them to restore on failure
-  dso_train_get_state(tr, tr->backup);
-  memcpy(tr->u0, u, (size_t)n * sizeof(double));
+  if (tr->gr && (st = dso_grad_prepare(tr->gr, tr->ro, tr->bl, err))) return refuse(tr, u, rep, st);
   for (int e = 0; e < tr->set.epochs; e++) {
-    if ((st = epoch(tr, u, e, e == 0 ? rep : NULL, err))) {
-      dso_train_set_state(tr, tr->backup, NULL);
-      memcpy(u, tr->u0, (size_t)n * sizeof(double));
-      return st;
-    }
+    if ((st = epoch(tr, u, e, e == 0 ? rep : NULL, err))) return refuse(tr, u, rep, st);
   }
   // the baseline of the next batch
-  if (tr->bl && dso_baseline_fit(tr->bl, tr->ro, err)) {
-    st = err->code;
-    dso_train_set_state(tr, tr->backup, NULL);
-    memcpy(u, tr->u0, (size_t)n * sizeof(double));
-    return st;
-  }
+  if (tr->bl && dso_baseline_fit(tr->bl, tr->ro, err)) return refuse(tr, u, rep, err->code);
   tr->iter++;
   return DSO_OK;
 }
+
+int dso_train_refused(const dsoTrain* tr) { return tr->refused; }
 
 int dso_train_iter(const dsoTrain* tr) { return tr->iter; }
 

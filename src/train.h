@@ -101,6 +101,14 @@ dsoTrain* dso_train_create(const dsoTask* task, const dsoTrainSettings* set, dso
 // Frees a trainer; NULL is a no-op.
 void dso_train_free(dsoTrain* tr);
 
+// Why dso_train_step refused a step (dsoTrainReport.refused).
+typedef enum dsoTrainRefusal_ {
+  DSO_TRAIN_REFUSED_COST = 1,  // at the batch's θ: J, a data-driven cost, L_prior or the gradient
+                               // is not finite, or every rollout of the batch diverged
+  DSO_TRAIN_REFUSED_STEP       // the step would make θ or the Adam moments non-finite (e.g. a
+                               // step size of 1e308)
+} dsoTrainRefusal;
+
 // Report of one iteration. J, Jse, the data-driven costs, prior and grad_norm are measured at the
 // θ the batch was sampled at (before the step).
 typedef struct dsoTrainReport_ {
@@ -114,15 +122,23 @@ typedef struct dsoTrainReport_ {
   double grad_norm;  // 2-norm of ∇(J + data + L_prior) over the free entries, unconstrained
                      // coordinates
   long steps;        // transitions sampled in this iteration
-  int diverged;      // rollouts of the batch that ended in a diverged state
+  int diverged;      // rollouts of the batch that ended in a diverged state (a step that
+                     // diverged: NaN, Inf or MuJoCo's instability warnings; mjchain.h)
+  int refused;       // 0, or what refused the step (dsoTrainRefusal)
 } dsoTrainReport;
 
 // One iteration at u (ntheta, unconstrained coordinates of the task's θ), updated in place; rep
 // (may be NULL) receives the report. Fixed entries of u are never changed. Does not allocate.
-// Deterministic: depends only on u, the iteration count and the Adam state. On failure u and the
-// state are unchanged (DSO_ERR_NUMERIC for a non-finite gradient or when every rollout diverged);
-// rep is still filled as far as it was measured.
+// Deterministic: depends only on u, the iteration count and the Adam state. A non-finite θ is
+// DSO_ERR_INPUT. A step is refused with DSO_ERR_NUMERIC when the cost or the gradient at u is not
+// finite, every rollout diverged, or the new θ or Adam moments would not be finite (rep->refused
+// says which): u and the trainer state stay as they were except that the iteration count advances
+// (the next call draws a new batch) and the refused steps are counted (dso_train_refused). On any
+// other failure u and the state are unchanged. rep is filled as far as it was measured.
 dsoStatus dso_train_step(dsoTrain* tr, double* u, dsoTrainReport* rep, dsoError* err);
+
+// Steps dso_train_step refused so far on this trainer (not part of the trainer state).
+int dso_train_refused(const dsoTrain* tr);
 
 // Number of iterations done so far (the iteration key of the next batch).
 int dso_train_iter(const dsoTrain* tr);

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "lmdp.h"
 #include "optim.h"
@@ -111,6 +112,74 @@ static void test_smdp_all_optimizers(void** s) {
   dso_tabular_free(tab);
 }
 
+// A step whose new θ would not be finite is refused: DSO_ERR_NUMERIC, θ, the Adam moments and the
+// step count unchanged, the refusal counted. Adam moves each component by about lr per step, so
+// with lr = 1e308 the second step at the latest overflows θ.
+static void test_refused_step(void** s) {
+  enum { NS = 4, NA = 2 };
+  double p[NS * NA * NS], r[NS * NA], f[NS * NA * NS * NA] = {0};
+  dsoRng rng;
+  dso_rng_seed(&rng, 5, 0, 0);
+  for (int i = 0; i < NS * NA; i++) {
+    double t = 0;
+    for (int y = 0; y < NS; y++) t += (p[i * NS + y] = exp(dso_rng_normal(&rng)));
+    for (int y = 0; y < NS; y++) p[i * NS + y] /= t;
+    r[i] = 1 + dso_rng_uniform(&rng);
+    f[i * NS * NA + i] = 1;
+  }
+  dsoGmdpSpec gs = {NS, NA, NS * NA, p, r, f, 0, 0, NULL};
+  dsoTabSetup su = {DSO_EPISODIC, 0.9, 0, NULL, NULL};
+  dsoError err = {0};
+  dsoTabular* tab;
+  assert_int_equal(dso_tabular_create_gmdp(&tab, &gs, &su, &err), DSO_OK);
+  int n = dso_tabular_ntheta(tab);
+  dsoChain ch;
+  dso_tabular_chain(&ch, tab);
+  dsoRolloutSettings rs;
+  dso_rollout_settings_default(&rs);
+  rs.gamma = 0.9;
+  rs.horizon = 100;
+  dsoRollout* ro;
+  assert_int_equal(dso_rollout_create(&ro, &ch, &rs, 50, &err), DSO_OK);
+  dsoGrad* gr;
+  assert_int_equal(dso_grad_create(&gr, ro, 0, 0, &err), DSO_OK);
+  dsoOptimSettings os;
+  dso_optim_settings_default(&os);
+  os.lr = 1e308;
+  dsoOptim* o;
+  assert_int_equal(dso_optim_create(&o, n, &os, &err), DSO_OK);
+  double* th = calloc((size_t)n, sizeof(double));
+  double* keep = calloc((size_t)n * 3, sizeof(double));
+  int refused = 0;
+  for (long it = 0; it < 3 && !refused; it++) {
+    assert_int_equal(dso_rollout_run(ro, th, (uint64_t)it, &err), DSO_OK);
+    assert_int_equal(dso_grad_prepare(gr, ro, NULL, &err), DSO_OK);
+    memcpy(keep, th, (size_t)n * sizeof(double));
+    memcpy(keep + n, o->m, (size_t)n * sizeof(double));
+    memcpy(keep + 2 * n, o->v, (size_t)n * sizeof(double));
+    long iter = o->iter;
+    dsoError e = {0};
+    dsoStatus st = dso_optim_step(o, th, gr, ro, &e);
+    if (st == DSO_OK) continue;
+    refused = 1;
+    assert_int_equal(st, DSO_ERR_NUMERIC);
+    assert_non_null(strstr(e.msg, "step refused"));
+    assert_memory_equal(th, keep, (size_t)n * sizeof(double));
+    assert_memory_equal(o->m, keep + n, (size_t)n * sizeof(double));
+    assert_memory_equal(o->v, keep + 2 * n, (size_t)n * sizeof(double));
+    assert_int_equal(o->iter, iter);
+    assert_int_equal(o->refused, 1);
+  }
+  assert_true(refused);
+  for (int k = 0; k < n; k++) assert_true(isfinite(th[k]));
+  free(th);
+  free(keep);
+  dso_optim_free(o);
+  dso_grad_free(gr);
+  dso_rollout_free(ro);
+  dso_tabular_free(tab);
+}
+
 static void test_bad_settings(void** s) {
   dsoOptimSettings os;
   dso_optim_settings_default(&os);
@@ -126,6 +195,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_lmdp_all_optimizers),
       cmocka_unit_test(test_smdp_all_optimizers),
+      cmocka_unit_test(test_refused_step),
       cmocka_unit_test(test_bad_settings),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

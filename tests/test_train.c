@@ -256,6 +256,84 @@ static void test_checkpoint_resume(void** state) {
   dso_task_free(task);
 }
 
+// A step whose new θ would not be finite (a step size of 1e308) or whose cost is not finite (a
+// prior std of 1e-200 once the entry has left its prior mean) is refused with DSO_ERR_NUMERIC: θ
+// and the trainer state stay as they were except the iteration count, which moves on to a new
+// batch, and the refusal is counted.
+static void test_refused_steps(void** state) {
+  (void)state;
+  dsoTask* task = load_task();
+  task->rollout.nthread = 1;
+  int n = task->theta->n;
+  dsoError err = {0};
+  dsoTrainSettings s = settings();
+  s.lr = 1e308;
+  dsoTrain* tr = dso_train_create(task, &s, &err);
+  assert_non_null(tr);
+  int ns = dso_train_state_size(tr);
+  double* u = malloc((size_t)n * sizeof(double));
+  double* u_before = malloc((size_t)n * sizeof(double));
+  double* st0 = malloc((size_t)ns * sizeof(double));
+  double* st1 = malloc((size_t)ns * sizeof(double));
+  dso_theta_init(task->theta, u);
+  // Adam's first step moves each free entry by about lr: within three steps one overflows
+  int refused = 0;
+  for (int k = 0; k < 3 && !refused; k++) {
+    memcpy(u_before, u, (size_t)n * sizeof(double));
+    dso_train_get_state(tr, st0);
+    dsoTrainReport rep;
+    dsoError e = {0};
+    dsoStatus r = dso_train_step(tr, u, &rep, &e);
+    if (r == DSO_OK) {
+      assert_int_equal(rep.refused, 0);
+      continue;
+    }
+    refused = 1;
+    assert_int_equal(r, DSO_ERR_NUMERIC);
+    assert_int_equal(rep.refused, DSO_TRAIN_REFUSED_STEP);
+    assert_non_null(strstr(e.msg, "train.lr 1e+308"));
+    assert_non_null(strstr(e.msg, "step refused"));
+    assert_memory_equal(u, u_before, (size_t)n * sizeof(double));
+    dso_train_get_state(tr, st1);
+    assert_true(st1[3 * n + 1] == st0[3 * n + 1] + 1);  // the next call draws a new batch
+    st1[3 * n + 1] = st0[3 * n + 1];
+    assert_memory_equal(st1, st0, (size_t)ns * sizeof(double));
+    assert_int_equal(dso_train_iter(tr), k + 1);
+    assert_int_equal(dso_train_refused(tr), 1);
+  }
+  assert_true(refused);
+  dso_train_free(tr);
+  // a prior std of 1e-200 on the gear: fine at its prior mean (the initial value), not once a
+  // step moved it
+  int g = dso_theta_find(task->theta, "physics.torque.gear[0]");
+  assert_true(g >= 0);
+  task->theta->entry[g].prior_std = 1e-200;
+  s = settings();
+  tr = dso_train_create(task, &s, &err);
+  assert_non_null(tr);
+  dso_theta_init(task->theta, u);
+  dsoTrainReport rep;
+  assert_int_equal(dso_train_step(tr, u, &rep, &err), DSO_OK);
+  assert_true(rep.prior == 0);
+  memcpy(u_before, u, (size_t)n * sizeof(double));
+  dso_train_get_state(tr, st0);
+  assert_int_equal(dso_train_step(tr, u, &rep, &err), DSO_ERR_NUMERIC);
+  assert_int_equal(rep.refused, DSO_TRAIN_REFUSED_COST);
+  assert_false(isfinite(rep.prior));
+  assert_non_null(strstr(err.msg, "physics.torque.gear[0]"));
+  assert_non_null(strstr(err.msg, "std 1e-200"));
+  assert_memory_equal(u, u_before, (size_t)n * sizeof(double));
+  dso_train_get_state(tr, st1);
+  assert_true(st1[3 * n + 1] == st0[3 * n + 1] + 1);
+  assert_int_equal(dso_train_refused(tr), 1);
+  free(u);
+  free(u_before);
+  free(st0);
+  free(st1);
+  dso_train_free(tr);
+  dso_task_free(task);
+}
+
 // R-MDP schedule (paper section 4.3): a pendulum task whose cost holds a proximal term
 // KL(π_old || π_θ) (cost.h) beside a state cost; written to a temporary file
 static dsoTask* proximal_task(int with_proximal) {
@@ -588,6 +666,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_settings_json),
       cmocka_unit_test(test_checkpoint_resume),
+      cmocka_unit_test(test_refused_steps),
       cmocka_unit_test(test_proximal_schedule),
       cmocka_unit_test(test_score_route),
       cmocka_unit_test(test_threads_bitwise),

@@ -30,7 +30,7 @@ static const char* kHelp =
     "Prints a progress line per iteration and writes to OUTDIR:\n"
     "  result.json      theta by name: initial and identified values, standard errors and 95%\n"
     "                   confidence intervals, the final cost, the validation RMS\n"
-    "  progress.csv     one row per iteration\n"
+    "  progress.csv     one row per iteration, rewritten atomically after every iteration\n"
     "  checkpoint.json  written atomically every iteration; --resume continues from it and\n"
     "                   ends bit-identical to an uninterrupted run\n"
     "  model.xml        the task's model file with the identified values written into its\n"
@@ -42,11 +42,21 @@ static const char* kHelp =
     "                   simulated open loop from its first sample with the recorded controls:\n"
     "                   episode, time, and per recorded qpos entry its recorded value and the\n"
     "                   simulated ones at the initial and at the identified theta\n"
-    "  progress.png     learning curve (when gnuplot is installed)\n"
+    "  progress.png     learning curve (when gnuplot is installed; progress.gp is its script:\n"
+    "                   `gnuplot progress.gp` in OUTDIR plots again)\n"
     "  trajectories.png fits: one panel per recorded qpos entry, recorded against simulated\n"
-    "                   (when gnuplot is installed)\n"
+    "                   (when gnuplot is installed; script trajectories.gp)\n"
     "--truth FILE.json ({\"name\": value}) adds the true values and the errors to the table\n"
-    "(for data recorded by dso simulate).\n";
+    "(for data recorded by dso simulate).\n\n"
+    "OUTDIR is locked for the run (OUTDIR/.lock): a second run on it stops at once. Temporary\n"
+    "files a killed run left in OUTDIR are removed. SIGINT or SIGTERM (Ctrl-C) ends the run\n"
+    "after its current iteration with checkpoint.json and progress.csv written and prints the\n"
+    "command that resumes it (a second signal stops at once). A step with a non-finite cost,\n"
+    "gradient or theta is refused (theta kept) and counted; the run gives up after 5 in a row,\n"
+    "or at once when the cost at the initial theta is not finite; non-finite values are never\n"
+    "written.\n"
+    "Exit status: 0 done; 1 a runtime failure, refused steps, or interrupted (resume with\n"
+    "--resume); 2 bad input or OUTDIR in use or not writable.\n";
 
 static const char* const kParts[3] = {"sysid", "calib", "prior"};
 
@@ -218,8 +228,9 @@ int dso_cli_run(int argc, char** argv) {
   double* ut = calloc((size_t)n + 1, sizeof(double));
   dsoRunState st;
   memset(&st, 0, sizeof(st));
+  dsoCliRun run;
+  dso_cli_run_init(&run, task_path, outdir, max_iter, kParts);
   dsoFit* fit = NULL;
-  char path[4200];
   if (!u0 || !se || !cov || !ut) {
     status = DSO_EXIT_FAIL;
     goto done;
@@ -240,7 +251,7 @@ int dso_cli_run(int argc, char** argv) {
     status = dso_cli_fail("run", &err);
     goto done;
   }
-  status = dso_cli_start_run(&st, path, sizeof(path), task->theta, u0, dso_fit_lambda(fit), outdir, resume);
+  status = dso_cli_start_run(&run, &st, task->theta, u0, dso_fit_lambda(fit), resume);
   if (status) {
     goto done;
   }
@@ -254,7 +265,10 @@ int dso_cli_run(int argc, char** argv) {
     }
     dsoRunRecord r = {0, rep.cost, {rep.cost_sysid, rep.cost_calib, rep.cost_prior},
                       rep.grad_norm, rep.lambda, rep.steps};
-    dso_run_state_record(&st, &r, &err);
+    // the cost at the initial θ must be finite (a prior std of 1e-200 is not)
+    if ((status = dso_cli_record(&run, &st, task->theta, &r)) != DSO_EXIT_OK) {
+      goto done;
+    }
   }
   if (!quiet) {
     printf("dso run %s: %d entries, %d episodes (%d validation), window %d, up to %d "
@@ -265,6 +279,9 @@ int dso_cli_run(int argc, char** argv) {
   long steps0 = st.record[st.nrecord - 1].steps;
   int start = st.record[st.nrecord - 1].iter;
   while (!st.done && st.record[st.nrecord - 1].iter < fs.max_iter) {
+    if (dso_cli_interrupted()) {
+      break;
+    }
     int done = 0;
     if (dso_fit_step(fit, st.u, &rep, &done, &err)) {
       status = dso_cli_fail("run", &err);
@@ -275,7 +292,7 @@ int dso_cli_run(int argc, char** argv) {
     dsoRunRecord r = {st.record[st.nrecord - 1].iter + 1, rep.cost,
                       {rep.cost_sysid, rep.cost_calib, rep.cost_prior}, rep.grad_norm,
                       rep.lambda, steps0 + rep.steps};
-    if ((status = dso_cli_record(&st, path, task->theta, &r)) != DSO_EXIT_OK) {
+    if ((status = dso_cli_record(&run, &st, task->theta, &r)) != DSO_EXIT_OK) {
       goto done;
     }
     if (!quiet) {
@@ -289,12 +306,14 @@ int dso_cli_run(int argc, char** argv) {
       fflush(stdout);
     }
   }
-  // the final outputs: progress, covariance, validation, result, model, plot
+  if (dso_cli_interrupted()) {
+    status = dso_cli_interrupt(&run, &st);
+    goto done;
+  }
+  // the final outputs (progress.csv and checkpoint.json are current): covariance, validation,
+  // result, model, plot
   char file[4200];
-  dso_cli_join(file, sizeof(file), outdir, "progress.csv");
-  if (dso_run_progress_write(file, &st, kParts, &err) ||
-      dso_run_checkpoint_write(path, task->theta, &st, &err)) {
-    status = dso_cli_fail("run", &err);
+  if ((status = dso_cli_check_final(&run, task->theta, st.u, &st.record[st.nrecord - 1]))) {
     goto done;
   }
   dsoError cerr = {0};
@@ -356,6 +375,7 @@ int dso_cli_run(int argc, char** argv) {
   }
   dso_cli_plot(outdir);
 done:
+  dso_cli_end_run(&run);
   dso_run_state_clear(&st);
   dso_fit_free(fit);
   free(u0);

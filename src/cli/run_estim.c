@@ -110,14 +110,16 @@ int dso_cli_run_estim(dsoTask* task, const char* task_path, const char* outdir, 
   double* u0 = calloc((size_t)n + 1, sizeof(double));
   dsoRunState st;
   memset(&st, 0, sizeof(st));
-  char path[4200], file[4200];
+  dsoCliRun run;
+  dso_cli_run_init(&run, task_path, outdir, max_iter, kEstimParts);
+  char file[4200];
   char* result = NULL;
   if (!u0) {
     status = DSO_EXIT_FAIL;
     goto done;
   }
   dso_estimfit_init(f, u0, NULL);
-  status = dso_cli_start_run(&st, path, sizeof(path), f->theta, u0, f->lambda, outdir, resume);
+  status = dso_cli_start_run(&run, &st, f->theta, u0, f->lambda, resume);
   if (status) {
     goto done;
   }
@@ -126,13 +128,13 @@ int dso_cli_run_estim(dsoTask* task, const char* task_path, const char* outdir, 
   dsoError verr = {0};
   if (st.nrecord == 0) {
     if (dso_estimfit_evaluate(f, st.u, &rep, &err)) {
+      dso_error_prefix(&err, "%s: ", task_path);
       status = dso_cli_fail("run", &err);
       goto done;
     }
     dsoRunRecord r = {0, rep.cost, {rep.estim, rep.prior, val_rms(f, st.u, sel, &verr)}, 0,
                       f->lambda, rep.steps};
-    if (dso_run_state_record(&st, &r, &err)) {
-      status = dso_cli_fail("run", &err);
+    if ((status = dso_cli_record(&run, &st, f->theta, &r)) != DSO_EXIT_OK) {
       goto done;
     }
   }
@@ -146,8 +148,12 @@ int dso_cli_run_estim(dsoTask* task, const char* task_path, const char* outdir, 
   int start = st.record[st.nrecord - 1].iter;
   long steps0 = st.record[st.nrecord - 1].steps;
   while (!st.done && st.record[st.nrecord - 1].iter < f->set.max_iter) {
+    if (dso_cli_interrupted()) {
+      break;
+    }
     int done = 0;
     if (dso_estimfit_step(f, st.u, &rep, &done, &err)) {
+      dso_error_prefix(&err, "%s: iteration %d: ", task_path, st.record[st.nrecord - 1].iter + 1);
       status = dso_cli_fail("run", &err);
       goto done;
     }
@@ -156,7 +162,7 @@ int dso_cli_run_estim(dsoTask* task, const char* task_path, const char* outdir, 
     const dsoRunRecord* last = &st.record[st.nrecord - 1];
     dsoRunRecord r = {last->iter + 1, rep.cost, {rep.estim, rep.prior, val_rms(f, st.u, sel, &verr)},
                       rep.grad_norm, rep.lambda, last->steps + rep.steps};
-    if ((status = dso_cli_record(&st, path, f->theta, &r)) != DSO_EXIT_OK) {
+    if ((status = dso_cli_record(&run, &st, f->theta, &r)) != DSO_EXIT_OK) {
       goto done;
     }
     if (!quiet) {
@@ -169,10 +175,12 @@ int dso_cli_run_estim(dsoTask* task, const char* task_path, const char* outdir, 
       fflush(stdout);
     }
   }
-  dso_cli_join(file, sizeof(file), outdir, "progress.csv");
-  if (dso_run_progress_write(file, &st, kEstimParts, &err) ||
-      dso_run_checkpoint_write(path, f->theta, &st, &err)) {
-    status = dso_cli_fail("run", &err);
+  if (dso_cli_interrupted()) {
+    status = dso_cli_interrupt(&run, &st);
+    goto done;
+  }
+  // progress.csv and checkpoint.json are current
+  if ((status = dso_cli_check_final(&run, f->theta, st.u, &st.record[st.nrecord - 1]))) {
     goto done;
   }
   // the comparison on the validation episodes
@@ -221,6 +229,7 @@ int dso_cli_run_estim(dsoTask* task, const char* task_path, const char* outdir, 
   }
   dso_cli_plot(outdir);
 done:
+  dso_cli_end_run(&run);
   free(result);
   dso_run_state_clear(&st);
   dso_estimfit_free(f);
