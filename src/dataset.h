@@ -55,8 +55,10 @@
 // multiples), normalized, the half-width shrinking symmetrically near an episode's ends (a linear
 // signal passes unchanged). "auto" (the default) uses k when resampling and the grid spacing
 // (stride x timestep) is k >= 2 times the episode's mean sample spacing within 1% and every
-// spacing is within 1% of the mean; any other recording is interpolated without a filter. 1 turns the filter off. Without resampling, "decimate": k
-// filters, then keeps every k-th sample (then every stride-th of those).
+// spacing is within 1% of the mean; any other recording is interpolated without a filter (the
+// ratio must be an integer for the kernel's zeros to fall on the grid rate). 1 turns the filter
+// off. Without resampling, "decimate": k filters, then keeps every k-th sample (then every
+// stride-th of those). Every column is filtered, ctrl included (the mean input over the step).
 #ifndef DSO_DATASET_H
 #define DSO_DATASET_H
 
