@@ -270,6 +270,7 @@ static void test_diverged_and_partial(void** state) {
                 "(whole) rad\n", r.rms[0], predicted, r.rms[5]);
   assert_true(fabs(r.rms[0] - predicted) < 0.02 * predicted);
   assert_true(r.rms[5] > r.rms[0]);
+  dso_eval_free(ev);
   dso_dataset_free(ds);
   free(u);
 }
