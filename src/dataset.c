@@ -25,7 +25,8 @@ enum { DSO_SLOT_TIME = 0, DSO_SLOT_EPISODE, DSO_SLOT_VALIDATION, DSO_NSLOT_SPECI
 static const char* const kGroupPrefix[DSO_NDATA] = {"qpos", "qvel", "ctrl", "sensor"};
 static const char* const kSpecial[3] = {"time", "episode", "validation"};
 static const char* const kDataKeys[] = {"files", "columns", "resample", "stride", "max_episodes",
-                                        "window", NULL};
+                                        "window", "decimate", "derived", NULL};
+static const char* const kFileKeys[] = {"path", "validation", "columns", "derived", NULL};
 static const char* const kMapKeys[] = {"to", "scale", "offset", NULL};
 
 // ---------------------------------------------------------------------------------------------
@@ -234,6 +235,39 @@ void dso_dataset_spec_default(dsoDatasetSpec* spec) {
   spec->max_bytes = DSO_DATASET_MAX_BYTES;
 }
 
+static void free_derived(dsoDerivedColumn* d) {
+  for (int k = 0; k < d->nterm; k++) {
+    free(d->src[k]);
+  }
+  free(d->src);
+  free(d->coef);
+  free(d->to);
+  free(d->expr);
+  memset(d, 0, sizeof(*d));
+}
+
+static void free_maps(dsoColumnMap* col, int n) {
+  for (int i = 0; i < n; i++) {
+    free(col[i].csv);
+    free(col[i].to);
+  }
+  free(col);
+}
+
+// frees the per-file options of spec (nfile entries)
+static void free_file_opts(dsoDatasetSpec* spec) {
+  for (int f = 0; spec->file_opt && f < spec->nfile; f++) {
+    dsoDataFile* o = &spec->file_opt[f];
+    free_maps(o->column, o->ncolumn);
+    for (int i = 0; i < o->nderived; i++) {
+      free_derived(&o->derived[i]);
+    }
+    free(o->derived);
+  }
+  free(spec->file_opt);
+  spec->file_opt = NULL;
+}
+
 void dso_dataset_spec_clear(dsoDatasetSpec* spec) {
   if (!spec) {
     return;
@@ -241,13 +275,27 @@ void dso_dataset_spec_clear(dsoDatasetSpec* spec) {
   for (int i = 0; i < spec->nfile; i++) {
     free(spec->file[i]);
   }
-  for (int i = 0; i < spec->ncolumn; i++) {
-    free(spec->column[i].csv);
-    free(spec->column[i].to);
+  free(spec->file);
+  free_maps(spec->column, spec->ncolumn);
+  free_file_opts(spec);
+  for (int i = 0; i < spec->nderived; i++) {
+    free_derived(&spec->derived[i]);
+  }
+  free(spec->derived);
+  dso_dataset_spec_default(spec);
+}
+
+void dso_dataset_spec_clear_files(dsoDatasetSpec* spec) {
+  if (!spec) {
+    return;
+  }
+  for (int i = 0; i < spec->nfile; i++) {
+    free(spec->file[i]);
   }
   free(spec->file);
-  free(spec->column);
-  dso_dataset_spec_default(spec);
+  free_file_opts(spec);
+  spec->file = NULL;
+  spec->nfile = 0;
 }
 
 dsoStatus dso_dataset_spec_add_file(dsoDatasetSpec* spec, const char* base_dir, const char* path,
@@ -260,6 +308,16 @@ dsoStatus dso_dataset_spec_add_file(dsoDatasetSpec* spec, const char* base_dir, 
     return dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", path);
   }
   spec->file = grown;
+  if (spec->file_opt || spec->nfile == 0) {
+    dsoDataFile* opt =
+        (dsoDataFile*)realloc(spec->file_opt, sizeof(dsoDataFile) * (size_t)(spec->nfile + 1));
+    if (!opt) {
+      return dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", path);
+    }
+    spec->file_opt = opt;
+    memset(&opt[spec->nfile], 0, sizeof(dsoDataFile));
+    opt[spec->nfile].validation = -1;
+  }
   char* full;
   if (path[0] == '/' || !base_dir || !base_dir[0]) {
     full = strdup(path);
@@ -280,9 +338,10 @@ dsoStatus dso_dataset_spec_add_file(dsoDatasetSpec* spec, const char* base_dir, 
   return DSO_OK;
 }
 
-dsoStatus dso_dataset_spec_add_column(dsoDatasetSpec* spec, const char* csv, const char* to,
-                                      double scale, double offset, dsoError* err) {
-  if (!spec || !csv || !csv[0]) {
+// appends csv -> to (scale, offset) to the map list (n entries)
+static dsoStatus add_map(dsoColumnMap** list, int* n, const char* csv, const char* to,
+                         double scale, double offset, dsoError* err) {
+  if (!csv || !csv[0]) {
     return dso_error(err, DSO_ERR_INPUT, "dataset column map: empty CSV column name");
   }
   if (!isfinite(scale) || !isfinite(offset) || scale == 0) {
@@ -290,18 +349,17 @@ dsoStatus dso_dataset_spec_add_column(dsoDatasetSpec* spec, const char* csv, con
                      "dataset column map: \"%s\": scale must be finite and nonzero and offset "
                      "finite, got scale %g, offset %g", csv, scale, offset);
   }
-  for (int i = 0; i < spec->ncolumn; i++) {
-    if (!strcmp(spec->column[i].csv, csv)) {
+  for (int i = 0; i < *n; i++) {
+    if (!strcmp((*list)[i].csv, csv)) {
       return dso_error(err, DSO_ERR_INPUT, "dataset column map: \"%s\" is mapped twice", csv);
     }
   }
-  dsoColumnMap* grown =
-      (dsoColumnMap*)realloc(spec->column, sizeof(dsoColumnMap) * (size_t)(spec->ncolumn + 1));
+  dsoColumnMap* grown = (dsoColumnMap*)realloc(*list, sizeof(dsoColumnMap) * (size_t)(*n + 1));
   if (!grown) {
     return dso_error(err, DSO_ERR_MEMORY, "dataset column map: out of memory");
   }
-  spec->column = grown;
-  dsoColumnMap* c = &spec->column[spec->ncolumn];
+  *list = grown;
+  dsoColumnMap* c = &grown[*n];
   c->csv = strdup(csv);
   c->to = to ? strdup(to) : NULL;
   c->scale = scale;
@@ -311,7 +369,266 @@ dsoStatus dso_dataset_spec_add_column(dsoDatasetSpec* spec, const char* csv, con
     free(c->to);
     return dso_error(err, DSO_ERR_MEMORY, "dataset column map: out of memory");
   }
-  spec->ncolumn++;
+  (*n)++;
+  return DSO_OK;
+}
+
+// options of file f of spec, or NULL with err when f is out of range
+static dsoDataFile* file_options(dsoDatasetSpec* spec, int f, dsoError* err) {
+  if (!spec || f < 0 || f >= spec->nfile || !spec->file_opt) {
+    dso_error(err, DSO_ERR_INPUT, "dataset: file index %d is out of range (%d files)", f,
+              spec ? spec->nfile : 0);
+    return NULL;
+  }
+  return &spec->file_opt[f];
+}
+
+dsoStatus dso_dataset_spec_add_file_column(dsoDatasetSpec* spec, int file, const char* csv,
+                                           const char* to, double scale, double offset,
+                                           dsoError* err) {
+  dsoDataFile* o = file_options(spec, file, err);
+  if (!o) {
+    return DSO_ERR_INPUT;
+  }
+  return add_map(&o->column, &o->ncolumn, csv, to, scale, offset, err);
+}
+
+dsoStatus dso_dataset_spec_add_column(dsoDatasetSpec* spec, const char* csv, const char* to,
+                                      double scale, double offset, dsoError* err) {
+  if (!spec || !csv || !csv[0]) {
+    return dso_error(err, DSO_ERR_INPUT, "dataset column map: empty CSV column name");
+  }
+  return add_map(&spec->column, &spec->ncolumn, csv, to, scale, offset, err);
+}
+
+// ---------------------------------------------------------------------------------------------
+// derived columns: linear combinations of CSV columns
+
+static const char* skip_blanks(const char* p) {
+  while (*p == ' ' || *p == '\t') p++;
+  return p;
+}
+
+static int name_start(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+}
+
+static int name_char(char c) {
+  return name_start(c) || (c >= '0' && c <= '9') || c == '.' || c == '[' || c == ']';
+}
+
+// scans a decimal number at p (digits, optional fraction, optional exponent; no sign, no hex,
+// no inf or nan) into *v; returns its end, or p when there is none
+static const char* scan_number(const char* p, double* v) {
+  const char* q = p;
+  int digits = 0;
+  while (*q >= '0' && *q <= '9') q++, digits++;
+  if (*q == '.') {
+    q++;
+    while (*q >= '0' && *q <= '9') q++, digits++;
+  }
+  if (!digits) {
+    return p;
+  }
+  if (*q == 'e' || *q == 'E') {
+    const char* e = q + 1;
+    if (*e == '+' || *e == '-') e++;
+    if (*e >= '0' && *e <= '9') {
+      while (*e >= '0' && *e <= '9') e++;
+      q = e;
+    }
+  }
+  char buf[64];
+  size_t n = (size_t)(q - p);
+  if (n >= sizeof(buf)) {
+    n = sizeof(buf) - 1;  // longer numbers are refused below as out of range
+  }
+  memcpy(buf, p, n);
+  buf[n] = '\0';
+  *v = (size_t)(q - p) < sizeof(buf) ? strtod(buf, NULL) : INFINITY;
+  return q;
+}
+
+// describes the character at p for messages
+static void char_text(char* buf, size_t len, const char* p) {
+  if (!*p) {
+    snprintf(buf, len, "the end");
+  } else {
+    snprintf(buf, len, "'%c'", *p);
+  }
+}
+
+// adds coef * name to d (merging a repeated name)
+static int derived_add_term(dsoDerivedColumn* d, const char* name, size_t len, double coef) {
+  for (int k = 0; k < d->nterm; k++) {
+    if (strlen(d->src[k]) == len && !strncmp(d->src[k], name, len)) {
+      d->coef[k] += coef;
+      return 0;
+    }
+  }
+  char** src = (char**)realloc(d->src, sizeof(char*) * (size_t)(d->nterm + 1));
+  if (src) {
+    d->src = src;
+  }
+  double* c = (double*)realloc(d->coef, sizeof(double) * (size_t)(d->nterm + 1));
+  if (c) {
+    d->coef = c;
+  }
+  char* copy = (char*)malloc(len + 1);
+  if (!src || !c || !copy) {
+    free(copy);
+    return -1;
+  }
+  memcpy(copy, name, len);
+  copy[len] = '\0';
+  d->src[d->nterm] = copy;
+  d->coef[d->nterm++] = coef;
+  return 0;
+}
+
+// parses expr into d (terms and constant); on failure returns DSO_ERR_INPUT with a message that
+// gives the 1-based position in expr
+static dsoStatus parse_linear(dsoDerivedColumn* d, const char* expr, dsoError* err) {
+  const char* p = skip_blanks(expr);
+  char got[16];
+  if (!*p) {
+    return dso_error(err, DSO_ERR_INPUT, "empty expression; expected e.g. \"theta2 - theta1\" "
+                     "or \"0.001*counts + 0.1\"");
+  }
+  for (int first = 1;; first = 0) {
+    // a term: optional sign (binary after the first term, unary allowed once), then factors
+    double sign = 1;
+    if (!first) {
+      if (*p != '+' && *p != '-') {
+        char_text(got, sizeof(got), p);
+        return dso_error(err, DSO_ERR_INPUT, "position %d: expected '+', '-', '*', '/' or the end "
+                         "of the expression, got %s", (int)(p - expr) + 1, got);
+      }
+      sign = *p == '-' ? -1 : 1;
+      p = skip_blanks(p + 1);
+    }
+    if (*p == '+' || *p == '-') {
+      sign *= *p == '-' ? -1 : 1;
+      p = skip_blanks(p + 1);
+    }
+    double coef = sign;
+    const char* name = NULL;
+    size_t nlen = 0;
+    for (int divide = 0;;) {
+      const char* at = p;
+      double v = 0;
+      const char* end = scan_number(p, &v);
+      if (end != p) {
+        if (!isfinite(v)) {
+          return dso_error(err, DSO_ERR_INPUT, "position %d: number out of range",
+                           (int)(at - expr) + 1);
+        }
+        if (divide && v == 0) {
+          return dso_error(err, DSO_ERR_INPUT, "position %d: division by zero",
+                           (int)(at - expr) + 1);
+        }
+        coef = divide ? coef / v : coef * v;
+        p = end;
+      } else if (name_start(*p) || *p == '\'') {
+        if (divide) {
+          return dso_error(err, DSO_ERR_INPUT, "position %d: a column name after '/': only "
+                           "numbers may divide (the expression must be linear)",
+                           (int)(at - expr) + 1);
+        }
+        if (name) {
+          return dso_error(err, DSO_ERR_INPUT, "position %d: a second column name in one term "
+                           "(the expression must be linear: a sum of number * column terms)",
+                           (int)(at - expr) + 1);
+        }
+        if (*p == '\'') {
+          const char* close = strchr(p + 1, '\'');
+          if (!close) {
+            return dso_error(err, DSO_ERR_INPUT, "position %d: unterminated quoted name",
+                             (int)(at - expr) + 1);
+          }
+          if (close == p + 1) {
+            return dso_error(err, DSO_ERR_INPUT, "position %d: empty quoted name",
+                             (int)(at - expr) + 1);
+          }
+          name = p + 1;
+          nlen = (size_t)(close - p - 1);
+          p = close + 1;
+        } else {
+          name = p;
+          while (name_char(*p)) p++;
+          nlen = (size_t)(p - name);
+        }
+      } else {
+        char_text(got, sizeof(got), p);
+        return dso_error(err, DSO_ERR_INPUT, "position %d: expected a column name or a number, "
+                         "got %s", (int)(at - expr) + 1, got);
+      }
+      p = skip_blanks(p);
+      if (*p != '*' && *p != '/') {
+        break;
+      }
+      divide = *p == '/';
+      p = skip_blanks(p + 1);
+    }
+    if (!isfinite(coef)) {
+      return dso_error(err, DSO_ERR_INPUT, "position %d: coefficient out of range",
+                       (int)(p - expr) + 1);
+    }
+    if (name) {
+      if (derived_add_term(d, name, nlen, coef)) {
+        return dso_error(err, DSO_ERR_MEMORY, "out of memory");
+      }
+    } else {
+      d->constant += coef;
+    }
+    if (!isfinite(d->constant)) {
+      return dso_error(err, DSO_ERR_INPUT, "position %d: constant out of range",
+                       (int)(p - expr) + 1);
+    }
+    if (!*p) {
+      return DSO_OK;
+    }
+  }
+}
+
+dsoStatus dso_dataset_spec_add_derived(dsoDatasetSpec* spec, int file, const char* to,
+                                       const char* expr, dsoError* err) {
+  if (!spec || !to || !to[0] || !expr) {
+    return dso_error(err, DSO_ERR_INPUT, "derived column: empty %s", !to || !to[0] ? "target name"
+                                                                                 : "expression");
+  }
+  dsoDerivedColumn** list = &spec->derived;
+  int* n = &spec->nderived;
+  if (file >= 0) {
+    dsoDataFile* o = file_options(spec, file, err);
+    if (!o) {
+      return DSO_ERR_INPUT;
+    }
+    list = &o->derived;
+    n = &o->nderived;
+  }
+  for (int i = 0; i < *n; i++) {
+    if (!strcmp((*list)[i].to, to)) {
+      return dso_error(err, DSO_ERR_INPUT, "derived column \"%s\" is given twice", to);
+    }
+  }
+  dsoDerivedColumn d;
+  memset(&d, 0, sizeof(d));
+  dsoError e = {0};
+  if (parse_linear(&d, expr, &e)) {
+    free_derived(&d);
+    return dso_error(err, e.code, "derived column \"%s\" = \"%s\": %s", to, expr, e.msg);
+  }
+  d.to = strdup(to);
+  d.expr = strdup(expr);
+  dsoDerivedColumn* grown =
+      (dsoDerivedColumn*)realloc(*list, sizeof(dsoDerivedColumn) * (size_t)(*n + 1));
+  if (!d.to || !d.expr || !grown) {
+    free_derived(&d);
+    return dso_error(err, DSO_ERR_MEMORY, "derived column \"%s\": out of memory", to);
+  }
+  *list = grown;
+  grown[(*n)++] = d;
   return DSO_OK;
 }
 
@@ -340,6 +657,66 @@ static dsoStatus json_int(int* out, const cJSON* obj, const char* key, int lo, c
   return DSO_OK;
 }
 
+static dsoStatus json_columns(dsoDatasetSpec* spec, int fidx, const cJSON* node,
+                              const char* file, const char* path, dsoError* err);
+
+// reads node's "derived" object {"dataset column": "expression"} (if present) for file fidx of
+// spec (-1: the data level)
+static dsoStatus json_derived(dsoDatasetSpec* spec, int fidx, const cJSON* node, const char* file,
+                              const char* path, dsoError* err) {
+  const cJSON* der = cJSON_GetObjectItemCaseSensitive(node, "derived");
+  if (!der) {
+    return DSO_OK;
+  }
+  char where[256];
+  join_path(where, sizeof(where), path, "derived");
+  if (!cJSON_IsObject(der)) {
+    return dso_error(err, DSO_ERR_INPUT,
+                     "%s: %s: expected an object {\"dataset column\": \"expression\"}, e.g. "
+                     "{\"qpos.elbow\": \"theta2 - theta1\"}, got %s", file, where,
+                     dso_json_type_name(der));
+  }
+  for (const cJSON* d = der->child; d; d = d->next) {
+    char sub[512];
+    join_path(sub, sizeof(sub), where, d->string);
+    if (!cJSON_IsString(d)) {
+      return dso_error(err, DSO_ERR_INPUT, "%s: %s: expected an expression (a string such as "
+                       "\"theta2 - theta1\"), got %s", file, sub, dso_json_type_name(d));
+    }
+    dsoError e = {0};
+    if (dso_dataset_spec_add_derived(spec, fidx, d->string, d->valuestring, &e)) {
+      return dso_error(err, e.code, "%s: %s: %s", file, sub, e.msg);
+    }
+  }
+  return DSO_OK;
+}
+
+// reads one object entry of "files": {"path", "validation", "columns", "derived"}
+static dsoStatus json_file_object(dsoDatasetSpec* spec, const cJSON* f, const char* base_dir,
+                                  const char* file, const char* where, dsoError* err) {
+  const char* fpath = NULL;
+  int validation = -1;
+  if (dso_json_check_object(f, kFileKeys, file, where, err) ||
+      dso_json_string(&fpath, f, "path", 1, file, where, err) ||
+      dso_json_bool(&validation, f, "validation", file, where, err)) {
+    return err->code;
+  }
+  if (!fpath[0]) {
+    return dso_error(err, DSO_ERR_INPUT, "%s: %s.path: expected a file name, got an empty string",
+                     file, where);
+  }
+  if (dso_dataset_spec_add_file(spec, base_dir, fpath, err)) {
+    return err->code;
+  }
+  int fidx = spec->nfile - 1;
+  spec->file_opt[fidx].validation = validation;
+  if (json_columns(spec, fidx, f, file, where, err) ||
+      json_derived(spec, fidx, f, file, where, err)) {
+    return err->code;
+  }
+  return DSO_OK;
+}
+
 static dsoStatus json_files(dsoDatasetSpec* spec, const cJSON* node, const char* base_dir,
                             const char* file, const char* path, dsoError* err) {
   char where[256];
@@ -348,6 +725,9 @@ static dsoStatus json_files(dsoDatasetSpec* spec, const cJSON* node, const char*
   if (cJSON_IsString(files) && files->valuestring[0]) {
     return dso_dataset_spec_add_file(spec, base_dir, files->valuestring, err);
   }
+  if (cJSON_IsObject(files)) {
+    return json_file_object(spec, files, base_dir, file, where, err);
+  }
   if (!cJSON_IsArray(files) || cJSON_GetArraySize(files) == 0) {
     return dso_error(err, DSO_ERR_INPUT,
                      "%s: %s: expected a file name or a non-empty array of file names, got %s",
@@ -355,9 +735,18 @@ static dsoStatus json_files(dsoDatasetSpec* spec, const cJSON* node, const char*
   }
   int i = 0;
   for (const cJSON* f = files->child; f; f = f->next, i++) {
+    if (cJSON_IsObject(f)) {
+      char sub[300];
+      snprintf(sub, sizeof(sub), "%s[%d]", where, i);
+      if (json_file_object(spec, f, base_dir, file, sub, err)) {
+        return err->code;
+      }
+      continue;
+    }
     if (!cJSON_IsString(f) || !f->valuestring[0]) {
-      return dso_error(err, DSO_ERR_INPUT, "%s: %s[%d]: expected a file name, got %s", file,
-                       where, i, cJSON_IsString(f) ? "an empty string" : dso_json_type_name(f));
+      return dso_error(err, DSO_ERR_INPUT, "%s: %s[%d]: expected a file name, got %s (or an "
+                       "object {\"path\": .., \"validation\": ..})", file, where, i,
+                       cJSON_IsString(f) ? "an empty string" : dso_json_type_name(f));
     }
     if (dso_dataset_spec_add_file(spec, base_dir, f->valuestring, err)) {
       return err->code;
@@ -366,8 +755,9 @@ static dsoStatus json_files(dsoDatasetSpec* spec, const cJSON* node, const char*
   return DSO_OK;
 }
 
-static dsoStatus json_columns(dsoDatasetSpec* spec, const cJSON* node, const char* file,
-                              const char* path, dsoError* err) {
+// reads node's "columns" map (if present) for file fidx of spec (-1: the data level)
+static dsoStatus json_columns(dsoDatasetSpec* spec, int fidx, const cJSON* node,
+                              const char* file, const char* path, dsoError* err) {
   const cJSON* cols = cJSON_GetObjectItemCaseSensitive(node, "columns");
   if (!cols) {
     return DSO_OK;
@@ -406,8 +796,10 @@ static dsoStatus json_columns(dsoDatasetSpec* spec, const cJSON* node, const cha
     if (!to[0]) {
       return dso_error(err, DSO_ERR_INPUT, "%s: %s: empty column name", file, sub);
     }
-    if (dso_dataset_spec_add_column(spec, c->string, strcmp(to, "ignore") ? to : NULL, scale,
-                                    offset, err)) {
+    const char* target = strcmp(to, "ignore") ? to : NULL;
+    if (fidx >= 0 ? dso_dataset_spec_add_file_column(spec, fidx, c->string, target, scale,
+                                                     offset, err)
+                  : dso_dataset_spec_add_column(spec, c->string, target, scale, offset, err)) {
       dso_error_prefix(err, "%s: %s: ", file, sub);
       return err->code;
     }
@@ -441,6 +833,48 @@ static dsoStatus json_window(dsoDatasetSpec* spec, const cJSON* node, const char
   return DSO_OK;
 }
 
+// "resample": true, false, "linear" (true) or "none" (false)
+static dsoStatus json_resample(dsoDatasetSpec* spec, const cJSON* node, const char* file,
+                               const char* path, dsoError* err) {
+  const cJSON* r = cJSON_GetObjectItemCaseSensitive(node, "resample");
+  if (cJSON_IsString(r) && (!strcmp(r->valuestring, "linear") || !strcmp(r->valuestring, "none"))) {
+    spec->resample = !strcmp(r->valuestring, "linear");
+    return DSO_OK;
+  }
+  if (r && !cJSON_IsBool(r)) {
+    char where[256];
+    join_path(where, sizeof(where), path, "resample");
+    return dso_error(err, DSO_ERR_INPUT, "%s: %s: expected true or false (or \"linear\", "
+                     "\"none\"), got %s%s%s%s", file, where, dso_json_type_name(r),
+                     cJSON_IsString(r) ? " \"" : "", cJSON_IsString(r) ? r->valuestring : "",
+                     cJSON_IsString(r) ? "\"" : "");
+  }
+  return dso_json_bool(&spec->resample, node, "resample", file, path, err);
+}
+
+// "decimate": "auto" or an integer k >= 1
+static dsoStatus json_decimate(dsoDatasetSpec* spec, const cJSON* node, const char* file,
+                               const char* path, dsoError* err) {
+  const cJSON* d = cJSON_GetObjectItemCaseSensitive(node, "decimate");
+  if (!d) {
+    return DSO_OK;
+  }
+  if (cJSON_IsString(d) && !strcmp(d->valuestring, "auto")) {
+    spec->decimate = DSO_DECIMATE_AUTO;
+    return DSO_OK;
+  }
+  double v = cJSON_IsNumber(d) ? d->valuedouble : 0;
+  if (!cJSON_IsNumber(d) || v != floor(v) || v < 1 || v > 1000000) {
+    char where[256];
+    join_path(where, sizeof(where), path, "decimate");
+    return dso_error(err, DSO_ERR_INPUT, "%s: %s: expected \"auto\" or an integer filter width "
+                     ">= 1 (1: no filter), got %s", file, where,
+                     cJSON_IsNumber(d) ? "a number out of range" : dso_json_type_name(d));
+  }
+  spec->decimate = (int)v;
+  return DSO_OK;
+}
+
 dsoStatus dso_dataset_spec_from_json(dsoDatasetSpec* spec, const struct cJSON* node,
                                      const char* base_dir, const char* file, const char* path,
                                      dsoError* err) {
@@ -453,8 +887,10 @@ dsoStatus dso_dataset_spec_from_json(dsoDatasetSpec* spec, const struct cJSON* n
   dso_dataset_spec_default(spec);
   if (dso_json_check_object(node, kDataKeys, file, path, &e) ||
       json_files(spec, node, base_dir, file, path, &e) ||
-      json_columns(spec, node, file, path, &e) ||
-      dso_json_bool(&spec->resample, node, "resample", file, path, &e) ||
+      json_columns(spec, -1, node, file, path, &e) ||
+      json_derived(spec, -1, node, file, path, &e) ||
+      json_resample(spec, node, file, path, &e) ||
+      json_decimate(spec, node, file, path, &e) ||
       json_int(&spec->stride, node, "stride", 1, file, path, &e) ||
       json_int(&spec->max_episodes, node, "max_episodes", 0, file, path, &e) ||
       json_window(spec, node, file, path, &e)) {
@@ -625,6 +1061,48 @@ const dsoEpisode* dso_dataset_episode(const dsoDataset* ds, int n) {
   return ds && n >= 0 && n < ds->nepisode ? &ds->episode[n] : NULL;
 }
 
+dsoStatus dso_dataset_episode_qvel(double* qvel, double* work, const mjModel* m,
+                                   const dsoDataset* ds, int n, dsoError* err) {
+  const dsoEpisode* ep = dso_dataset_episode(ds, n);
+  if (!ep || !m || !qvel || !work) {
+    return dso_error(err, DSO_ERR_INPUT, "dso_dataset_episode_qvel: episode %d of %d, or no "
+                     "model or output", n, dso_dataset_nepisode(ds));
+  }
+  if (check_sizes(ds, m, err)) {
+    return err->code;
+  }
+  if (!(ds->dt > 0)) {
+    return dso_error(err, DSO_ERR_INPUT, "dataset: velocities need a resampled dataset (a fixed "
+                     "sample spacing), got spacing %g", ds->dt);
+  }
+  int nq = m->nq, nv = m->nv, T = ep->T;
+  int any_qpos = 0;
+  for (int i = 0; i < nq; i++) {
+    any_qpos |= ds->has[DSO_DATA_QPOS][i];
+  }
+  for (int t = 0; t < T; t++) {
+    double* out = qvel + (size_t)t * nv;
+    for (int i = 0; i < nv; i++) {
+      out[i] = 0;
+    }
+    if (any_qpos && T >= 2) {
+      int a = t > 0 ? t - 1 : 0, b = t < T - 1 ? t + 1 : T - 1;
+      mj_differentiatePos(m, work, (b - a) * ds->dt, ep->qpos + (size_t)a * nq,
+                          ep->qpos + (size_t)b * nq);
+      for (int i = 0; i < nv; i++) {
+        out[i] = work[i];
+      }
+    }
+    const double* rec = ep->qvel + (size_t)t * nv;
+    for (int i = 0; i < nv; i++) {
+      if (ds->has[DSO_DATA_QVEL][i]) {
+        out[i] = rec[i];
+      }
+    }
+  }
+  return DSO_OK;
+}
+
 // ---------------------------------------------------------------------------------------------
 // reading CSV
 
@@ -634,8 +1112,17 @@ typedef struct {
   int kind;           // dsoDataGroup or DSO_COL_*
   int index;          // entry within the group
   int slot;           // position in a parsed row; -1 for ignored columns
+  int raw;            // position of the raw value when a derived column uses it; else -1
   double scale, offset;
 } dsoCsvColumn;
+
+// one derived column of a file
+typedef struct {
+  const dsoDerivedColumn* d;
+  int kind, index;    // dataset entry it gives
+  int slot;           // position in a parsed row
+  int* raw;           // (d->nterm) positions of the source columns' raw values
+} dsoCsvDerived;
 
 // one file, parsed
 typedef struct {
@@ -648,9 +1135,15 @@ typedef struct {
   int* line;           // (nrow) line number of each row
   int has_episode;
   int first_line;      // first line after the header
+  int nder;
+  dsoCsvDerived* der;  // (nder)
 } dsoCsvTable;
 
 static void free_table(dsoCsvTable* t) {
+  for (int i = 0; i < t->nder; i++) {
+    free(t->der[i].raw);
+  }
+  free(t->der);
   free(t->col);
   free(t->row);
   free(t->line);
@@ -675,8 +1168,101 @@ static const char* line_end(const char* p) {
 }
 
 // resolves the header fields (split in place) against m and the column map
+// index of the header column called name, or -1
+static int find_column(const dsoCsvTable* t, const char* name) {
+  for (int c = 0; c < t->ncol; c++) {
+    if (t->col[c].name && !strcmp(t->col[c].name, name)) {
+      return c;
+    }
+  }
+  return -1;
+}
+
+// 1 when a derived column of the file (fo, may be NULL) or of spec uses CSV column name
+static int derived_source(const dsoDatasetSpec* spec, const dsoDataFile* fo, const char* name) {
+  for (int level = 0; level < 2; level++) {
+    int n = level ? spec->nderived : fo ? fo->nderived : 0;
+    const dsoDerivedColumn* list = level ? spec->derived : fo ? fo->derived : NULL;
+    for (int i = 0; i < n; i++) {
+      for (int k = 0; k < list[i].nterm; k++) {
+        if (!strcmp(list[i].src[k], name)) {
+          return 1;
+        }
+      }
+    }
+  }
+  return 0;
+}
+
+// resolves the derived columns of the file (fo, may be NULL; they replace data-level ones with
+// the same target) and of spec after the header: slots for their values and raw sources
+static dsoStatus read_derived(dsoCsvTable* t, int line, const mjModel* m,
+                              const dsoDatasetSpec* spec, const dsoDataFile* fo, int* owner,
+                              dsoError* err) {
+  int nf = fo ? fo->nderived : 0;
+  t->der = (dsoCsvDerived*)calloc((size_t)(nf + spec->nderived) + 1, sizeof(dsoCsvDerived));
+  if (!t->der) {
+    return dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", t->path);
+  }
+  for (int i = 0; i < nf + spec->nderived; i++) {
+    const dsoDerivedColumn* d = i < nf ? &fo->derived[i] : &spec->derived[i - nf];
+    int replaced = 0;
+    for (int j = 0; i >= nf && j < nf; j++) {
+      replaced |= !strcmp(fo->derived[j].to, d->to);
+    }
+    if (replaced) {
+      continue;
+    }
+    dsoCsvDerived* dv = &t->der[t->nder++];
+    dv->d = d;
+    dv->raw = (int*)calloc((size_t)d->nterm + 1, sizeof(int));
+    if (!dv->raw) {
+      return dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", t->path);
+    }
+    char why[DSO_ERROR_LEN - 128];
+    if (resolve_column(&dv->kind, &dv->index, m, d->to, why, sizeof(why))) {
+      return dso_error(err, DSO_ERR_INPUT, "%s:%d: derived column: %s", t->path, line, why);
+    }
+    if (dv->kind >= DSO_NDATA) {
+      return dso_error(err, DSO_ERR_INPUT, "%s:%d: derived column \"%s\": only qpos, qvel, ctrl "
+                       "and sensor columns may be derived", t->path, line, d->to);
+    }
+    int flat = DSO_NSLOT_SPECIAL + dv->index;
+    for (int g = 0; g < dv->kind; g++) {
+      flat += group_size(m, g);
+    }
+    if (owner[flat] >= 0) {
+      int o = owner[flat];
+      if (o < t->ncol) {
+        return dso_error(err, DSO_ERR_INPUT, "%s:%d: derived column \"%s\" duplicates column %d "
+                         "(\"%s\"), which already gives it", t->path, line, d->to, o + 1,
+                         t->col[o].name);
+      }
+      return dso_error(err, DSO_ERR_INPUT, "%s:%d: derived columns \"%s\" and \"%s\" give the "
+                       "same entry", t->path, line, t->der[o - t->ncol].d->to, d->to);
+    }
+    owner[flat] = t->ncol + (t->nder - 1);
+    dv->slot = t->width++;
+    for (int k = 0; k < d->nterm; k++) {
+      int c = find_column(t, d->src[k]);
+      if (c < 0) {
+        return dso_error(err, DSO_ERR_INPUT, "%s:%d: derived column \"%s\" = \"%s\": the header "
+                         "has no column \"%s\"", t->path, line, d->to, d->expr, d->src[k]);
+      }
+      if (t->col[c].raw < 0) {
+        t->col[c].raw = t->width++;
+      }
+      dv->raw[k] = t->col[c].raw;
+    }
+  }
+  return DSO_OK;
+}
+
+// resolves the header fields (split in place) against m and the column maps of the file (fo, may
+// be NULL; fused marks its entries used) and of spec (used)
 static dsoStatus read_header(dsoCsvTable* t, char* head, int line, const mjModel* m,
-                             const dsoDatasetSpec* spec, int* used, int* owner, dsoError* err) {
+                             const dsoDatasetSpec* spec, const dsoDataFile* fo, int* fused,
+                             int* used, int* owner, dsoError* err) {
   int ncol = 1;
   for (const char* p = head; *p; p++) {
     ncol += *p == ',';
@@ -700,6 +1286,7 @@ static dsoStatus read_header(dsoCsvTable* t, char* head, int line, const mjModel
     dsoCsvColumn* col = &t->col[c];
     col->name = p;
     col->scale = 1;
+    col->raw = -1;
     if (!p[0]) {
       return dso_error(err, DSO_ERR_INPUT, "%s:%d:%d: empty column name in the header", t->path,
                        line, c + 1);
@@ -723,17 +1310,30 @@ static dsoStatus read_header(dsoCsvTable* t, char* head, int line, const mjModel
     }
     const char* target = p;
     int map = -1;
+    const dsoColumnMap* entry = NULL;
+    for (int i = 0; fo && i < fo->ncolumn && !entry; i++) {
+      if (!strcmp(fo->column[i].csv, p)) {
+        fused[i] = 1;
+        entry = &fo->column[i];
+        map = spec->ncolumn + i;
+      }
+    }
     for (int i = 0; i < spec->ncolumn && map < 0; i++) {
       map = strcmp(spec->column[i].csv, p) ? -1 : i;
     }
-    if (map >= 0) {
+    if (map >= 0 && !entry) {
       used[map] = 1;
-      target = spec->column[map].to;
-      col->scale = spec->column[map].scale;
-      col->offset = spec->column[map].offset;
+      entry = &spec->column[map];
+    }
+    if (entry) {
+      target = entry->to;
+      col->scale = entry->scale;
+      col->offset = entry->offset;
     }
     p = next;
-    if (!target) {
+    if (!target || (map < 0 && derived_source(spec, fo, target) &&
+                    resolve_column(&col->kind, &col->index, m, target, NULL, 0))) {
+      // ignored, or an unmapped column that only derived columns use
       col->kind = DSO_COL_IGNORE;
       col->slot = -1;
       continue;
@@ -767,7 +1367,7 @@ static dsoStatus read_header(dsoCsvTable* t, char* head, int line, const mjModel
                      "\"columns\" (e.g. \"t_s\": \"time\")", t->path, line);
   }
   t->has_episode = owner[DSO_SLOT_EPISODE] >= 0;
-  return DSO_OK;
+  return read_derived(t, line, m, spec, fo, owner, err);
 }
 
 // parses one data line [p, eol) into row
@@ -787,7 +1387,7 @@ static dsoStatus parse_row(double* row, const dsoCsvTable* t, const char* p, con
     }
     const dsoCsvColumn* col = &t->col[c];
     const char* start = q;
-    if (col->slot < 0) {
+    if (col->slot < 0 && col->raw < 0) {
       while (q < eol && *q != ',') q++;
       continue;
     }
@@ -810,6 +1410,16 @@ static dsoStatus parse_row(double* row, const dsoCsvTable* t, const char* p, con
                        t->path, line, c + 1, col->name, cell);
     }
     q = after;
+    if (col->raw >= 0) {
+      row[col->raw] = v;
+    }
+    if (col->slot < 0) {
+      if (!isfinite(v)) {
+        return dso_error(err, DSO_ERR_INPUT, "%s:%d:%d: column \"%s\": %g is not a finite "
+                         "number", t->path, line, c + 1, col->name, v);
+      }
+      continue;
+    }
     double x = col->scale * v + col->offset;
     if (!isfinite(v) || !isfinite(x)) {
       return dso_error(err, DSO_ERR_INPUT, "%s:%d:%d: column \"%s\": %g is not a finite number",
@@ -833,6 +1443,18 @@ static dsoStatus parse_row(double* row, const dsoCsvTable* t, const char* p, con
     return dso_error(err, DSO_ERR_INPUT,
                      "%s:%d: wrong number of fields: %d, expected %d as in the header", t->path,
                      line, n, t->ncol);
+  }
+  for (int i = 0; i < t->nder; i++) {
+    const dsoCsvDerived* dv = &t->der[i];
+    double x = dv->d->constant;
+    for (int k = 0; k < dv->d->nterm; k++) {
+      x += dv->d->coef[k] * row[dv->raw[k]];
+    }
+    if (!isfinite(x)) {
+      return dso_error(err, DSO_ERR_INPUT, "%s:%d: derived column \"%s\" = \"%s\" is not finite "
+                       "(%g)", t->path, line, dv->d->to, dv->d->expr, x);
+    }
+    row[dv->slot] = x;
   }
   return DSO_OK;
 }
@@ -888,7 +1510,60 @@ static void normalize_quaternions(double* qpos, const int* has, const mjModel* m
   }
 }
 
-// stores rows [r0, r1) of t as an episode of ds: window, resampling or stride
+// width of the low-pass before resampling (1: none) for the n rows of w doubles at rows (time
+// first) and grid spacing h (dataset.h: decimation)
+static int decimate_width(const dsoDatasetSpec* spec, const double* rows, int n, int w,
+                          double h) {
+  if (spec->decimate >= 1) {
+    return spec->decimate;
+  }
+  if (!spec->resample || n < 2) {
+    return 1;
+  }
+  double mean = (rows[(size_t)(n - 1) * w] - rows[0]) / (n - 1);
+  double r = h / mean;
+  double k = floor(r + 0.5);
+  if (!(k >= 2 && k <= 1e6 && fabs(r - k) <= 0.01 * k)) {
+    return 1;
+  }
+  // uniform spacing only: the kernel weighs samples, not time
+  for (int i = 1; i < n; i++) {
+    if (fabs(rows[(size_t)i * w] - rows[(size_t)(i - 1) * w] - mean) > 0.01 * mean) {
+      return 1;
+    }
+  }
+  return (int)k;
+}
+
+// zero-phase triangular low-pass of width k (weights k - |j|, |j| < k, the half-width shrinking
+// symmetrically at the ends) of the value slots of n rows of w doubles, in into out; the special
+// slots (time, episode, validation) are copied
+static void lowpass_rows(double* out, const double* in, int n, int w, int k) {
+  for (int i = 0; i < n; i++) {
+    int hw = k - 1;
+    hw = hw < i ? hw : i;
+    hw = hw < n - 1 - i ? hw : n - 1 - i;
+    double* o = out + (size_t)i * w;
+    memcpy(o, in + (size_t)i * w, sizeof(double) * DSO_NSLOT_SPECIAL);
+    for (int c = DSO_NSLOT_SPECIAL; c < w; c++) {
+      o[c] = 0;
+    }
+    double wsum = 0;
+    for (int j = -hw; j <= hw; j++) {
+      double wt = k - (j < 0 ? -j : j);
+      const double* r = in + (size_t)(i + j) * w;
+      wsum += wt;
+      for (int c = DSO_NSLOT_SPECIAL; c < w; c++) {
+        o[c] += wt * r[c];
+      }
+    }
+    for (int c = DSO_NSLOT_SPECIAL; c < w; c++) {
+      o[c] /= wsum;
+    }
+  }
+}
+
+// stores rows [r0, r1) of t as an episode of ds: window, low-pass, resampling or stride
 static dsoStatus store_episode(dsoDataset* ds, const mjModel* m, const dsoDatasetSpec* spec,
                                const dsoCsvTable* t, int r0, int r1, int file, dsoError* err) {
   const int w = t->width;
@@ -907,7 +1582,8 @@ static dsoStatus store_episode(dsoDataset* ds, const mjModel* m, const dsoDatase
   }
   double ta = row[(size_t)a * w], tb = row[(size_t)b * w];
   double h = spec->stride * m->opt.timestep;
-  int K = (n - 1) / spec->stride + 1;
+  int dk = decimate_width(spec, row + (size_t)a * w, n, w, h);
+  int K = (n - 1) / (spec->stride * dk) + 1;
   if (spec->resample) {
     double span = (tb - ta) / h;
     double bytes = (span + 1) * 8.0 * (1 + m->nq + m->nv + m->nu + m->nsensordata);
@@ -927,31 +1603,45 @@ static dsoStatus store_episode(dsoDataset* ds, const mjModel* m, const dsoDatase
   }
   if (K < 2) {
     return dso_error(err, DSO_ERR_INPUT,
-                     "%s:%d: episode %ld has %d samples: with stride %d it would keep 1; an "
-                     "episode needs at least 2", t->path, t->line[r0], id, n, spec->stride);
+                     "%s:%d: episode %ld has %d samples: with stride %d and decimate %d it "
+                     "would keep 1; an episode needs at least 2", t->path, t->line[r0], id, n,
+                     spec->stride, dk);
   }
+  // rows [a, b], low-passed when decimating
+  double* filt = dk > 1 ? (double*)malloc(sizeof(double) * (size_t)n * w) : NULL;
+  if (dk > 1 && !filt) {
+    return dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", t->path);
+  }
+  if (filt) {
+    lowpass_rows(filt, row + (size_t)a * w, n, w, dk);
+  }
+  const double* src = filt ? filt : row + (size_t)a * w;
   int idx = dso_dataset_add_episode(ds, m, K, err);
   if (idx < 0) {
+    free(filt);
     return err->code;
   }
   dsoEpisode* ep = &ds->episode[idx];
   ep->id = id;
   ep->file = file;
   ep->line = t->line[r0];
-  ep->validation = row[(size_t)r0 * w + DSO_SLOT_VALIDATION] != 0;
-  int j = a;  // resampling: the segment [j, j+1] that holds tau
+  ep->decimate = dk;
+  const dsoDataFile* fo = spec->file_opt && file >= 0 ? &spec->file_opt[file] : NULL;
+  ep->validation = fo && fo->validation >= 0 ? fo->validation
+                                             : row[(size_t)r0 * w + DSO_SLOT_VALIDATION] != 0;
+  int j = 0;  // resampling: the segment [j, j+1] of src that holds tau
   for (int k = 0; k < K; k++) {
     const double *lo, *hi;
     double wt = 0;
     if (spec->resample) {
       double tau = ta + k * h;
-      while (j + 2 <= b && row[(size_t)(j + 1) * w] <= tau) j++;
-      lo = row + (size_t)j * w;
+      while (j + 2 <= n - 1 && src[(size_t)(j + 1) * w] <= tau) j++;
+      lo = src + (size_t)j * w;
       hi = lo + w;
       wt = (tau - lo[0]) / (hi[0] - lo[0]);
       ep->time[k] = tau;
     } else {
-      lo = hi = row + (size_t)(a + k * spec->stride) * w;
+      lo = hi = src + (size_t)k * spec->stride * dk * w;
       ep->time[k] = lo[0];
     }
     for (int c = 0; c < t->ncol; c++) {
@@ -964,10 +1654,16 @@ static dsoStatus store_episode(dsoDataset* ds, const mjModel* m, const dsoDatase
       // (1-w) lo + w hi is exact at both ends
       dst[col->index] = (1 - wt) * lo[s] + wt * hi[s];
     }
-    if (wt > 0 && wt < 1) {
+    for (int i = 0; i < t->nder; i++) {
+      const dsoCsvDerived* dv = &t->der[i];
+      double* dst = episode_array(ep, dv->kind) + (size_t)k * dataset_size(ds, dv->kind);
+      dst[dv->index] = (1 - wt) * lo[dv->slot] + wt * hi[dv->slot];
+    }
+    if ((wt > 0 && wt < 1) || dk > 1) {
       normalize_quaternions(ep->qpos + (size_t)k * m->nq, ds->has[DSO_DATA_QPOS], m);
     }
   }
+  free(filt);
   return DSO_OK;
 }
 
@@ -1049,6 +1745,18 @@ static dsoStatus check_masks(dsoDataset* ds, const mjModel* m, const int* owner,
   return DSO_OK;
 }
 
+// every entry of a file's own column map (fo, may be NULL) must name a column of the file
+static dsoStatus check_file_map(const dsoDataFile* fo, const int* fused, const char* path,
+                                int line, dsoError* err) {
+  for (int i = 0; fo && i < fo->ncolumn; i++) {
+    if (!fused[i]) {
+      return dso_error(err, DSO_ERR_INPUT, "%s:%d: the file's own column map names \"%s\", which "
+                       "is not a column of its header", path, line, fo->column[i].csv);
+    }
+  }
+  return DSO_OK;
+}
+
 static dsoStatus read_file(dsoDataset* ds, const mjModel* m, const dsoDatasetSpec* spec,
                            int file, int* used, dsoError* err) {
   const char* path = ds->file[file];
@@ -1097,10 +1805,17 @@ static dsoStatus read_file(dsoDataset* ds, const mjModel* m, const dsoDatasetSpe
   } else {
     char* body = *eol ? eol + 1 : eol;
     *eol = '\0';
-    if (!read_header(&t, p, line, m, spec, used, owner, err) &&
-        !check_masks(ds, m, owner, file, line, err) && !parse_rows(&t, body, line + 1, err)) {
+    const dsoDataFile* fo = spec->file_opt ? &spec->file_opt[file] : NULL;
+    int* fused = (int*)calloc((size_t)(fo ? fo->ncolumn : 0) + 1, sizeof(int));
+    if (!fused) {
+      dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", path);
+    } else if (!read_header(&t, p, line, m, spec, fo, fused, used, owner, err) &&
+               !check_file_map(fo, fused, path, line, err) &&
+               !check_masks(ds, m, owner, file, line, err) &&
+               !parse_rows(&t, body, line + 1, err)) {
       split_episodes(ds, m, spec, &t, file, err);
     }
+    free(fused);
   }
   free_table(&t);
   free(owner);
@@ -1118,6 +1833,10 @@ dsoStatus dso_dataset_load(dsoDataset** out, const mjModel* m, const dsoDatasetS
   *out = NULL;
   if (spec->nfile < 1) {
     return dso_error(err, DSO_ERR_INPUT, "dataset: no files to read");
+  }
+  if (spec->decimate < 0) {
+    return dso_error(err, DSO_ERR_INPUT, "dataset: bad settings: decimate %d (DSO_DECIMATE_AUTO "
+                     "or a width >= 1)", spec->decimate);
   }
   if (spec->stride < 1 || spec->max_episodes < 0 || !(spec->window[0] >= 0) ||
       !(spec->window[1] > spec->window[0]) || spec->max_bytes < 1) {
@@ -1181,6 +1900,7 @@ dsoStatus dso_dataset_read_csv(dsoDataset** out, const mjModel* m, const char* p
   char* file = (char*)path;
   one.nfile = path ? 1 : 0;
   one.file = &file;
+  one.file_opt = NULL;
   return dso_dataset_load(out, m, &one, err);
 }
 

@@ -23,8 +23,42 @@
 //     "resample": true,        // onto the model timestep grid from each episode's first time
 //     "stride": 1,             // keep every stride-th sample (after resampling)
 //     "max_episodes": 0,       // 0: all
-//     "window": [0, null]      // s from each episode's first sample; null: to its end
+//     "window": [0, null],     // s from each episode's first sample; null: to its end
+//     "decimate": "auto",      // low-pass before resampling onto a slower grid (below)
+//     "derived": {"qpos.elbow": "theta2 - theta1"}  // columns computed from CSV columns (below)
 //   }
+// "resample" also takes "linear" (same as true) and "none" (same as false).
+//
+// Files. An entry of "files" is a path or an object with per-file options:
+//   {"path": "held_out.csv",   // required
+//    "validation": true,       // every episode of the file is (true) or is not (false) a
+//                              // validation episode, whatever its validation column says
+//    "columns": {...},         // column map entries for this file only (looked up before the
+//                              // data-level map; each must name a column of the file)
+//    "derived": {...}}         // derived columns for this file (a target also derived at the data
+//                              // level takes the file's expression)
+//
+// Derived columns. "derived" maps a dataset column (qpos, qvel, ctrl or sensor) to a linear
+// combination of CSV columns with numeric coefficients and an optional constant:
+//   "theta2 - theta1", "0.001*enc_counts + 0.1", "-2.5e-3 * 'raw-angle' / 2 + pi_off"
+// Terms are joined by + and -; a term is a product of numbers (* or /) and at most one CSV
+// column name; a name is [A-Za-z_][A-Za-z0-9_.[]]* or any text in single quotes; no parentheses.
+// Columns are named as in the CSV header and enter with their raw values (the column map's
+// scale and offset are not applied). A column used only by derived columns needs no map entry.
+// Errors name the file, the JSON path and the 1-based character position in the expression.
+//
+// Decimation. When a recording is sampled faster than the grid it is resampled onto, plain
+// interpolation aliases the content above the grid's Nyquist rate. "decimate": k (an integer
+// >= 2) low-passes every column of each episode, before resampling, with the zero-phase
+// triangular kernel w_j = k - |j|, |j| < k (a k-sample moving average run forward and backward;
+// its gain is ((1/k) sin(k w/2) / sin(w/2))^2 at w rad/sample, so 0 at the grid rate and its
+// multiples), normalized, the half-width shrinking symmetrically near an episode's ends (a linear
+// signal passes unchanged). "auto" (the default) uses k when resampling and the grid spacing
+// (stride x timestep) is k >= 2 times the episode's mean sample spacing within 1% and every
+// spacing is within 1% of the mean; any other recording is interpolated without a filter (the
+// ratio must be an integer for the kernel's zeros to fall on the grid rate). 1 turns the filter
+// off. Without resampling, "decimate": k filters, then keeps every k-th sample (then every
+// stride-th of those). Every column is filtered, ctrl included (the mean input over the step).
 #ifndef DSO_DATASET_H
 #define DSO_DATASET_H
 
@@ -50,6 +84,29 @@ typedef struct dsoColumnMap_ {
   double offset;  // (default 0)
 } dsoColumnMap;
 
+// A derived column: to = constant + sum_k coef[k] * (raw value of CSV column src[k]).
+typedef struct dsoDerivedColumn_ {
+  char* to;         // dataset column it gives ("qpos.elbow") (owned)
+  char* expr;       // the expression as written, for messages (owned)
+  int nterm;        // distinct CSV columns named (0 for a constant)
+  char** src;       // (nterm) CSV column names (owned)
+  double* coef;     // (nterm) finite coefficients
+  double constant;  // finite
+} dsoDerivedColumn;
+
+// Options of one file of a dataset.
+typedef struct dsoDataFile_ {
+  int validation;             // 1 or 0: every episode of the file is or is not a validation
+                              // episode; -1: the file's validation column decides (default)
+  int ncolumn;                // column map entries of this file (default none)
+  dsoColumnMap* column;       // (ncolumn) (owned)
+  int nderived;               // derived columns of this file (default none)
+  dsoDerivedColumn* derived;  // (nderived) (owned)
+} dsoDataFile;
+
+// Value of dsoDatasetSpec.decimate: choose the filter from the sample spacing (see above).
+#define DSO_DECIMATE_AUTO 0
+
 // Dataset settings (OSQP style): fill with dso_dataset_spec_default or _from_json, change fields,
 // pass to dso_dataset_load; release the lists with dso_dataset_spec_clear.
 typedef struct dsoDatasetSpec_ {
@@ -65,6 +122,12 @@ typedef struct dsoDatasetSpec_ {
   double window[2];       // keep samples with window[0] <= t - t_first <= window[1], t_first the
                           // episode's first time, s (default 0, +INFINITY)
   long max_bytes;         // largest CSV file accepted, at most DSO_DATASET_MAX_BYTES (default that)
+  dsoDataFile* file_opt;  // (nfile) per-file options, grown by dso_dataset_spec_add_file (owned);
+                          // NULL: the defaults for every file
+  int nderived;           // data-level derived columns (default none)
+  dsoDerivedColumn* derived;  // (nderived) (owned)
+  int decimate;           // low-pass width k before resampling: DSO_DECIMATE_AUTO (default),
+                          // 1 none, k >= 2 always
 } dsoDatasetSpec;
 
 // Fills spec with the defaults listed above (no lists: nothing to free).
@@ -82,6 +145,22 @@ dsoStatus dso_dataset_spec_add_file(dsoDatasetSpec* spec, const char* base_dir, 
 // scale * value + offset. A second entry for the same csv name is an error.
 dsoStatus dso_dataset_spec_add_column(dsoDatasetSpec* spec, const char* csv, const char* to,
                                       double scale, double offset, dsoError* err);
+
+// Appends a column map entry to file (an index into spec->file) only; checks as
+// dso_dataset_spec_add_column, and the file must give the column.
+dsoStatus dso_dataset_spec_add_file_column(dsoDatasetSpec* spec, int file, const char* csv,
+                                           const char* to, double scale, double offset,
+                                           dsoError* err);
+
+// Parses expr (grammar above) and appends the derived column to = expr at the data level
+// (file -1) or for file (an index into spec->file). A second entry for the same target at the
+// same level is an error. Parse errors give the 1-based position in expr.
+dsoStatus dso_dataset_spec_add_derived(dsoDatasetSpec* spec, int file, const char* to,
+                                       const char* expr, dsoError* err);
+
+// Removes every file and its options from spec, keeping the other settings (to read other
+// recordings with a task's column map and settings).
+void dso_dataset_spec_clear_files(dsoDatasetSpec* spec);
 
 // Reads a task's "data" object (format above) into spec, which is first set to the defaults.
 // base_dir is the task file's folder (files are relative to it); file and path (e.g. "data") name
@@ -117,6 +196,7 @@ typedef struct dsoEpisode_ {
                         // dataset
   int file;             // source: index into dataset->file; -1 when built in memory
   int line;             // line of the source file holding the episode's first row; 0 in memory
+  int decimate;         // width k of the low-pass applied before resampling; 0 or 1: none
 } dsoEpisode;
 
 // A dataset. Everything is owned by it; fields are read-only except through the calls below,
@@ -173,6 +253,14 @@ long dso_dataset_nsample(const dsoDataset* ds);
 
 // Episode n (0-based), or NULL when n is out of range.
 const dsoEpisode* dso_dataset_episode(const dsoDataset* ds, int n);
+
+// qvel of every sample of episode n as a multiple-shooting fit starts its windows: recorded
+// entries as they are; the others by central differences of the recorded qpos (one-sided at the
+// ends, mj_differentiatePos over the sample spacing ds->dt) when the dataset records any qpos
+// entry, else 0. qvel (T x nv) receives the result; work (nv) is scratch. ds must be resampled
+// (dt > 0) and made for m.
+dsoStatus dso_dataset_episode_qvel(double* qvel, double* work, const mjModel* m,
+                                   const dsoDataset* ds, int n, dsoError* err);
 
 // Writes the canonical column name of entry index of group into buf (size len), e.g.
 // "qpos.hinge", "qvel.root[4]", "sensor.imu_acc[2]"; returns the length snprintf would write, or

@@ -742,6 +742,351 @@ static void test_real_recording(void** state) {
   mj_deleteModel(m);
 }
 
+// ---------------------------------------------------------------------------------------------
+// files as objects, derived columns, resampling at other rates, decimation (issue 11)
+
+// path of name inside DSO_BUILD_DIR/test_files/dataset (created)
+static const char* build_file(char* buf, size_t n, const char* name, const char* text) {
+  dsoError err = {0};
+  assert_int_equal(dso_mkdir_p(DSO_BUILD_DIR "/test_files/dataset", &err), DSO_OK);
+  snprintf(buf, n, "%s/test_files/dataset/%s", DSO_BUILD_DIR, name);
+  if (text) {
+    assert_int_equal(dso_write_file_atomic(buf, text, strlen(text), &err), DSO_OK);
+  }
+  return buf;
+}
+
+// loads the "data" object json (files relative to the build folder of build_file)
+static dsoStatus load_json(dsoDataset** ds, const char* json, dsoError* err) {
+  char dir[512];
+  build_file(dir, sizeof(dir), "", NULL);
+  dsoDatasetSpec spec;
+  dso_dataset_spec_default(&spec);
+  cJSON* root = cJSON_Parse(json);
+  assert_non_null(root);
+  dsoStatus st = dso_dataset_spec_from_json(&spec, root, dir, "t.json", "data", err);
+  cJSON_Delete(root);
+  if (!st) {
+    st = dso_dataset_load(ds, g_model, &spec, err);
+  }
+  dso_dataset_spec_clear(&spec);
+  return st;
+}
+
+static void test_validation_files(void** state) {
+  char p[512];
+  build_file(p, sizeof(p), "train.csv",
+             "time,episode,validation,qpos.hinge\n0,1,0,0\n0.002,1,0,1\n0,2,1,0\n0.002,2,1,1\n");
+  build_file(p, sizeof(p), "held.csv", "time,episode,qpos.hinge\n0,5,0\n0.002,5,1\n0,6,0\n"
+             "0.002,6,1\n");
+  dsoError err = {0};
+  dsoDataset* ds = NULL;
+  // the held-out file's episodes become validation episodes; the training file's validation
+  // column is overridden by "validation": false, and kept when the entry is a plain string
+  assert_int_equal(load_json(&ds, "{\"files\": [\"train.csv\", {\"path\": \"held.csv\", "
+                             "\"validation\": true}]}", &err), DSO_OK);
+  assert_int_equal(dso_dataset_nepisode(ds), 4);
+  int expect[4] = {0, 1, 1, 1};
+  for (int n = 0; n < 4; n++) assert_int_equal(ds->episode[n].validation, expect[n]);
+  assert_int_equal(ds->episode[3].file, 1);
+  dso_dataset_free(ds);
+  assert_int_equal(load_json(&ds, "{\"files\": [{\"path\": \"train.csv\", \"validation\": false},"
+                             " \"held.csv\"]}", &err), DSO_OK);
+  assert_int_equal(dso_dataset_nvalidation(ds), 0);
+  dso_dataset_free(ds);
+  // one object instead of a list
+  assert_int_equal(load_json(&ds, "{\"files\": {\"path\": \"held.csv\", \"validation\": true}}",
+                             &err), DSO_OK);
+  assert_int_equal(dso_dataset_nvalidation(ds), 2);
+  dso_dataset_free(ds);
+  // a per-file column map: only held.csv names its angle "deg"
+  build_file(p, sizeof(p), "deg.csv", "time,deg\n0,0\n0.002,90\n");
+  assert_int_equal(load_json(&ds, "{\"files\": [\"held.csv\", {\"path\": \"deg.csv\", "
+                             "\"columns\": {\"deg\": {\"to\": \"qpos.hinge\", \"scale\": "
+                             "0.017453292519943295}}}]}", &err), DSO_OK);
+  assert_int_equal(dso_dataset_nepisode(ds), 3);
+  assert_true(fabs(ds->episode[2].qpos[2 * g_model->nq + 7] - M_PI / 2) < 1e-15);
+  assert_true(fabs(ds->episode[2].qpos[1 * g_model->nq + 7] - M_PI / 4) < 1e-15);
+  dso_dataset_free(ds);
+  static const char* const bad[][2] = {
+      {"{\"files\": [{\"validation\": true}]}", "t.json: data.files[0]: \"path\" is required"},
+      {"{\"files\": [{\"path\": \"held.csv\", \"valid\": true}]}",
+       "t.json: data.files[0]: unknown key \"valid\""},
+      {"{\"files\": [{\"path\": \"held.csv\", \"validation\": 1}]}",
+       "t.json: data.files[0].validation: expected true or false"},
+      {"{\"files\": {\"path\": \"\"}}", "t.json: data.files.path: expected a file name"},
+      {"{\"files\": [\"held.csv\", {\"path\": \"deg.csv\", \"columns\": {\"nope\": \"ignore\", "
+       "\"deg\": \"qpos.hinge\"}}]}",
+       "deg.csv:1: the file's own column map names \"nope\""},
+      {"{\"files\": [\"held.csv\", {\"path\": \"held.csv\", \"columns\": {\"qpos.hinge\": "
+       "\"time\"}}]}", "held.csv:1:3: duplicate column: \"qpos.hinge\" gives time"},
+  };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    dso_error_clear(&err);
+    ds = NULL;
+    dsoStatus st = load_json(&ds, bad[i][0], &err);
+    if (st != DSO_ERR_INPUT || !strstr(err.msg, bad[i][1])) {
+      print_error("case %d: %s\n", (int)i, err.msg);
+    }
+    assert_int_equal(st, DSO_ERR_INPUT);
+    assert_non_null(strstr(err.msg, bad[i][1]));
+    assert_null(ds);
+  }
+}
+
+static void test_derived_columns(void** state) {
+  char p[512];
+  build_file(p, sizeof(p), "two.csv",
+             "t,theta1,theta2,'odd-name',enc\n"
+             "0,3.0,3.5,1,1000\n0.001,3.1,3.4,2,2000\n0.002,3.2,3.3,3,-500\n");
+  dsoError err = {0};
+  dsoDataset* ds = NULL;
+  // theta2 - theta1 as the hinge angle, a scaled encoder as the hinge rate, a constant ctrl and
+  // a quoted name in the angle sensor; theta1 also feeds the slide (it has no name: by index)
+  const char* json =
+      "{\"files\": \"two.csv\", \"columns\": {\"t\": \"time\", \"'odd-name'\": \"ignore\"}, "
+      "\"derived\": {\"qpos.hinge\": \"theta2 - theta1\", \"qvel.hinge\": \"0.001*enc + 0.1\", "
+      "\"ctrl.motor\": \"-2.5e-1 * 2\", \"sensor.angle\": \"theta1 / 2 - -theta2*2 + 3\"}}";
+  // the quoted header name is "'odd-name'" with its quotes: no derived column uses it here
+  assert_int_equal(load_json(&ds, json, &err), DSO_OK);
+  const dsoEpisode* ep = &ds->episode[0];
+  const double th1[3] = {3.0, 3.1, 3.2}, th2[3] = {3.5, 3.4, 3.3}, enc[3] = {1000, 2000, -500};
+  for (int k = 0; k < 3; k++) {
+    assert_true(ep->qpos[k * g_model->nq + 7] == th2[k] - th1[k]);
+    assert_true(fabs(ep->qvel[k * g_model->nv + 6] - (0.001 * enc[k] + 0.1)) < 1e-15);
+    assert_true(ep->ctrl[k] == -0.5);
+    assert_true(fabs(ep->sensordata[k * g_model->nsensordata] -
+                     (th1[k] / 2 + 2 * th2[k] + 3)) < 1e-14);
+  }
+  assert_int_equal(ds->has[DSO_DATA_QPOS][7], 1);
+  assert_int_equal(ds->has[DSO_DATA_QPOS][0], 0);
+  assert_int_equal(ds->has[DSO_DATA_SENSOR][0], 1);
+  assert_int_equal(ds->has[DSO_DATA_SENSOR][1], 0);
+  dso_dataset_free(ds);
+  // a per-file expression replaces the data-level one for the same target
+  assert_int_equal(load_json(&ds, "{\"files\": {\"path\": \"two.csv\", \"derived\": "
+                             "{\"qpos.hinge\": \"theta1\"}}, \"columns\": {\"t\": \"time\", "
+                             "\"'odd-name'\": \"ignore\", \"enc\": \"ignore\"}, \"derived\": "
+                             "{\"qpos.hinge\": \"theta2 - theta1\"}}", &err), DSO_OK);
+  assert_true(ds->episode[0].qpos[2 * g_model->nq + 7] == 3.2);
+  dso_dataset_free(ds);
+
+  // parse errors: file, JSON path and 1-based position
+  static const char* const bad_expr[][2] = {
+      {"", "data.derived.qpos.hinge: derived column \"qpos.hinge\" = \"\": empty expression"},
+      {"theta1 theta2", "position 8: expected '+', '-', '*', '/' or the end"},
+      {"theta1 * theta2", "position 10: a second column name in one term"},
+      {"2 / theta1", "position 5: a column name after '/'"},
+      {"theta1 / 0", "position 10: division by zero"},
+      {"theta1 - ", "position 10: expected a column name or a number, got the end"},
+      {"theta1 + (theta2)", "position 10: expected a column name or a number, got '('"},
+      {"1e999 * theta1", "position 1: number out of range"},
+      {"1e300 * theta1 * 1e10", "position 22: coefficient out of range"},
+      {"'theta1", "position 1: unterminated quoted name"},
+      {"0x10 * theta1", "position 2: expected '+', '-', '*', '/' or the end"},
+      {"theta1 ** 2", "position 9: expected a column name or a number, got '*'"},
+  };
+  for (size_t i = 0; i < sizeof(bad_expr) / sizeof(bad_expr[0]); i++) {
+    char text[512];
+    snprintf(text, sizeof(text), "{\"files\": \"two.csv\", \"derived\": {\"qpos.hinge\": \"%s\"}}",
+             bad_expr[i][0]);
+    dso_error_clear(&err);
+    dsoStatus st = load_json(&ds, text, &err);
+    if (st != DSO_ERR_INPUT || !strstr(err.msg, bad_expr[i][1]) ||
+        !strstr(err.msg, "t.json: data.derived.qpos.hinge: ")) {
+      print_error("expression case %d: %s\n", (int)i, err.msg);
+    }
+    assert_int_equal(st, DSO_ERR_INPUT);
+    assert_non_null(strstr(err.msg, "t.json: data.derived.qpos.hinge: "));
+    assert_non_null(strstr(err.msg, bad_expr[i][1]));
+  }
+  // errors when the file is read
+#define IGNORE_ALL "\"columns\": {\"t\": \"time\", \"'odd-name'\": \"ignore\", \"theta1\": " \
+  "\"ignore\", \"theta2\": \"ignore\", \"enc\": \"ignore\"}"
+  static const char* const bad_load[][2] = {
+      {"{\"files\": \"two.csv\", " IGNORE_ALL ", \"derived\": {\"qpos.hinge\": "
+       "\"theta3 - theta1\"}}", "two.csv:1: derived column \"qpos.hinge\" = \"theta3 - theta1\": "
+       "the header has no column \"theta3\""},
+      {"{\"files\": \"two.csv\", \"columns\": {\"t\": \"time\", \"theta1\": \"qpos.hinge\", "
+       "\"'odd-name'\": \"ignore\", \"enc\": \"ignore\"}, \"derived\": {\"qpos.hinge\": "
+       "\"theta2\"}}", "two.csv:1: derived column \"qpos.hinge\" duplicates column 2 "
+       "(\"theta1\")"},
+      {"{\"files\": \"two.csv\", " IGNORE_ALL ", \"derived\": {\"time\": \"theta1\"}}",
+       "two.csv:1: derived column \"time\": only qpos, qvel, ctrl and sensor"},
+      {"{\"files\": \"two.csv\", " IGNORE_ALL ", \"derived\": {\"qpos.elbow\": \"theta1\"}}",
+       "two.csv:1: derived column: column \"qpos.elbow\": the model has no joint \"elbow\""},
+      {"{\"files\": \"two.csv\", " IGNORE_ALL ", \"derived\": {\"qpos.hinge\": "
+       "\"1e308 * enc\"}}", "two.csv:2: derived column \"qpos.hinge\" = \"1e308 * enc\" is not "
+       "finite"},
+      {"{\"files\": \"two.csv\", " IGNORE_ALL ", \"derived\": {\"qpos.hinge\": 3}}",
+       "t.json: data.derived.qpos.hinge: expected an expression"},
+      {"{\"files\": \"two.csv\", " IGNORE_ALL ", \"derived\": [1]}",
+       "t.json: data.derived: expected an object"},
+      // an unmapped column that no derived column uses is still an error
+      {"{\"files\": \"two.csv\", \"columns\": {\"t\": \"time\", \"'odd-name'\": \"ignore\"}, "
+       "\"derived\": {\"qpos.hinge\": \"theta2 - theta1\"}}",
+       "two.csv:1:5: unknown column \"enc\""},
+  };
+#undef IGNORE_ALL
+
+  for (size_t i = 0; i < sizeof(bad_load) / sizeof(bad_load[0]); i++) {
+    dso_error_clear(&err);
+    ds = NULL;
+    dsoStatus st = load_json(&ds, bad_load[i][0], &err);
+    if (st != DSO_ERR_INPUT || !strstr(err.msg, bad_load[i][1])) {
+      print_error("load case %d: %s\n", (int)i, err.msg);
+    }
+    assert_int_equal(st, DSO_ERR_INPUT);
+    assert_non_null(strstr(err.msg, bad_load[i][1]));
+    assert_null(ds);
+  }
+  // the API: a second entry for the same target, a file index out of range
+  dsoDatasetSpec spec;
+  dso_dataset_spec_default(&spec);
+  dso_error_clear(&err);
+  assert_int_equal(dso_dataset_spec_add_derived(&spec, -1, "qpos.hinge", "a - b", &err), DSO_OK);
+  assert_int_equal(spec.derived[0].nterm, 2);
+  assert_true(spec.derived[0].coef[1] == -1 && spec.derived[0].constant == 0);
+  assert_int_equal(dso_dataset_spec_add_derived(&spec, -1, "qpos.hinge", "a", &err),
+                   DSO_ERR_INPUT);
+  assert_non_null(strstr(err.msg, "derived column \"qpos.hinge\" is given twice"));
+  dso_error_clear(&err);
+  assert_int_equal(dso_dataset_spec_add_derived(&spec, 0, "qpos.hinge", "a", &err), DSO_ERR_INPUT);
+  assert_non_null(strstr(err.msg, "file index 0 is out of range"));
+  // repeated names merge: a - 2 a + 3 = 3 - a
+  dso_error_clear(&err);
+  assert_int_equal(dso_dataset_spec_add_derived(&spec, -1, "qvel.hinge", "a - 2*a + 1.5*2", &err),
+                   DSO_OK);
+  assert_int_equal(spec.derived[1].nterm, 1);
+  assert_true(spec.derived[1].coef[0] == -1 && spec.derived[1].constant == 3);
+  dso_dataset_spec_clear(&spec);
+  assert_int_equal(spec.nderived, 0);
+}
+
+// CSV text of s(t) = a + b t + c cos(2 pi f t) sampled every dt from 0 to t_end (inclusive)
+static void signal_csv(char* text, size_t len, double dt, double t_end, double f) {
+  size_t n = (size_t)snprintf(text, len, "time,qpos.hinge,qvel.hinge\n");
+  int K = (int)floor(t_end / dt + 0.5);
+  for (int k = 0; k <= K; k++) {
+    double t = k * dt;
+    n += (size_t)snprintf(text + n, len - n, "%.17g,%.17g,%.17g\n", t,
+                          0.3 + 2 * t + 0.5 * cos(2 * M_PI * f * t), sin(2 * M_PI * 7 * t));
+  }
+}
+
+static void test_resampling_rates(void** state) {
+  dsoError err = {0};
+  static char text[1 << 18];
+  char p[512];
+  dsoDataset* ds = NULL;
+  const double h = g_model->opt.timestep;  // 1 ms
+  // 0.5x rate (every 2 ms): linear interpolation onto the 1 ms grid, exact at the samples, and
+  // within the interpolation bound (dt^2 / 8) max|s''| between them
+  signal_csv(text, sizeof(text), 2 * h, 0.2, 5);
+  build_file(p, sizeof(p), "slow.csv", text);
+  assert_int_equal(load_json(&ds, "{\"files\": \"slow.csv\"}", &err), DSO_OK);
+  const dsoEpisode* ep = &ds->episode[0];
+  assert_int_equal(ep->T, 201);
+  assert_int_equal(ep->decimate, 1);
+  double bound = (4 * h * h / 8) * 0.5 * pow(2 * M_PI * 5, 2);
+  double worst = 0;
+  for (int k = 0; k < ep->T; k++) {
+    double t = k * h;
+    double exact = 0.3 + 2 * t + 0.5 * cos(2 * M_PI * 5 * t);
+    double e = fabs(ep->qpos[k * g_model->nq + 7] - exact);
+    if (k % 2 == 0) {
+      assert_true(e < 1e-14);
+    }
+    worst = fmax(worst, e);
+  }
+  assert_true(worst <= bound * (1 + 1e-9) && worst > 0.5 * bound);
+  dso_dataset_free(ds);
+
+  // 2x rate (every 0.5 ms) with a component exactly at the grid rate (1 kHz): picking every
+  // second sample aliases it into an offset of +0.5; the automatic k = 2 triangle (1/4, 1/2,
+  // 1/4) removes it and passes the linear part exactly
+  signal_csv(text, sizeof(text), 0.5 * h, 0.1, 1000);
+  build_file(p, sizeof(p), "fast.csv", text);
+  assert_int_equal(load_json(&ds, "{\"files\": \"fast.csv\", \"decimate\": 1}", &err), DSO_OK);
+  ep = &ds->episode[0];
+  assert_int_equal(ep->T, 101);
+  assert_int_equal(ep->decimate, 1);
+  for (int k = 0; k < ep->T; k++) {
+    assert_true(fabs(ep->qpos[k * g_model->nq + 7] - (0.3 + 2 * k * h + 0.5)) < 1e-12);
+  }
+  dso_dataset_free(ds);
+  assert_int_equal(load_json(&ds, "{\"files\": \"fast.csv\"}", &err), DSO_OK);
+  ep = &ds->episode[0];
+  assert_int_equal(ep->T, 101);
+  assert_int_equal(ep->decimate, 2);
+  for (int k = 1; k < ep->T - 1; k++) {
+    assert_true(fabs(ep->qpos[k * g_model->nq + 7] - (0.3 + 2 * k * h)) < 1e-12);
+    // the 7 Hz sine passes with the kernel's gain ((1/2) sin(w) / sin(w/2))^2 = cos^2(w/2)
+    double w = 2 * M_PI * 7 * 0.5 * h;
+    double gain = cos(w / 2) * cos(w / 2);
+    assert_true(fabs(ep->qvel[k * g_model->nv + 6] - gain * sin(2 * M_PI * 7 * k * h)) < 1e-12);
+  }
+  // the ends keep the raw sample (the half-width shrinks to 0)
+  assert_true(fabs(ep->qpos[7] - 0.8) < 1e-15);
+  dso_dataset_free(ds);
+  // stride 2 on the 2x recording: k = 4, the grid spacing over the sample spacing
+  assert_int_equal(load_json(&ds, "{\"files\": \"fast.csv\", \"stride\": 2}", &err), DSO_OK);
+  assert_int_equal(ds->episode[0].decimate, 4);
+  assert_int_equal(ds->episode[0].T, 51);
+  dso_dataset_free(ds);
+}
+
+static void test_decimation(void** state) {
+  dsoError err = {0};
+  static char text[1 << 16];
+  char p[512];
+  dsoDataset* ds = NULL;
+  // 3 kHz samples of a linear signal plus a 1 kHz cosine, without resampling, decimate 3: every
+  // 3rd filtered sample; the kernel (1 2 3 2 1)/9 has zeros at 1 and 2 kHz, so the cosine goes
+  signal_csv(text, sizeof(text), 0.001 / 3, 0.03, 1000);
+  build_file(p, sizeof(p), "three.csv", text);
+  assert_int_equal(load_json(&ds, "{\"files\": \"three.csv\", \"resample\": \"none\", "
+                             "\"decimate\": 3}", &err), DSO_OK);
+  const dsoEpisode* ep = &ds->episode[0];
+  assert_int_equal(ep->decimate, 3);
+  assert_int_equal(ep->T, 31);
+  assert_true(ds->dt == 0);
+  for (int k = 0; k < ep->T; k++) {
+    assert_true(fabs(ep->time[k] - k * 0.001) < 1e-15);
+    double expect = 0.3 + 2 * ep->time[k] + (k == 0 || k == ep->T - 1 ? 0.5 : 0);
+    assert_true(fabs(ep->qpos[k * g_model->nq + 7] - expect) < 1e-12);
+  }
+  dso_dataset_free(ds);
+  // the same with "resample": "linear" and automatic width
+  assert_int_equal(load_json(&ds, "{\"files\": \"three.csv\", \"resample\": \"linear\"}", &err),
+                   DSO_OK);
+  assert_int_equal(ds->episode[0].decimate, 3);
+  assert_true(ds->dt == 0.001);
+  for (int k = 1; k < ds->episode[0].T - 1; k++) {
+    assert_true(fabs(ds->episode[0].qpos[k * g_model->nq + 7] - (0.3 + 0.002 * k)) < 1e-12);
+  }
+  dso_dataset_free(ds);
+  static const char* const bad[][2] = {
+      {"{\"files\": \"three.csv\", \"decimate\": 0}", "t.json: data.decimate: expected \"auto\" "
+       "or an integer filter width >= 1"},
+      {"{\"files\": \"three.csv\", \"decimate\": 2.5}", "t.json: data.decimate: expected"},
+      {"{\"files\": \"three.csv\", \"decimate\": \"on\"}", "t.json: data.decimate: expected"},
+      {"{\"files\": \"three.csv\", \"resample\": \"cubic\"}", "t.json: data.resample: expected "
+       "true or false (or \"linear\", \"none\"), got a string \"cubic\""},
+      {"{\"files\": \"three.csv\", \"resample\": \"none\", \"decimate\": 100}",
+       "three.csv:2: episode 0 has 91 samples: with stride 1 and decimate 100 it would keep 1"},
+  };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    dso_error_clear(&err);
+    dsoStatus st = load_json(&ds, bad[i][0], &err);
+    if (st != DSO_ERR_INPUT || !strstr(err.msg, bad[i][1])) {
+      print_error("case %d: %s\n", (int)i, err.msg);
+    }
+    assert_int_equal(st, DSO_ERR_INPUT);
+    assert_non_null(strstr(err.msg, bad[i][1]));
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_column_names),
@@ -756,6 +1101,10 @@ int main(void) {
       cmocka_unit_test(test_long_name_list),
       cmocka_unit_test(test_spec),
       cmocka_unit_test(test_real_recording),
+      cmocka_unit_test(test_validation_files),
+      cmocka_unit_test(test_derived_columns),
+      cmocka_unit_test(test_resampling_rates),
+      cmocka_unit_test(test_decimation),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -23,5 +23,6 @@ int dso_cli_gradcheck(int argc, char** argv);
 int dso_cli_run(int argc, char** argv);
 int dso_cli_verify(int argc, char** argv);
 int dso_cli_simulate(int argc, char** argv);
+int dso_cli_evaluate(int argc, char** argv);
 
 #endif  // DSO_CLI_H

@@ -18,6 +18,7 @@ static const dsoVerb kVerbs[] = {
   {"gradcheck", dso_cli_gradcheck, "score, pathwise and finite-difference gradients per entry"},
   {"verify", dso_cli_verify, "check every DSO estimator against exact finite chains"},
   {"simulate", dso_cli_simulate, "record a synthetic dataset from a task at true theta values"},
+  {"evaluate", dso_cli_evaluate, "multiple-shooting RMS per window length and channel on data"},
 };
 static const int kNumVerbs = (int)(sizeof(kVerbs) / sizeof(kVerbs[0]));
 
