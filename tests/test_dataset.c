@@ -507,7 +507,7 @@ static void test_bad_files_more(void** state) {
        "no joint \"nope\""},
       {"t", "time", "time,t\n0,0\n",
        "map1.csv:1:2: duplicate column: \"t\" gives time, which column 1 (\"time\") already gives"},
-      {"t_s", "time", "time,qpos.hinge\n0,0\n1,1\n", "the column map names \"t_s\", which no file "
+      {"t_s", "time", "time,qpos.hinge\n0,0\n0.001,1\n", "the column map names \"t_s\", which no file "
        "has as a column (files: "},
   };
   for (int i = 0; i < 3; i++) {
@@ -526,7 +526,7 @@ static void test_bad_files_more(void** state) {
   }
   // files that give different entries
   dso_dataset_spec_default(&spec);
-  write_tmp(path, sizeof(path), "a.csv", "time,qpos.hinge\n0,0\n1,1\n", -1);
+  write_tmp(path, sizeof(path), "a.csv", "time,qpos.hinge\n0,0\n0.001,1\n", -1);
   write_tmp(path2, sizeof(path2), "b.csv", "\ntime,qvel.hinge\n0,0\n1,1\n", -1);
   assert_int_equal(dso_dataset_spec_add_file(&spec, NULL, path, &err), DSO_OK);
   assert_int_equal(dso_dataset_spec_add_file(&spec, "", path2, &err), DSO_OK);

@@ -153,9 +153,9 @@ static const BadCase kBad[] = {
     {"cost_not_array.json", "cost", "expected an array of cost terms, got an object"},
     {"rollout_bad_setting.json", "rollout.setting",
      "unknown setting \"forever\"; valid: episodic, average, timevarying"},
-    {"rollout_horizon_zero.json", "rollout.horizon", "expected an integer in [1, 100000000], got 0"},
+    {"rollout_horizon_zero.json", "rollout.horizon", "expected an integer in [1, 10000000], got 0"},
     {"rollout_gamma_above_one.json", "rollout.gamma", "expected a number in (0, 1], got 1.5"},
-    {"rollout_fractional.json", "rollout.rollouts", "expected an integer in [1, 100000000], got 2.5"},
+    {"rollout_fractional.json", "rollout.rollouts", "expected an integer in [1, 1000000], got 2.5"},
     {"whitespace_only.json", "whitespace_only.json",
      "holds no JSON value (only whitespace), expected an object"},
     {"bounds_overflow.json", "theta[0].bounds[1]",
@@ -167,7 +167,7 @@ static const BadCase kBad[] = {
      "must be >= 0, got init -0.1"},
     {"empty_name.json", "theta[0].name", "expected a non-empty name"},
     {"model_directory.json", "model: " BAD_DIR "/../../../models",
-     "is a directory, expected an MJCF file"},
+     "not a regular file (a directory); expected an MJCF file"},
 };
 enum { kNumBad = (int)(sizeof(kBad) / sizeof(kBad[0])) };
 
@@ -304,7 +304,8 @@ static void test_pending_bad_tasks(void** state) {
     }
     assert_true(err.code == DSO_ERR_INPUT || err.code == DSO_ERR_IO);
     expect_in(err.msg, path, kPending[i], "the message");
-    expect_in(err.msg, "is a directory, expected a file", kPending[i], "the message");
+    expect_in(err.msg, "not a regular file (a directory); expected a file", kPending[i],
+              "the message");
   }
 }
 
