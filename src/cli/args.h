@@ -5,6 +5,9 @@
 #ifndef DSO_CLI_ARGS_H
 #define DSO_CLI_ARGS_H
 
+// Largest seed an option accepts: 2^62 - 1 (random streams are keyed by 64-bit integers).
+#define DSO_ARGS_MAX_SEED 4611686018427387903LL
+
 // Bits of dso_args_double's open argument: the bound itself is excluded.
 enum { DSO_ARGS_OPEN_LO = 1, DSO_ARGS_OPEN_HI = 2 };
 

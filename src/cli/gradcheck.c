@@ -65,7 +65,7 @@ static int parse_options(Options* o, const dsoTask* t, int argc, char** argv) {
     } else if (!strcmp(a, "--threads")) {
       ok = dso_args_int32(&o->threads, v, 1, 1024, "gradcheck", a);
     } else if (!strcmp(a, "--seed")) {
-      ok = dso_args_int(&seed, v, 0, 9007199254740992LL, "gradcheck", a);  // 2^53, as the task
+      ok = dso_args_int(&seed, v, 0, DSO_ARGS_MAX_SEED, "gradcheck", a);
       o->seed = (long)seed;
     } else if (!strcmp(a, "--step")) {
       ok = dso_args_double(&o->step, v, 0, 1, DSO_ARGS_OPEN_LO, "gradcheck", a);

@@ -99,7 +99,7 @@ static int parse_options(Options* o, int argc, char** argv) {
       ok = dso_args_int(&x, v, 0, DSO_TASK_MAX_ROLLOUTS, "simulate", a);
       o->validation = (long)x;
     } else if (!strcmp(a, "--seed")) {
-      ok = dso_args_int(&x, v, 0, 9007199254740992LL, "simulate", a);  // 2^53, as the task
+      ok = dso_args_int(&x, v, 0, DSO_ARGS_MAX_SEED, "simulate", a);
       o->seed = x;
     } else if (!strcmp(a, "--excitation")) {
       ok = dso_args_double(&o->excitation, v, 0, INFINITY, 0, "simulate", a);

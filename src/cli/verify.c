@@ -49,7 +49,7 @@ int dso_cli_verify(int argc, char** argv) {
     long long seed = 0;
     int ok = v != NULL;
     if (ok && !strcmp(a, "--seed")) {
-      ok = dso_args_int(&seed, v, 0, 9007199254740992LL, "verify", a);  // 2^53
+      ok = dso_args_int(&seed, v, 0, DSO_ARGS_MAX_SEED, "verify", a);
       vs.seed = (uint64_t)seed;
     } else if (ok && !strcmp(a, "--threads")) {
       ok = dso_args_int32(&vs.nthread, v, 1, 1024, "verify", a);
