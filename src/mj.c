@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "io.h"
+#include "json.h"
 
 // one trap frame per active dso_mj_trap call; the innermost is current for the thread
 typedef struct dsoTrapFrame_ {
@@ -164,9 +165,10 @@ mjModel* dso_mj_load(const char* path, dsoError* err) {
     dso_error(err, DSO_ERR_INPUT, "model: empty file name, expected the path of an MJCF file");
     return NULL;
   }
-  // a folder or a FIFO is refused here, before MuJoCo's reader could wait on it
+  // a folder or a FIFO is refused here, before MuJoCo's reader could wait on it; the size cap
+  // is the one of every text file dso reads
   dsoError e = {0};
-  if (dso_check_input(path, 0, NULL, "an MJCF file", &e)) {
+  if (dso_check_input(path, DSO_JSON_MAX_BYTES, NULL, "an MJCF file", &e)) {
     const char* tail = strstr(e.msg, ": cannot open file");
     if (tail) {
       dso_error(err, e.code, "%s: cannot open model file%s", path,
