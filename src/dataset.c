@@ -1712,17 +1712,6 @@ static dsoStatus split_episodes(dsoDataset* ds, const mjModel* m, const dsoDatas
   return DSO_OK;
 }
 
-// size of the file at path, or -1 when it cannot be opened
-static long file_size(const char* path) {
-  FILE* f = fopen(path, "rb");
-  if (!f) {
-    return -1;
-  }
-  long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
-  fclose(f);
-  return size;
-}
-
 // compares the entries a file gives with those of the files before it
 static dsoStatus check_masks(dsoDataset* ds, const mjModel* m, const int* owner, int file,
                              int line, dsoError* err) {
@@ -1757,14 +1746,69 @@ static dsoStatus check_file_map(const dsoDataFile* fo, const int* fused, const c
   return DSO_OK;
 }
 
+static int compare_doubles(const void* a, const void* b) {
+  double x = *(const double*)a, y = *(const double*)b;
+  return (x > y) - (x < y);
+}
+
+// Largest accepted ratio of a file's median time step to the model timestep. Time in
+// milliseconds gives a ratio of about 1000 x (sample period / timestep), i.e. 1000 or more.
+#define DSO_TIME_STEP_MAX_RATIO 500.0
+
+// the time column must be in seconds: the median step between consecutive samples of an episode
+// may not exceed DSO_TIME_STEP_MAX_RATIO model timesteps (time in ms or us is refused here, before
+// resampling would spread each step over a thousand timesteps)
+static dsoStatus check_time_step(const dsoCsvTable* t, const mjModel* m, dsoError* err) {
+  double* step = (double*)malloc(sizeof(double) * ((size_t)t->nrow + 1));
+  if (!step) {
+    return dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", t->path);
+  }
+  int n = 0, w = t->width;
+  for (int r = 1; r < t->nrow; r++) {
+    const double* cur = t->row + (size_t)r * w;
+    const double* prev = cur - w;
+    double dt = cur[DSO_SLOT_TIME] - prev[DSO_SLOT_TIME];
+    if (dt > 0 && (!t->has_episode || cur[DSO_SLOT_EPISODE] == prev[DSO_SLOT_EPISODE])) {
+      step[n++] = dt;
+    }
+  }
+  double median = 0;
+  if (n > 0) {
+    qsort(step, (size_t)n, sizeof(double), compare_doubles);
+    median = n % 2 ? step[n / 2] : 0.5 * (step[n / 2 - 1] + step[n / 2]);
+  }
+  free(step);
+  double h = m->opt.timestep, ratio = median / h;
+  if (n == 0 || !(h > 0) || ratio <= DSO_TIME_STEP_MAX_RATIO) {
+    return DSO_OK;
+  }
+  const char* name = "time";
+  for (int c = 0; c < t->ncol; c++) {
+    if (t->col[c].slot == DSO_SLOT_TIME) {
+      name = t->col[c].name;
+    }
+  }
+  const char* hint = "is the time column in seconds?";
+  if (ratio >= 300 && ratio < 3e5) {
+    hint = "is the time column in milliseconds? dso reads seconds: map it with "
+           "{\"to\": \"time\", \"scale\": 0.001}";
+  } else if (ratio >= 3e5 && ratio < 3e8) {
+    hint = "is the time column in microseconds? dso reads seconds: map it with "
+           "{\"to\": \"time\", \"scale\": 1e-6}";
+  }
+  return dso_error(err, DSO_ERR_INPUT,
+                   "%s: column \"%s\" (time): consecutive samples are %g apart (median step), "
+                   "%.4g x the model timestep %g s, more than the %g x accepted; %s", t->path,
+                   name, median, ratio, h, DSO_TIME_STEP_MAX_RATIO, hint);
+}
+
 static dsoStatus read_file(dsoDataset* ds, const mjModel* m, const dsoDatasetSpec* spec,
                            int file, int* used, dsoError* err) {
   const char* path = ds->file[file];
-  long size = file_size(path);
   long limit = spec->max_bytes < DSO_DATASET_MAX_BYTES ? spec->max_bytes : DSO_DATASET_MAX_BYTES;
-  if (size > limit) {
-    return dso_error(err, DSO_ERR_INPUT, "%s: file is %ld bytes, more than the %ld allowed for a "
-                     "dataset file", path, size, limit);
+  // a regular file within the limit (a folder or a FIFO is refused without blocking)
+  if (dso_check_input(path, limit, NULL, "a CSV file", err)) {
+    return err->code;
   }
   char* text = dso_read_text_file(path, err);
   if (!text) {
@@ -1812,7 +1856,8 @@ static dsoStatus read_file(dsoDataset* ds, const mjModel* m, const dsoDatasetSpe
     } else if (!read_header(&t, p, line, m, spec, fo, fused, used, owner, err) &&
                !check_file_map(fo, fused, path, line, err) &&
                !check_masks(ds, m, owner, file, line, err) &&
-               !parse_rows(&t, body, line + 1, err)) {
+               !parse_rows(&t, body, line + 1, err) &&
+               !check_time_step(&t, m, err)) {
       split_episodes(ds, m, spec, &t, file, err);
     }
     free(fused);

@@ -1,7 +1,8 @@
 // Datasets: recorded episodes of a MuJoCo model, read from and written to CSV.
 //
 // A CSV file has a header line naming its columns by model elements, then one line per sample:
-//   time              s, required; strictly increasing inside an episode
+//   time              s, required; strictly increasing inside an episode; a file whose median
+//                     step exceeds 500 model timesteps is refused (time in ms or us)
 //   episode           optional integer: a new episode starts on the row where it changes
 //   validation        optional 0/1, constant inside an episode: 1 marks a validation episode
 //   qpos.<joint>      qpos.<joint>[k] for joints with several qpos entries (ball 4, free 7)

@@ -12,6 +12,71 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+// the kind of a file that is not regular, for messages
+static const char* file_kind(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "an unknown kind of file";
+}
+
+int dso_open_input(const char* path, long long max_bytes, long long* size, const char* what,
+                   dsoError* err) {
+  const char* expect = what ? what : "a file";
+  if (!path || !path[0]) {
+    dso_error(err, DSO_ERR_INPUT, "empty file name, expected the path of %s", expect);
+    return -1;
+  }
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) {
+    dso_error(err, DSO_ERR_IO, "%s: cannot open file: %s", path, strerror(errno));
+    return -1;
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    dso_error(err, DSO_ERR_IO, "%s: cannot read file: %s", path, strerror(errno));
+    close(fd);
+    return -1;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    dso_error(err, DSO_ERR_INPUT, "%s: not a regular file (%s); expected %s", path,
+              file_kind(st.st_mode), expect);
+    close(fd);
+    return -1;
+  }
+  if (max_bytes > 0 && (long long)st.st_size > max_bytes) {
+    dso_error(err, DSO_ERR_INPUT, "%s: file is %lld bytes, more than the %lld allowed", path,
+              (long long)st.st_size, max_bytes);
+    close(fd);
+    return -1;
+  }
+  // back to blocking reads: a regular file never waits, but keep the usual semantics
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+    dso_error(err, DSO_ERR_IO, "%s: cannot read file: %s", path, strerror(errno));
+    close(fd);
+    return -1;
+  }
+  if (size) {
+    *size = (long long)st.st_size;
+  }
+  return fd;
+}
+
+dsoStatus dso_check_input(const char* path, long long max_bytes, long long* size,
+                          const char* what, dsoError* err) {
+  dsoError e = {0};
+  int fd = dso_open_input(path, max_bytes, size, what, &e);
+  if (fd < 0) {
+    return dso_error(err, e.code, "%s", e.msg);
+  }
+  close(fd);
+  return DSO_OK;
+}
+
 static atomic_uint tmp_counter;
 
 // "<dir>/.<base>.<pid>.<n>.tmp": hidden, in the destination's folder so rename stays atomic

@@ -1,7 +1,8 @@
 // Atomic file output: results, checkpoints and recorded datasets are written to a temporary file
 // in the destination's folder, flushed to disk and renamed over the destination, so a reader sees
 // either the old file or the complete new one, never a partial write. Output folders are made
-// with dso_mkdir_p.
+// with dso_mkdir_p. Input files are opened with dso_open_input, which refuses anything but a
+// regular file without blocking (a FIFO given as a task file would otherwise hang the reader).
 #ifndef DSO_IO_H
 #define DSO_IO_H
 
@@ -18,6 +19,20 @@ extern "C" {
 // beside path is written, flushed (fflush + fsync) and renamed over path. On any failure the
 // temporary file is removed, path is left as it was, and err names path and the cause.
 dsoStatus dso_write_file_atomic(const char* path, const char* data, size_t len, dsoError* err);
+
+// Opens path for reading after checking, without blocking, that it is a regular file of at most
+// max_bytes bytes (max_bytes <= 0: no limit). Returns an open descriptor in blocking mode (close
+// it with close()) and the size in *size (may be NULL), or -1 with err naming path and the cause:
+// DSO_ERR_INPUT for "not a regular file (a directory)" / "(a FIFO)" / "(a device)" / "(a
+// socket)" and for a file larger than max_bytes, DSO_ERR_IO when it cannot be opened. what says
+// what path should be in messages, e.g. "an MJCF file" (NULL: "a file").
+int dso_open_input(const char* path, long long max_bytes, long long* size, const char* what,
+                   dsoError* err);
+
+// Checks path as dso_open_input does, then closes it: for readers that open the file themselves
+// (MuJoCo's model loader). Returns DSO_OK or the error dso_open_input gave.
+dsoStatus dso_check_input(const char* path, long long max_bytes, long long* size,
+                          const char* what, dsoError* err);
 
 // A file being written atomically. Fields are private to io.c.
 typedef struct dsoAtomicFile_ {

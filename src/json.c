@@ -1,59 +1,51 @@
+#define _POSIX_C_SOURCE 200809L  // read, close
 #include "json.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
-#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "io.h"
 
 char* dso_read_text_file(const char* path, dsoError* err) {
-  if (!path || !path[0]) {
-    dso_error(err, DSO_ERR_INPUT, "empty file name");
-    return NULL;
-  }
-  struct stat st;
-  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-    dso_error(err, DSO_ERR_INPUT, "%s: is a directory, expected a file", path);
-    return NULL;
-  }
-  FILE* f = fopen(path, "rb");
-  if (!f) {
-    dso_error(err, DSO_ERR_IO, "%s: cannot open file", path);
-    return NULL;
-  }
-  long size = -1;
-  if (fseek(f, 0, SEEK_END) == 0) {
-    size = ftell(f);
-    rewind(f);
-  }
-  if (size < 0) {
-    fclose(f);
-    dso_error(err, DSO_ERR_IO, "%s: cannot read file (not a regular file?)", path);
+  long long size = 0;
+  int fd = dso_open_input(path, DSO_JSON_MAX_BYTES, &size, "a file", err);
+  if (fd < 0) {
     return NULL;
   }
   if (size == 0) {
-    fclose(f);
+    close(fd);
     dso_error(err, DSO_ERR_INPUT, "%s: file is empty", path);
-    return NULL;
-  }
-  if (size > DSO_JSON_MAX_BYTES) {
-    fclose(f);
-    dso_error(err, DSO_ERR_INPUT, "%s: file is %ld bytes, more than the %ld allowed", path, size,
-              (long)DSO_JSON_MAX_BYTES);
     return NULL;
   }
   char* buf = (char*)malloc((size_t)size + 1);
   if (!buf) {
-    fclose(f);
+    close(fd);
     dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", path);
     return NULL;
   }
-  size_t got = fread(buf, 1, (size_t)size, f);
-  fclose(f);
+  size_t got = 0;
+  int read_errno = 0;
+  while (got < (size_t)size) {
+    ssize_t n = read(fd, buf + got, (size_t)size - got);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      read_errno = n < 0 ? errno : 0;
+      break;
+    }
+    got += (size_t)n;
+  }
+  close(fd);
   if (got != (size_t)size) {
     free(buf);
-    dso_error(err, DSO_ERR_IO, "%s: short read", path);
+    dso_error(err, DSO_ERR_IO, "%s: short read (%zu of %lld bytes)%s%s", path, got, size,
+              read_errno ? ": " : "", read_errno ? strerror(read_errno) : "");
     return NULL;
   }
   buf[size] = '\0';
@@ -63,6 +55,141 @@ char* dso_read_text_file(const char* path, dsoError* err) {
     return NULL;
   }
   return buf;
+}
+
+// line and column (1-based) of position at in text
+static void line_col(int* line, int* col, const char* text, const char* at) {
+  *line = 1;
+  *col = 1;
+  for (const char* p = text; p < at && *p; p++) {
+    if (*p == '\n') {
+      (*line)++;
+      *col = 1;
+    } else {
+      (*col)++;
+    }
+  }
+}
+
+// the first \u0000 escape inside a string of (syntactically valid) JSON text, or NULL; with
+// hex, every such escape is rewritten to \u00<hex> instead (text is then written to)
+static const char* scan_nul_escapes(char* text, const char* hex) {
+  int in_string = 0;
+  for (char* p = text; *p; p++) {
+    if (!in_string) {
+      in_string = *p == '"';
+    } else if (*p == '"') {
+      in_string = 0;
+    } else if (*p == '\\') {
+      if (p[1] == 'u' && !strncmp(p + 2, "0000", 4)) {
+        if (!hex) {
+          return p;
+        }
+        p[4] = hex[0];
+        p[5] = hex[1];
+      }
+      if (p[1]) {
+        p++;  // the escaped character
+      }
+    }
+  }
+  return NULL;
+}
+
+static const char* find_nul_escape(const char* text) {
+  return scan_nul_escapes((char*)text, NULL);  // only reads without hex
+}
+
+// 1 if text holds byte c raw or as a \u00XX escape (either case), so c cannot mark the NULs
+static int uses_byte(const char* text, int c) {
+  if (strchr(text, c)) {
+    return 1;
+  }
+  for (const char* p = strstr(text, "\\u00"); p; p = strstr(p + 1, "\\u00")) {
+    int v = 0, ok = 1;
+    for (int k = 4; k < 6 && ok; k++) {
+      int h = tolower((unsigned char)p[k]);
+      ok = isxdigit(h);
+      v = 16 * v + (isdigit(h) ? h - '0' : h - 'a' + 10);
+    }
+    if (ok && v == c) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
+// copies s into buf (size len) for a message, the marker byte shown as \u0000
+static void show_marked(char* buf, size_t len, const char* s, char mark) {
+  size_t n = 0;
+  for (; *s && n + 8 < len; s++) {
+    n += (size_t)snprintf(buf + n, len - n, *s == mark ? "\\u0000" : "%c", *s);
+  }
+  buf[n] = '\0';
+}
+
+// finds the first key or string under node that holds mark; path (size len) receives its JSON
+// path, what says "the key ..." or "the string ..."; returns 1 when found
+static int find_marked(char* path, size_t len, char* what, size_t wlen, const cJSON* node,
+                       char mark) {
+  if (cJSON_IsString(node) && node->valuestring && strchr(node->valuestring, mark)) {
+    char shown[80];
+    show_marked(shown, sizeof(shown), node->valuestring, mark);
+    snprintf(what, wlen, "the string \"%s\"", shown);
+    return 1;
+  }
+  int i = 0;
+  size_t base = strlen(path);
+  for (const cJSON* it = node->child; it; it = it->next, i++) {
+    if (cJSON_IsObject(node)) {
+      char key[80];
+      show_marked(key, sizeof(key), it->string ? it->string : "", mark);
+      snprintf(path + base, len - base, "%s%s", base ? "." : "", key);
+      if (it->string && strchr(it->string, mark)) {
+        snprintf(what, wlen, "the key \"%s\"", key);
+        path[base] = '\0';  // the object that holds the key
+        return 1;
+      }
+    } else {
+      snprintf(path + base, len - base, "[%d]", i);
+    }
+    if (find_marked(path, len, what, wlen, it, mark)) {
+      return 1;
+    }
+    path[base] = '\0';
+  }
+  return 0;
+}
+
+// err for a \u0000 escape at nul: cJSON would end the decoded string there, so names would be
+// cut short silently. The text is parsed again with the escapes replaced by a control character
+// the text does not use, and the string that holds it names the JSON path.
+static void nul_error(const char* text, const char* nul, const char* file, dsoError* err) {
+  int line, col;
+  line_col(&line, &col, text, nul);
+  char path[512] = "", what[200] = "a string";
+  static const int kMarks[] = {1, 2, 3, 4, 5, 6, 7, 11, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,
+                               24, 25, 26, 27, 28, 29, 30, 31};
+  int mark = 0;
+  for (size_t k = 0; k < sizeof(kMarks) / sizeof(kMarks[0]) && !mark; k++) {
+    mark = uses_byte(text, kMarks[k]) ? 0 : kMarks[k];
+  }
+  char* copy = mark ? (char*)malloc(strlen(text) + 1) : NULL;
+  if (copy) {
+    strcpy(copy, text);
+    char hex[3];
+    snprintf(hex, sizeof(hex), "%02x", mark);
+    scan_nul_escapes(copy, hex);
+    cJSON* root = cJSON_Parse(copy);
+    if (root && !find_marked(path, sizeof(path), what, sizeof(what), root, (char)mark)) {
+      path[0] = '\0';
+    }
+    cJSON_Delete(root);
+    free(copy);
+  }
+  dso_error(err, DSO_ERR_INPUT, "%s: line %d, column %d: %s%s%s holds \\u0000 (a NUL character), "
+            "which would cut it short; names and values must not contain it", file, line, col,
+            path[0] ? path : "", path[0] ? ": " : "", what);
 }
 
 cJSON* dso_json_parse(const char* text, const char* file, dsoError* err) {
@@ -81,21 +208,20 @@ cJSON* dso_json_parse(const char* text, const char* file, dsoError* err) {
   const char* end = NULL;
   cJSON* root = cJSON_ParseWithOpts(text, &end, 1);
   if (root) {
+    const char* nul = find_nul_escape(text);
+    if (nul) {
+      cJSON_Delete(root);
+      nul_error(text, nul, file, err);
+      return NULL;
+    }
     return root;
   }
   const char* at = end ? end : cJSON_GetErrorPtr();
   if (!at || at < text) {
     at = text;
   }
-  int line = 1, col = 1;
-  for (const char* p = text; p < at && *p; p++) {
-    if (*p == '\n') {
-      line++;
-      col = 1;
-    } else {
-      col++;
-    }
-  }
+  int line, col;
+  line_col(&line, &col, text, at);
   // cJSON also fails on nesting deeper than CJSON_NESTING_LIMIT
   int depth = 0, maxdepth = 0;
   for (const char* p = text; p < at && *p; p++) {

@@ -13,10 +13,14 @@
 #define DSO_JSON_MAX_BYTES (64L << 20)
 
 // Reads a whole text file into a malloc'd, NUL-terminated buffer. Missing, unreadable, empty,
-// oversized or binary (NUL-containing) files are errors naming the file.
+// oversized (DSO_JSON_MAX_BYTES) or binary (NUL-containing) files and anything that is not a
+// regular file (a directory, a FIFO: refused without blocking, see dso_open_input) are errors
+// naming the file.
 char* dso_read_text_file(const char* path, dsoError* err);
 
-// Parses text; on a syntax error err names file, line and column. Returns NULL on error.
+// Parses text; on a syntax error err names file, line and column. A \u0000 escape in a key or
+// string is an error naming its line, column and JSON path (cJSON would cut the string short
+// there). Returns NULL on error.
 cJSON* dso_json_parse(const char* text, const char* file, dsoError* err);
 
 // Checks that node is an object whose keys are all in valid (NULL-terminated) and unique.

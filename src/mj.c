@@ -5,7 +5,9 @@
 #include <setjmp.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
+
+#include "io.h"
+#include "json.h"
 
 // one trap frame per active dso_mj_trap call; the innermost is current for the thread
 typedef struct dsoTrapFrame_ {
@@ -81,22 +83,101 @@ static void load_call(void* p) {
   a->model = mj_loadXML(a->path, NULL, a->errbuf, a->errlen);
 }
 
+// "joint \"hinge\"" or "joint #3" for messages
+static void element(char* buf, size_t len, const mjModel* m, int obj, int id, const char* kind) {
+  const char* name = mj_id2name(m, obj, id);
+  if (name && name[0]) {
+    snprintf(buf, len, "%s \"%s\"", kind, name);
+  } else {
+    snprintf(buf, len, "%s #%d", kind, id);
+  }
+}
+
+// checks n values of a field: finite, and >= 0 when nonneg
+static dsoStatus check_values(const double* v, int n, int nonneg, const char* path,
+                              const char* where, const char* field, dsoError* err) {
+  for (int k = 0; k < n; k++) {
+    if (!isfinite(v[k]) || (nonneg && v[k] < 0)) {
+      char comp[16] = "";
+      if (n > 1) {
+        snprintf(comp, sizeof(comp), "[%d]", k);
+      }
+      return dso_error(err, DSO_ERR_INPUT, "%s: %s: %s%s: expected a finite number%s, got %g",
+                       path, where, field, comp, nonneg ? " >= 0" : "", v[k]);
+    }
+  }
+  return DSO_OK;
+}
+
+// the values MuJoCo's compiler lets through but no simulation survives: a timestep that is not
+// a finite positive number, and non-finite (or negative where only >= 0 has a meaning) physical
+// constants of the fields θ can bind
+static dsoStatus check_model(const mjModel* m, const char* path, dsoError* err) {
+  if (!isfinite(m->opt.timestep) || !(m->opt.timestep > 0)) {
+    return dso_error(err, DSO_ERR_INPUT, "%s: option timestep: expected a finite number > 0 "
+                     "(seconds), got %g", path, m->opt.timestep);
+  }
+  char where[300];
+  if (check_values(m->opt.gravity, 3, 0, path, "option", "gravity", err)) return err->code;
+  for (int i = 1; i < m->nbody; i++) {
+    element(where, sizeof(where), m, mjOBJ_BODY, i, "body");
+    if (check_values(m->body_mass + i, 1, 1, path, where, "mass", err) ||
+        check_values(m->body_inertia + 3 * i, 3, 1, path, where, "inertia", err) ||
+        check_values(m->body_ipos + 3 * i, 3, 0, path, where, "centre of mass", err) ||
+        check_values(m->body_pos + 3 * i, 3, 0, path, where, "pos", err)) {
+      return err->code;
+    }
+  }
+  for (int j = 0; j < m->njnt; j++) {
+    element(where, sizeof(where), m, mjOBJ_JOINT, j, "joint");
+    if (check_values(m->jnt_stiffness + j, 1, 0, path, where, "stiffness", err)) return err->code;
+  }
+  for (int i = 0; i < m->nv; i++) {
+    element(where, sizeof(where), m, mjOBJ_JOINT, m->dof_jntid[i], "joint");
+    if (check_values(m->dof_damping + i, 1, 1, path, where, "damping", err) ||
+        check_values(m->dof_frictionloss + i, 1, 1, path, where, "frictionloss", err) ||
+        check_values(m->dof_armature + i, 1, 1, path, where, "armature", err)) {
+      return err->code;
+    }
+  }
+  for (int i = 0; i < m->nu; i++) {
+    element(where, sizeof(where), m, mjOBJ_ACTUATOR, i, "actuator");
+    if (check_values(m->actuator_gear + 6 * i, 6, 0, path, where, "gear", err) ||
+        check_values(m->actuator_gainprm + mjNGAIN * i, mjNGAIN, 0, path, where, "gainprm",
+                     err) ||
+        check_values(m->actuator_biasprm + mjNBIAS * i, mjNBIAS, 0, path, where, "biasprm",
+                     err)) {
+      return err->code;
+    }
+  }
+  for (int i = 0; i < m->ngeom; i++) {
+    element(where, sizeof(where), m, mjOBJ_GEOM, i, "geom");
+    if (check_values(m->geom_friction + 3 * i, 3, 1, path, where, "friction", err) ||
+        check_values(m->geom_size + 3 * i, 3, 0, path, where, "size", err)) {
+      return err->code;
+    }
+  }
+  return DSO_OK;
+}
+
 mjModel* dso_mj_load(const char* path, dsoError* err) {
   if (!path || !path[0]) {
     dso_error(err, DSO_ERR_INPUT, "model: empty file name, expected the path of an MJCF file");
     return NULL;
   }
-  struct stat st;
-  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-    dso_error(err, DSO_ERR_INPUT, "%s: is a directory, expected an MJCF file", path);
+  // a folder or a FIFO is refused here, before MuJoCo's reader could wait on it; the size cap
+  // is the one of every text file dso reads
+  dsoError e = {0};
+  if (dso_check_input(path, DSO_JSON_MAX_BYTES, NULL, "an MJCF file", &e)) {
+    const char* tail = strstr(e.msg, ": cannot open file");
+    if (tail) {
+      dso_error(err, e.code, "%s: cannot open model file%s", path,
+                tail + strlen(": cannot open file"));
+    } else {
+      dso_error(err, e.code, "%s", e.msg);
+    }
     return NULL;
   }
-  FILE* f = fopen(path, "rb");
-  if (!f) {
-    dso_error(err, DSO_ERR_IO, "%s: cannot open model file", path);
-    return NULL;
-  }
-  fclose(f);
   char errbuf[1000] = "";
   dsoLoadArgs a = {path, errbuf, (int)sizeof(errbuf), NULL};
   dsoError trapped = {0};
@@ -113,6 +194,10 @@ mjModel* dso_mj_load(const char* path, dsoError* err) {
     }
     dso_error(err, DSO_ERR_INPUT, "%s: not a valid MJCF model: %s", path,
               errbuf[0] ? errbuf : "MuJoCo gave no reason");
+    return NULL;
+  }
+  if (check_model(a.model, path, err)) {
+    mj_deleteModel(a.model);
     return NULL;
   }
   return a.model;

@@ -183,6 +183,11 @@ static dsoStatus parse_entry(dsoThetaEntry* e, const mjModel* m, const dsoThetaE
       return dso_error(err, DSO_ERR_INPUT, "%s: %s.std: expected a number > 0, got %g", file,
                        ppath, e->prior_std);
     }
+    if (e->prior_std < DSO_THETA_MIN_PRIOR_STD) {
+      return dso_error(err, DSO_ERR_INPUT, "%s: %s.std: expected a number >= %g (the prior "
+                       "divides by std^2, which must not underflow), got %g", file, ppath,
+                       DSO_THETA_MIN_PRIOR_STD, e->prior_std);
+    }
     e->has_prior = 1;
   }
   if (dso_json_bool(&e->fixed, node, "fixed", file, path, err)) return err->code;
@@ -400,11 +405,11 @@ static dsoStatus parse_rollout(dsoTask* t, const cJSON* node, const char* file, 
   double v;
   int has;
   struct { const char* key; int* out; int lo, hi; } ints[] = {
-      {"horizon", &t->rollout.horizon, 1, 100000000},
-      {"rollouts", &t->nrollout, 1, 100000000},
+      {"horizon", &t->rollout.horizon, 1, DSO_TASK_MAX_HORIZON},
+      {"rollouts", &t->nrollout, 1, DSO_TASK_MAX_ROLLOUTS},
       {"threads", &t->rollout.nthread, 1, 1024},
-      {"burn_in", &t->rollout.burn_in, 0, 100000000},
-      {"window", &t->rollout.window, 1, 100000000},
+      {"burn_in", &t->rollout.burn_in, 0, DSO_TASK_MAX_HORIZON},
+      {"window", &t->rollout.window, 1, DSO_TASK_MAX_HORIZON},
   };
   for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
     if (dso_json_number(&v, &has, node, ints[i].key, 0, file, "rollout", err)) return err->code;
@@ -431,6 +436,125 @@ static dsoStatus parse_rollout(dsoTask* t, const cJSON* node, const char* file, 
                        file, v);
     }
     t->rollout.seed = (uint64_t)v;
+  }
+  return DSO_OK;
+}
+
+// the number of parameters (θ_μ entries) of the policy that ps describes, as policy.c lays it
+// out, refused above DSO_TASK_MAX_POLICY_PARAMS before anything is allocated
+static dsoStatus check_policy_size(const dsoPolicySettings* ps, int nin, int nu,
+                                   const char* file, dsoError* err) {
+  double np = 0;
+  const char* field = "type";
+  if (ps->kind == DSO_POLICY_RNN) {
+    double nh = ps->units;
+    np = nh * nin + nh * nh + (double)nu * nh + (double)nu * nin + nh + nu;
+    field = "units";
+  } else if (ps->kind == DSO_POLICY_MLP) {
+    double prev = nin;
+    for (int l = 0; l < ps->nhidden; l++) {
+      np += (prev + 1) * ps->hidden[l];
+      prev = ps->hidden[l];
+    }
+    np += (prev + 1) * nu;
+    field = "hidden";
+  } else {
+    np = ((double)nin + 1) * nu;
+  }
+  if (np > DSO_TASK_MAX_POLICY_PARAMS) {
+    return dso_error(err, DSO_ERR_INPUT, "%s: policy.%s: the policy would have %.0f parameters "
+                     "(theta entries), more than the %d allowed", file, field, np,
+                     DSO_TASK_MAX_POLICY_PARAMS);
+  }
+  return DSO_OK;
+}
+
+// a "cost" section must give the optimizer something to do: at least one term (or a clone or
+// hybrid weight in "train", whose data-driven costs stand in for the chain's) and a free entry
+static dsoStatus check_cost(const dsoTask* t, const cJSON* train, const char* file,
+                            dsoError* err) {
+  if (!t->cost) {
+    return DSO_OK;
+  }
+  if (t->cost->nterm == 0) {
+    int data_cost = 0;
+    const char* keys[2] = {"clone", "hybrid"};
+    for (int k = 0; k < 2; k++) {
+      const cJSON* w = cJSON_IsObject(train) ? cJSON_GetObjectItemCaseSensitive(train, keys[k])
+                                             : NULL;
+      data_cost |= cJSON_IsNumber(w) && w->valuedouble > 0;
+    }
+    if (!data_cost) {
+      return dso_error(err, DSO_ERR_INPUT, "%s: cost: an empty list of terms, so there is "
+                       "nothing to optimize (J = 0 for every theta); give at least one term, or "
+                       "a clone or hybrid weight in \"train\"", file);
+    }
+  }
+  int nfree = 0;
+  for (int i = 0; i < t->theta->n; i++) {
+    nfree += !t->theta->entry[i].fixed;
+  }
+  if (nfree == 0) {
+    return dso_error(err, DSO_ERR_INPUT, "%s: theta: the task has a \"cost\" section but %s, "
+                     "so there is nothing to optimize; free an entry (\"fixed\": false) or add "
+                     "a policy", file, t->theta->n ? "every theta entry is fixed" :
+                     "no theta entries");
+  }
+  return DSO_OK;
+}
+
+// with θ's initial values written over the model's, the principal inertia of every body that θ
+// binds must still be one a rigid body can have: A + B >= C for each ordering (MuJoCo's compiler
+// refuses it otherwise, but θ is written after compilation)
+static dsoStatus check_inertia(const dsoTask* t, const char* file, dsoError* err) {
+  const mjModel* m = t->model;
+  const dsoTheta* th = t->theta;
+  for (int i = 0; i < th->n; i++) {
+    const dsoThetaEntry* e = &th->entry[i];
+    if (e->bind.kind != DSO_BIND_BODY_INERTIA) {
+      continue;
+    }
+    int body = e->bind.id, first = 1;
+    double I[3];
+    mju_copy3(I, m->body_inertia + 3 * body);
+    for (int k = 0; k < th->n; k++) {
+      const dsoThetaEntry* o = &th->entry[k];
+      if (o->bind.kind == DSO_BIND_BODY_INERTIA && o->bind.id == body) {
+        I[o->bind.index] = o->init;
+        first &= k >= i;
+      }
+    }
+    if (!first) {
+      continue;  // this body was checked at its first entry
+    }
+    for (int c = 0; c < 3; c++) {
+      double a = I[(c + 1) % 3], b = I[(c + 2) % 3];
+      if (a + b < I[c] * (1 - 1e-9)) {
+        return dso_error(err, DSO_ERR_INPUT, "%s: theta: %s: with the initial values the "
+                         "principal inertia of body \"%s\" is (%g, %g, %g), which no rigid "
+                         "body has (expected A + B >= C for every ordering)", file, e->name,
+                         mj_id2name(m, mjOBJ_BODY, body) ? mj_id2name(m, mjOBJ_BODY, body)
+                                                          : "?", I[0], I[1], I[2]);
+      }
+    }
+  }
+  return DSO_OK;
+}
+
+dsoStatus dso_task_check_batch(const dsoTask* task, long long nrollout, long long horizon,
+                               const char* rollouts_name, const char* horizon_name,
+                               dsoError* err) {
+  const mjModel* m = task->model;
+  // per step: the state, its cost and log-density, the returns and baseline of the gradient;
+  // per rollout: one gradient term per θ entry
+  double nx = (double)m->nq + m->nv + m->na;
+  double bytes = 8.0 * (double)nrollout *
+                 (((double)horizon + 1) * (nx + 4) + (task->theta ? task->theta->n : 0) + 2);
+  if (bytes > DSO_TASK_MAX_BATCH_GB * 1e9) {
+    return dso_error(err, DSO_ERR_INPUT, "%s %lld x %s %lld: one batch would hold about %.3g GB "
+                     "(states, costs and gradients), more than the %g GB allowed; lower %s or %s",
+                     rollouts_name, nrollout, horizon_name, horizon, bytes / 1e9,
+                     DSO_TASK_MAX_BATCH_GB, rollouts_name, horizon_name);
   }
   return DSO_OK;
 }
@@ -491,9 +615,10 @@ static dsoStatus load_into(dsoTask* t, const char* path, int flags, dsoError* er
       int nin = t->chain.input == DSO_INPUT_STATE
                     ? dso_mj_input_size(t->model, t->chain.nperiodic)
                     : t->model->nsensordata;
-      t->policy = dso_policy_create(&ps, nin, t->model->nu, err);
+      s = check_policy_size(&ps, nin, t->model->nu, path, err);
+      t->policy = s ? NULL : dso_policy_create(&ps, nin, t->model->nu, err);
       dso_policy_settings_free(&ps);
-      if (!t->policy) {
+      if (!t->policy && !s) {
         dso_error_prefix(err, "%s: policy: ", path);
         s = err->code;
       }
@@ -562,7 +687,14 @@ static dsoStatus load_into(dsoTask* t, const char* path, int flags, dsoError* er
       s = err->code ? err->code : dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", path);
     }
   }
+  if (!s) s = check_cost(t, cJSON_GetObjectItemCaseSensitive(root, "train"), path, err);
+  if (!s) s = check_inertia(t, path, err);
   if (!s) s = parse_rollout(t, cJSON_GetObjectItemCaseSensitive(root, "rollout"), path, err);
+  if (!s && dso_task_check_batch(t, t->nrollout, t->rollout.horizon, "rollout.rollouts",
+                                 "rollout.horizon", err)) {
+    dso_error_prefix(err, "%s: ", path);
+    s = err->code;
+  }
   const cJSON* data = s ? NULL : cJSON_GetObjectItemCaseSensitive(root, "data");
   if (data) {
     // data files are relative to the task file's folder

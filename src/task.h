@@ -63,6 +63,13 @@ typedef struct dsoTask_ {
                                  // learning, estimators/); NULL when absent
 } dsoTask;
 
+// Upper limits on the sizes a task (or a CLI option that overrides it) may ask for, so that a
+// typo gives an error naming the field instead of an allocation that fails or exhausts memory.
+#define DSO_TASK_MAX_ROLLOUTS 1000000        // rollout.rollouts
+#define DSO_TASK_MAX_HORIZON 10000000        // rollout.horizon, burn_in, window (steps)
+#define DSO_TASK_MAX_POLICY_PARAMS 1000000   // entries of θ_μ (policy.hidden, policy.units)
+#define DSO_TASK_MAX_BATCH_GB 4.0            // memory of one batch of rollouts, GB (1e9 bytes)
+
 // Loads and validates a task file. Returns NULL with err naming the file, JSON path and what was
 // expected on failure.
 dsoTask* dso_task_load(const char* path, dsoError* err);
@@ -73,6 +80,14 @@ enum { DSO_TASK_SKIP_DATA = 1 };  // validate the "data" section's settings but 
 // As dso_task_load; flags DSO_TASK_SKIP_DATA leaves task->data NULL (for `dso simulate`, which
 // writes the data a task will read).
 dsoTask* dso_task_load_flags(const char* path, int flags, dsoError* err);
+
+// Checks that one batch of nrollout rollouts of horizon steps of the task's chain stays within
+// DSO_TASK_MAX_BATCH_GB (states, costs and log-densities per step, per-rollout gradients). On
+// failure err says "<rollouts_name> N x <horizon_name> T: one batch would hold about X GB ...",
+// naming the two settings (e.g. "rollout.rollouts", "rollout.horizon" or "--rollouts", ...).
+dsoStatus dso_task_check_batch(const dsoTask* task, long long nrollout, long long horizon,
+                               const char* rollouts_name, const char* horizon_name,
+                               dsoError* err);
 
 // Frees a task; NULL is a no-op.
 void dso_task_free(dsoTask* task);

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
+
 const char* dso_transform_name(dsoTransform t) {
   switch (t) {
     case DSO_TRANSFORM_IDENTITY: return "identity";
@@ -34,6 +36,18 @@ static dsoStatus check_value(const dsoThetaEntry* e, double v, const char* what,
                      "%s: %s %g must lie strictly inside the bounds (%g, %g) under the bounded "
                      "transform", e->name, what, v, e->lower, e->upper);
   }
+  // the physical range of what the entry is written into
+  if (e->bind.kind == DSO_BIND_BODY_MASS && v < DSO_THETA_MIN_MASS) {
+    return dso_error(err, DSO_ERR_INPUT,
+                     "%s: %s %g kg is below %g kg: a body that light makes the mass matrix "
+                     "near-singular (MuJoCo's compiler refuses masses below 1e-15 kg) and the "
+                     "simulation fails; give the mass in kg", e->name, what, v,
+                     DSO_THETA_MIN_MASS);
+  }
+  if (dso_bind_positive(e->bind.kind) && v < 0) {
+    return dso_error(err, DSO_ERR_INPUT, "%s: %s %g must be >= 0 (the quantity cannot be "
+                     "negative)", e->name, what, v);
+  }
   return DSO_OK;
 }
 
@@ -52,11 +66,20 @@ static dsoStatus check_entry(const dsoThetaEntry* e, dsoError* err) {
     return dso_error(err, DSO_ERR_INPUT, "%s: the bounded transform needs finite bounds",
                      e->name);
   }
+  if (e->transform == DSO_TRANSFORM_BOUNDED && !isfinite(e->upper - e->lower)) {
+    return dso_error(err, DSO_ERR_INPUT, "%s: bounds [%g, %g]: the bounded transform needs a "
+                     "finite width upper - lower", e->name, e->lower, e->upper);
+  }
   if (e->has_prior && (!isfinite(e->prior_mean) || !(e->prior_std > 0) ||
                        !isfinite(e->prior_std))) {
     return dso_error(err, DSO_ERR_INPUT,
                      "%s: prior needs a finite mean and a finite std > 0 (got %g, %g)", e->name,
                      e->prior_mean, e->prior_std);
+  }
+  if (e->has_prior && e->prior_std < DSO_THETA_MIN_PRIOR_STD) {
+    return dso_error(err, DSO_ERR_INPUT,
+                     "%s: prior std %g is below %g (the prior divides by std^2, which would "
+                     "underflow)", e->name, e->prior_std, DSO_THETA_MIN_PRIOR_STD);
   }
   return check_value(e, e->init, "initial value", err);
 }
@@ -227,10 +250,17 @@ char* dso_theta_to_json(const dsoTheta* theta, const double* u, dsoError* err) {
 dsoStatus dso_theta_from_json(const dsoTheta* theta, double* u, const char* text,
                               const char* source, dsoError* err) {
   const char* src = source ? source : "theta";
-  cJSON* root = text ? cJSON_Parse(text) : NULL;
-  if (!root || !cJSON_IsObject(root)) {
+  // dso_json_parse also refuses names holding \u0000, which cJSON would cut short
+  dsoError perr = {0};
+  cJSON* root = text ? dso_json_parse(text, src, &perr) : NULL;
+  if (!root) {
+    return dso_error(err, DSO_ERR_INPUT, "%s%sexpected a JSON object of name: number",
+                     perr.msg[0] ? perr.msg : src, perr.msg[0] ? "; " : ": ");
+  }
+  if (!cJSON_IsObject(root)) {
     cJSON_Delete(root);
-    return dso_error(err, DSO_ERR_INPUT, "%s: expected a JSON object of name: number", src);
+    return dso_error(err, DSO_ERR_INPUT, "%s: expected a JSON object of name: number, got %s",
+                     src, dso_json_type_name(root));
   }
   double* tmp = (double*)malloc(sizeof(double) * (size_t)(theta->n > 0 ? theta->n : 1));
   if (!tmp) {

@@ -17,6 +17,13 @@ extern "C" {
 
 #define DSO_NAME_LEN 128
 
+// Smallest body mass θ may give, kg: below it the joint-space inertia matrix is near-singular
+// (MuJoCo's compiler refuses masses below mjMINVAL = 1e-15) and accelerations blow up.
+#define DSO_THETA_MIN_MASS 1e-12
+
+// Smallest prior standard deviation: L_prior divides by std^2, which must stay a normal double.
+#define DSO_THETA_MIN_PRIOR_STD 1e-150
+
 // Transform from the unconstrained coordinate u to the natural value v.
 typedef enum dsoTransform_ {
   DSO_TRANSFORM_IDENTITY = 0,
@@ -46,7 +53,10 @@ typedef struct dsoTheta_ {
 
 // Creates a layout from n entries (copied, then sorted stably by block). Checks every entry:
 // unique names, finite init, lower < upper, init inside the bounds, init > 0 under the log
-// transform, finite bounds for the bounded transform (init strictly inside), prior_std > 0.
+// transform, finite bounds with a finite width for the bounded transform (init strictly inside),
+// a finite prior mean and DSO_THETA_MIN_PRIOR_STD <= prior_std < inf, and the physical range of
+// bound entries: >= 0 for quantities that cannot be negative (dso_bind_positive), a body mass of
+// at least DSO_THETA_MIN_MASS.
 // Returns NULL with err naming the entry on failure.
 dsoTheta* dso_theta_create(const dsoThetaEntry* entries, int n, dsoError* err);
 
@@ -69,7 +79,7 @@ double dso_theta_entry_jacobian(const dsoThetaEntry* e, double u);
 void dso_theta_natural(const dsoTheta* theta, double* v, const double* u);
 
 // u = T^-1(v) (n each). Fails with err naming the entry when v is not finite, is outside the
-// bounds, or is outside the transform's domain.
+// bounds, the transform's domain or the physical range (see dso_theta_create).
 dsoStatus dso_theta_unconstrained(const dsoTheta* theta, double* u, const double* v,
                                   dsoError* err);
 

@@ -1,5 +1,6 @@
 // The dso program: help texts, exit statuses, `dso info` on every shipped model and on Debian's
-// humanoid sample, and `dso check` on every task in tasks/.
+// humanoid sample, `dso check` on every task in tasks/, and the strict reading of option values
+// and input files (issue 12).
 #define _POSIX_C_SOURCE 200809L
 #define _DEFAULT_SOURCE
 #include <dirent.h>
@@ -10,12 +11,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "run_cli.h"
+#include "io.h"
 #include "json.h"
 
 static void test_help_and_statuses(void** state) {
@@ -187,6 +193,155 @@ static void test_run_sysid_and_resume(void** state) {
   assert_int_equal(system(args), 0);
 }
 
+// option values that used to wrap, truncate or pass: each gives exit status 2 and one message
+// naming the verb, the option and the value (or the file and field)
+static void test_bad_option_values(void** state) {
+  static const struct {
+    const char* args;
+    const char* msg;
+  } kCases[] = {
+      {"gradcheck tasks/cartpole_gradcheck.json --rollouts 4294967298",
+       "dso gradcheck: --rollouts: expected an integer in [2, 1000000], got '4294967298'"},
+      {"gradcheck tasks/cartpole_gradcheck.json --rollouts ''",
+       "dso gradcheck: --rollouts: expected an integer in [2, 1000000], got ''"},
+      {"gradcheck tasks/cartpole_gradcheck.json --horizon 1e3",
+       "dso gradcheck: --horizon: expected an integer in [1, 10000000], got '1e3'"},
+      {"gradcheck tasks/cartpole_gradcheck.json --threads ' 2'",
+       "dso gradcheck: --threads: expected an integer in [1, 1024], got ' 2'"},
+      {"gradcheck tasks/cartpole_gradcheck.json --seed -1",
+       "dso gradcheck: --seed: expected an integer in [0, 4611686018427387903], got '-1'"},
+      {"gradcheck tasks/cartpole_gradcheck.json --step inf",
+       "dso gradcheck: --step: expected a finite number in (0, 1], got 'inf'"},
+      {"gradcheck tasks/cartpole_gradcheck.json --step nan",
+       "dso gradcheck: --step: expected a finite number in (0, 1], got 'nan'"},
+      {"gradcheck tasks/cartpole_gradcheck.json --step 0x1p-3",
+       "dso gradcheck: --step: expected a finite number in (0, 1], got '0x1p-3'"},
+      {"gradcheck tasks/cartpole_gradcheck.json --tol 1e-4x",
+       "dso gradcheck: --tol: expected a finite number > 0, got '1e-4x'"},
+      {"gradcheck tasks/cartpole_gradcheck.json --tol",
+       "dso gradcheck: --tol: missing value (the option is the last argument)"},
+      {"gradcheck tasks/cartpole_gradcheck.json --rollouts 1000000 --horizon 10000000",
+       "dso gradcheck: --rollouts 1000000 x --horizon 10000000: one batch would hold about"},
+      {"run tasks/arm_sysid.json -o build/test_cli_never --max-iter ''",
+       "dso run: --max-iter: expected an integer in [0, 1000000000], got ''"},
+      {"run tasks/arm_sysid.json -o build/test_cli_never --max-iter 4294967296",
+       "dso run: --max-iter: expected an integer in [0, 1000000000], got '4294967296'"},
+      {"run tasks/arm_sysid.json -o", "dso run: -o: missing value"},
+      {"run tasks/arm_sysid.json -o ''", "dso run: -o: expected an output folder, got ''"},
+      {"run tasks/arm_sysid.json -o build/test_cli_never --truth ''",
+       "dso run: --truth: expected a JSON file of true values, got ''"},
+      {"simulate tasks/arm_sysid.json -o build/test_cli_never.csv --episodes 4294967298",
+       "dso simulate: --episodes: expected an integer in [1, 1000000], got '4294967298'"},
+      {"simulate tasks/arm_sysid.json -o build/test_cli_never.csv --set physics.upper.mass=inf",
+       "dso simulate: --set: expected a finite number, got 'inf'"},
+      {"simulate tasks/arm_sysid.json -o build/test_cli_never.csv --set physics.upper.mass=",
+       "dso simulate: --set: expected a finite number, got ''"},
+      {"simulate tasks/arm_sysid.json -o build/test_cli_never.csv --excitation -0.1",
+       "dso simulate: --excitation: expected a finite number >= 0, got '-0.1'"},
+      {"simulate tasks/arm_sysid.json -o build/test_cli_never.csv --seed 18446744073709551617",
+       "dso simulate: --seed: expected an integer in [0, 4611686018427387903], got "},
+      {"simulate tasks/arm_sysid.json -o", "dso simulate: -o: missing value"},
+      {"simulate tasks/arm_sysid.json -o build/test_cli_never.csv --episodes 1000000 --horizon "
+       "10000000", "dso simulate: --episodes 1000000 x --horizon 10000000: one batch would hold"},
+      {"verify --threads 0", "dso verify: --threads: expected an integer in [1, 1024], got '0'"},
+      {"verify --scale inf", "dso verify: --scale: expected a finite number in (0, 100], got 'inf'"},
+      {"verify --seed", "dso verify: --seed: missing value"},
+      {"check --bogus", "dso check: unknown option '--bogus'"},
+      {"info -x", "dso info: unknown option '-x'"},
+      // the model is blamed for its timestep and armature, by file and field
+      {"info tests/data/tasks_bad/timestep_zero.xml",
+       "dso info: tests/data/tasks_bad/timestep_zero.xml: option timestep: expected a finite "
+       "number > 0 (seconds), got 0"},
+      {"info tests/data/tasks_bad/armature_nan.xml",
+       "dso info: tests/data/tasks_bad/armature_nan.xml: joint \"hinge\": armature: expected a "
+       "finite number >= 0, got nan"},
+      // an empty cost used to optimize nothing and exit 0
+      {"run tests/data/tasks_bad/cost_empty.json -o build/test_cli_never",
+       "dso run: tests/data/tasks_bad/cost_empty.json: cost: an empty list of terms"},
+      {"run tests/data/tasks_bad/mass_tiny.json -o build/test_cli_never",
+       "theta[0]: physics.pole.mass: initial value 1e-300 kg is below 1e-12 kg"},
+  };
+  for (size_t i = 0; i < sizeof(kCases) / sizeof(kCases[0]); i++) {
+    int st = run(kCases[i].args);
+    if (st != 2 || !strstr(g_err, kCases[i].msg) || g_out[0]) {
+      fail_msg("dso %s: exit status %d (expected 2), stdout \"%s\", stderr \"%s\" (expected "
+               "\"%s\")", kCases[i].args, st, g_out, g_err, kCases[i].msg);
+    }
+  }
+  // nothing was written
+  struct stat sb;
+  assert_int_not_equal(stat(DSO_SOURCE_DIR "/build/test_cli_never", &sb), 0);
+  assert_int_not_equal(stat(DSO_SOURCE_DIR "/build/test_cli_never.csv", &sb), 0);
+}
+
+// runs `dso args...` (NULL-terminated) from the source folder without a shell, its stderr in
+// g_err; kills it after `seconds` and then returns -1, else its exit status
+static int run_limited(const char* const* args, int seconds) {
+  char err_path[1100];
+  snprintf(err_path, sizeof(err_path), "%s/test_cli_fifo/stderr.txt", DSO_BUILD_DIR);
+  char* argv[16];
+  int n = 0;
+  argv[n++] = (char*)DSO_CLI;
+  for (; args[n - 1] && n < 15; n++) {
+    argv[n] = (char*)args[n - 1];
+  }
+  argv[n] = NULL;
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    FILE* e = freopen(err_path, "w", stderr);
+    FILE* o = freopen("/dev/null", "w", stdout);
+    if (!e || !o || chdir(DSO_SOURCE_DIR) != 0) {
+      _exit(127);
+    }
+    execv(DSO_CLI, argv);
+    _exit(127);
+  }
+  int st = 0;
+  for (int tick = 0; tick < seconds * 100; tick++) {
+    if (waitpid(pid, &st, WNOHANG) == pid) {
+      slurp(g_err, sizeof(g_err), err_path);
+      return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    }
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, &st, 0);
+  slurp(g_err, sizeof(g_err), err_path);
+  return -1;
+}
+
+// a FIFO given as the task, the values or the truth file used to hang the reader: every verb
+// refuses it at once (within 20 s here, where a blocked read would wait forever)
+static void test_fifo_inputs(void** state) {
+  char dir[1024], fifo[1100], out[1100];
+  snprintf(dir, sizeof(dir), "%s/test_cli_fifo", DSO_BUILD_DIR);
+  snprintf(fifo, sizeof(fifo), "%s/task.json", dir);
+  snprintf(out, sizeof(out), "%s/out", dir);
+  dsoError err = {0};
+  assert_int_equal(dso_mkdir_p(dir, &err), DSO_OK);
+  remove(fifo);
+  assert_int_equal(mkfifo(fifo, 0600), 0);
+  const char* cases[][8] = {
+      {"check", fifo, NULL},
+      {"gradcheck", fifo, NULL},
+      {"run", fifo, "-o", out, NULL},
+      {"simulate", fifo, "-o", out, NULL},
+      {"info", fifo, NULL},
+      {"simulate", "tasks/arm_sysid.json", "-o", out, "--values", fifo, NULL},
+      {"run", "tasks/arm_sysid.json", "-o", out, "--truth", fifo, NULL},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    int st = run_limited(cases[i], 20);
+    if (st != 2 || !strstr(g_err, "not a regular file (a FIFO)") || !strstr(g_err, fifo)) {
+      fail_msg("dso %s %s ...: exit status %d (-1: killed after 20 s), stderr \"%s\"",
+               cases[i][0], cases[i][1], st, g_err);
+    }
+  }
+  remove(fifo);
+}
+
 // the synthetic data that tasks/arm_sysid.json reads: recorded by dso simulate at the true values
 // the data files the synthetic tasks read (their true values in tasks/truth/), as .ci/main and the
 // README record them
@@ -215,6 +370,8 @@ int main(void) {
       cmocka_unit_test(test_check_every_task),
       cmocka_unit_test(test_gradcheck),
       cmocka_unit_test(test_run_sysid_and_resume),
+      cmocka_unit_test(test_bad_option_values),
+      cmocka_unit_test(test_fifo_inputs),
   };
   return cmocka_run_group_tests(tests, make_data, NULL);
 }

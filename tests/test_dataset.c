@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -507,7 +509,7 @@ static void test_bad_files_more(void** state) {
        "no joint \"nope\""},
       {"t", "time", "time,t\n0,0\n",
        "map1.csv:1:2: duplicate column: \"t\" gives time, which column 1 (\"time\") already gives"},
-      {"t_s", "time", "time,qpos.hinge\n0,0\n1,1\n", "the column map names \"t_s\", which no file "
+      {"t_s", "time", "time,qpos.hinge\n0,0\n0.001,1\n", "the column map names \"t_s\", which no file "
        "has as a column (files: "},
   };
   for (int i = 0; i < 3; i++) {
@@ -526,7 +528,7 @@ static void test_bad_files_more(void** state) {
   }
   // files that give different entries
   dso_dataset_spec_default(&spec);
-  write_tmp(path, sizeof(path), "a.csv", "time,qpos.hinge\n0,0\n1,1\n", -1);
+  write_tmp(path, sizeof(path), "a.csv", "time,qpos.hinge\n0,0\n0.001,1\n", -1);
   write_tmp(path2, sizeof(path2), "b.csv", "\ntime,qvel.hinge\n0,0\n1,1\n", -1);
   assert_int_equal(dso_dataset_spec_add_file(&spec, NULL, path, &err), DSO_OK);
   assert_int_equal(dso_dataset_spec_add_file(&spec, "", path2, &err), DSO_OK);
@@ -1087,6 +1089,87 @@ static void test_decimation(void** state) {
   }
 }
 
+// issue 12: a time column whose step is not near the model timestep (1 ms here) is refused
+// naming the file, the column and both steps: milliseconds (1000 x) with the hint to scale by
+// 0.001, microseconds; the same file mapped with scale 0.001 reads; steps up to 500 timesteps
+// (a slow recording resampled) are accepted. A folder or a FIFO given as the data file is
+// refused at once (SIGALRM ends the program if a read blocks). Files under DSO_BUILD_DIR.
+static void test_time_units_and_file_kinds(void** state) {
+  char dir[1024], path[1100];
+  snprintf(dir, sizeof(dir), "%s/test_dataset_time", DSO_BUILD_DIR);
+  dsoError err = {0};
+  assert_int_equal(dso_mkdir_p(dir, &err), DSO_OK);
+  snprintf(path, sizeof(path), "%s/t_ms.csv", dir);
+  const char* ms = "t_ms,qpos.hinge\n0,0\n1,0.1\n2,0.2\n3,0.3\n5,0.5\n";
+  assert_int_equal(dso_write_file_atomic(path, ms, strlen(ms), &err), DSO_OK);
+  dsoDatasetSpec spec;
+  dso_dataset_spec_default(&spec);
+  assert_int_equal(dso_dataset_spec_add_column(&spec, "t_ms", "time", 1, 0, &err), DSO_OK);
+  dsoDataset* ds = NULL;
+  assert_int_equal(dso_dataset_read_csv(&ds, g_model, path, &spec, &err), DSO_ERR_INPUT);
+  assert_null(ds);
+  assert_non_null(strstr(err.msg, "t_ms.csv: column \"t_ms\" (time): consecutive samples are "
+                                  "1 apart (median step), 1000 x the model timestep 0.001 s"));
+  assert_non_null(strstr(err.msg, "is the time column in milliseconds? dso reads seconds: map it "
+                                  "with {\"to\": \"time\", \"scale\": 0.001}"));
+  dso_dataset_spec_clear(&spec);
+  // mapped to seconds it reads: 6 ms resampled every 1 ms
+  dso_dataset_spec_default(&spec);
+  assert_int_equal(dso_dataset_spec_add_column(&spec, "t_ms", "time", 0.001, 0, &err), DSO_OK);
+  dso_error_clear(&err);
+  assert_int_equal(dso_dataset_read_csv(&ds, g_model, path, &spec, &err), DSO_OK);
+  assert_int_equal(dso_dataset_episode(ds, 0)->T, 6);
+  dso_dataset_free(ds);
+  ds = NULL;
+  dso_dataset_spec_clear(&spec);
+  // microseconds, and the limit itself: 0.5 s steps (500 timesteps) read, 0.6 s do not
+  struct {
+    const char* text;
+    dsoStatus code;
+    const char* msg;
+  } cases[] = {
+      {"time,qpos.hinge\n0,0\n1000,1\n2000,2\n", DSO_ERR_INPUT,
+       "1e+06 x the model timestep 0.001 s, more than the 500 x accepted; is the time column in "
+       "microseconds?"},
+      {"time,qpos.hinge\n0,0\n0.5,1\n1,2\n", DSO_OK, ""},
+      {"time,qpos.hinge\n0,0\n0.6,1\n1.2,2\n", DSO_ERR_INPUT,
+       "0.6 apart (median step), 600 x the model timestep"},
+      // the median: one long gap between otherwise 1 ms samples is fine
+      {"time,qpos.hinge\n0,0\n0.001,1\n0.002,2\n5,3\n5.001,4\n", DSO_OK, ""},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    assert_int_equal(dso_write_file_atomic(path, cases[i].text, strlen(cases[i].text), &err),
+                     DSO_OK);
+    dso_error_clear(&err);
+    dsoStatus st = dso_dataset_read_csv(&ds, g_model, path, NULL, &err);
+    if (st != cases[i].code || !strstr(err.msg, cases[i].msg)) {
+      fail_msg("case %zu: status %d, message \"%s\"", i, (int)st, err.msg);
+    }
+    dso_dataset_free(ds);
+    ds = NULL;
+  }
+  remove(path);
+  // a folder and a FIFO as the data file
+  char fifo[1100];
+  snprintf(fifo, sizeof(fifo), "%s/fifo.csv", dir);
+  remove(fifo);
+  assert_int_equal(mkfifo(fifo, 0600), 0);
+  alarm(20);
+  const char* paths[2] = {dir, fifo};
+  const char* kinds[2] = {"not a regular file (a directory); expected a CSV file",
+                          "not a regular file (a FIFO); expected a CSV file"};
+  for (int i = 0; i < 2; i++) {
+    dso_error_clear(&err);
+    assert_int_equal(dso_dataset_read_csv(&ds, g_model, paths[i], NULL, &err), DSO_ERR_INPUT);
+    assert_non_null(strstr(err.msg, paths[i]));
+    assert_non_null(strstr(err.msg, kinds[i]));
+    assert_null(strstr(err.msg, "9223372036854775807"));
+  }
+  alarm(0);
+  remove(fifo);
+  rmdir(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_column_names),
@@ -1105,6 +1188,7 @@ int main(void) {
       cmocka_unit_test(test_derived_columns),
       cmocka_unit_test(test_resampling_rates),
       cmocka_unit_test(test_decimation),
+      cmocka_unit_test(test_time_units_and_file_kinds),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

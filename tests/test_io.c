@@ -1,5 +1,6 @@
 // Atomic file output: contents replaced whole, failures leave the old file and no temporary file
-// behind, abort keeps the original, and mkdir -p.
+// behind, abort keeps the original, and mkdir -p. Checked input: only regular files are read, a
+// FIFO or a folder is refused at once (no blocking read), sizes are capped.
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
 #include <setjmp.h>
@@ -9,11 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "io.h"
+#include "json.h"
 
 // a fresh folder under /tmp for one test
 static void make_dir(char* dir, size_t len, const char* tag) {
@@ -237,6 +240,72 @@ static void test_mkdir_p(void** state) {
   remove_tree(dir);
 }
 
+// dso_open_input / dso_check_input / dso_read_text_file on a regular file, a folder, a FIFO (which
+// must be refused at once: SIGALRM ends the test program if a read blocks on it), a missing
+// file, an oversized file and an empty name; files under DSO_BUILD_DIR
+static void test_input_files(void** state) {
+  char dir[1024], file[1100], fifo[1100], missing[1100];
+  snprintf(dir, sizeof(dir), "%s/test_io_input", DSO_BUILD_DIR);
+  remove_tree(dir);
+  dsoError err = {0};
+  assert_int_equal(dso_mkdir_p(dir, &err), DSO_OK);
+  snprintf(file, sizeof(file), "%s/a.json", dir);
+  snprintf(fifo, sizeof(fifo), "%s/fifo.json", dir);
+  snprintf(missing, sizeof(missing), "%s/missing.json", dir);
+  assert_int_equal(dso_write_file_atomic(file, "{\"a\": 1}", 8, &err), DSO_OK);
+  assert_int_equal(mkfifo(fifo, 0600), 0);
+  alarm(20);
+  // a regular file: its size, and a descriptor that reads it
+  long long size = -1;
+  int fd = dso_open_input(file, 0, &size, NULL, &err);
+  assert_true(fd >= 0);
+  assert_int_equal(size, 8);
+  char buf[16] = "";
+  assert_int_equal(read(fd, buf, sizeof(buf)), 8);
+  close(fd);
+  assert_int_equal(dso_check_input(file, 8, NULL, "a task file", &err), DSO_OK);
+  char* text = dso_read_text_file(file, &err);
+  assert_non_null(text);
+  assert_string_equal(text, "{\"a\": 1}");
+  free(text);
+  // what is refused, and how
+  struct {
+    const char* path;
+    long long max;
+    dsoStatus code;
+    const char* msg;
+  } bad[] = {
+      {dir, 0, DSO_ERR_INPUT, "test_io_input: not a regular file (a directory); expected a task"},
+      {fifo, 0, DSO_ERR_INPUT, "fifo.json: not a regular file (a FIFO); expected a task file"},
+      {missing, 0, DSO_ERR_IO, "missing.json: cannot open file: No such file or directory"},
+      {file, 7, DSO_ERR_INPUT, "a.json: file is 8 bytes, more than the 7 allowed"},
+      {"", 0, DSO_ERR_INPUT, "empty file name, expected the path of a task file"},
+  };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    dso_error_clear(&err);
+    size = -1;
+    assert_int_equal(dso_open_input(bad[i].path, bad[i].max, &size, "a task file", &err), -1);
+    assert_int_equal(err.code, bad[i].code);
+    if (!strstr(err.msg, bad[i].msg)) {
+      fail_msg("case %zu: \"%s\" does not contain \"%s\"", i, err.msg, bad[i].msg);
+    }
+    assert_int_equal(size, -1);
+    dso_error_clear(&err);
+    assert_int_equal(dso_check_input(bad[i].path, bad[i].max, NULL, "a task file", &err),
+                     bad[i].code);
+  }
+  // the text reader refuses the FIFO and the folder the same way
+  dso_error_clear(&err);
+  assert_null(dso_read_text_file(fifo, &err));
+  assert_int_equal(err.code, DSO_ERR_INPUT);
+  assert_non_null(strstr(err.msg, "not a regular file (a FIFO)"));
+  dso_error_clear(&err);
+  assert_null(dso_read_text_file(dir, &err));
+  assert_non_null(strstr(err.msg, "not a regular file (a directory)"));
+  alarm(0);
+  remove_tree(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_replace),
@@ -245,6 +314,7 @@ int main(void) {
       cmocka_unit_test(test_failures_leave_nothing),
       cmocka_unit_test(test_write_error_reported_by_commit),
       cmocka_unit_test(test_mkdir_p),
+      cmocka_unit_test(test_input_files),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -153,9 +153,9 @@ static const BadCase kBad[] = {
     {"cost_not_array.json", "cost", "expected an array of cost terms, got an object"},
     {"rollout_bad_setting.json", "rollout.setting",
      "unknown setting \"forever\"; valid: episodic, average, timevarying"},
-    {"rollout_horizon_zero.json", "rollout.horizon", "expected an integer in [1, 100000000], got 0"},
+    {"rollout_horizon_zero.json", "rollout.horizon", "expected an integer in [1, 10000000], got 0"},
     {"rollout_gamma_above_one.json", "rollout.gamma", "expected a number in (0, 1], got 1.5"},
-    {"rollout_fractional.json", "rollout.rollouts", "expected an integer in [1, 100000000], got 2.5"},
+    {"rollout_fractional.json", "rollout.rollouts", "expected an integer in [1, 1000000], got 2.5"},
     {"whitespace_only.json", "whitespace_only.json",
      "holds no JSON value (only whitespace), expected an object"},
     {"bounds_overflow.json", "theta[0].bounds[1]",
@@ -167,7 +167,37 @@ static const BadCase kBad[] = {
      "must be >= 0, got init -0.1"},
     {"empty_name.json", "theta[0].name", "expected a non-empty name"},
     {"model_directory.json", "model: " BAD_DIR "/../../../models",
-     "is a directory, expected an MJCF file"},
+     "not a regular file (a directory); expected an MJCF file"},
+    // issue 12: values that used to pass `dso check` and fail later, sizes that ran out of memory
+    {"nul_in_name.json", "line 3, column 40: theta[0].name",
+     "the string \"physics.pole.mass\\u0000 and more\" holds \\u0000 (a NUL character)"},
+    {"nul_in_key.json", "line 3, column 33: chain.init_qpos",
+     "the key \"hinge\\u0000x\" holds \\u0000 (a NUL character)"},
+    {"model_timestep_zero.json", "model: " BAD_DIR "/timestep_zero.xml: option timestep",
+     "expected a finite number > 0 (seconds), got 0"},
+    {"model_timestep_inf.json", "model: " BAD_DIR "/timestep_inf.xml: option timestep",
+     "expected a finite number > 0 (seconds), got inf"},
+    {"model_armature_nan.json", "model: " BAD_DIR "/armature_nan.xml: joint \"hinge\": armature",
+     "expected a finite number >= 0, got nan"},
+    {"mass_tiny.json", "theta[0]: physics.pole.mass", "initial value 1e-300 kg is below 1e-12 kg"},
+    {"prior_std_tiny.json", "theta[0].prior.std", "expected a number >= 1e-150"},
+    {"inertia_not_rigid.json", "theta: physics.arm.inertia[2]",
+     "(0.0007737, 0.0007692, 0.01), which no rigid body has"},
+    {"rollout_rollouts_huge.json", "rollout.rollouts",
+     "expected an integer in [1, 1000000], got 1e+08"},
+    {"rollout_horizon_huge.json", "rollout.horizon",
+     "expected an integer in [1, 10000000], got 1e+09"},
+    {"rollout_batch_huge.json", "rollout.rollouts 1000000 x rollout.horizon 10000000",
+     "more than the 4 GB allowed; lower rollout.rollouts or rollout.horizon"},
+    {"policy_hidden_huge.json", "policy.hidden",
+     "the policy would have 1099516870657 parameters (theta entries), more than the 1000000"},
+    {"cost_empty.json", "cost: ", "an empty list of terms, so there is nothing to optimize"},
+    {"cost_no_free_entry.json", "theta: ", "every theta entry is fixed, so there is nothing"},
+    {"data_time_ms.json", "data: " BAD_DIR "/time_ms.csv: column \"time\" (time)",
+     "1 apart (median step), 1000 x the model timestep 0.001 s, more than the 500 x accepted; "
+     "is the time column in milliseconds?"},
+    {"data_directory.json", "data: " BAD_DIR "/../datasets",
+     "not a regular file (a directory); expected a CSV file"},
 };
 enum { kNumBad = (int)(sizeof(kBad) / sizeof(kBad[0])) };
 
@@ -304,7 +334,8 @@ static void test_pending_bad_tasks(void** state) {
     }
     assert_true(err.code == DSO_ERR_INPUT || err.code == DSO_ERR_IO);
     expect_in(err.msg, path, kPending[i], "the message");
-    expect_in(err.msg, "is a directory, expected a file", kPending[i], "the message");
+    expect_in(err.msg, "not a regular file (a directory); expected a file", kPending[i],
+              "the message");
   }
 }
 

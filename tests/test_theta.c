@@ -201,6 +201,64 @@ static void test_invalid_layouts(void** state) {
   dso_theta_free(empty);
 }
 
+// issue 12: the physical range of bound entries, tiny prior deviations and bounded widths that
+// overflow are refused at creation; dso_theta_from_json refuses names cut short by \u0000
+static void test_physical_ranges(void** state) {
+  dsoError err = {0};
+  dsoThetaEntry mass = entry("physics.b.mass", DSO_BLOCK_PHYSICS, DSO_TRANSFORM_LOG, 1e-300,
+                             0, INFINITY);
+  mass.bind.kind = DSO_BIND_BODY_MASS;
+  assert_null(dso_theta_create(&mass, 1, &err));
+  assert_int_equal(err.code, DSO_ERR_INPUT);
+  assert_non_null(strstr(err.msg, "physics.b.mass: initial value 1e-300 kg is below 1e-12 kg"));
+  // the smallest mass allowed is accepted, values from JSON below it are refused by name
+  mass.init = DSO_THETA_MIN_MASS;
+  dso_error_clear(&err);
+  dsoTheta* th = dso_theta_create(&mass, 1, &err);
+  assert_non_null(th);
+  double u = 0, before;
+  dso_theta_init(th, &u);
+  before = u;
+  assert_int_equal(dso_theta_from_json(th, &u, "{\"physics.b.mass\": 1e-13}", "v.json", &err),
+                   DSO_ERR_INPUT);
+  assert_non_null(strstr(err.msg, "v.json: physics.b.mass: value 1e-13 kg is below 1e-12 kg"));
+  assert_true(u == before);
+  // a name that \u0000 would cut to an existing one is refused, naming line, column and key
+  dso_error_clear(&err);
+  assert_int_equal(dso_theta_from_json(th, &u, "{\"physics.b.mass\\u0000x\": 2}", "v.json", &err),
+                   DSO_ERR_INPUT);
+  assert_non_null(strstr(err.msg, "v.json: line 1, column 17: the key \"physics.b.mass\\u0000x\" "
+                                  "holds \\u0000"));
+  assert_true(u == before);
+  dso_theta_free(th);
+  // a quantity that cannot be negative, under the identity transform
+  dsoThetaEntry damping = entry("physics.j.damping", DSO_BLOCK_PHYSICS, DSO_TRANSFORM_IDENTITY,
+                                -0.5, -INFINITY, INFINITY);
+  damping.bind.kind = DSO_BIND_DOF_DAMPING;
+  dso_error_clear(&err);
+  assert_null(dso_theta_create(&damping, 1, &err));
+  assert_non_null(strstr(err.msg, "physics.j.damping: initial value -0.5 must be >= 0"));
+  // prior std: 1e-200 squared underflows to 0; 1e-150 is the smallest accepted
+  dsoThetaEntry p = entry("x", DSO_BLOCK_POLICY, DSO_TRANSFORM_IDENTITY, 0, -INFINITY, INFINITY);
+  p.has_prior = 1;
+  p.prior_std = 1e-200;
+  dso_error_clear(&err);
+  assert_null(dso_theta_create(&p, 1, &err));
+  assert_non_null(strstr(err.msg, "x: prior std 1e-200 is below 1e-150"));
+  p.prior_std = DSO_THETA_MIN_PRIOR_STD;
+  th = dso_theta_create(&p, 1, &err);
+  assert_non_null(th);
+  double g = 0;
+  u = 1e-150;
+  assert_true(isfinite(dso_theta_prior(th, &g, &u)) && isfinite(g));
+  dso_theta_free(th);
+  // the bounded transform over bounds whose width overflows
+  dsoThetaEntry b = entry("y", DSO_BLOCK_POLICY, DSO_TRANSFORM_BOUNDED, 0, -1e308, 1e308);
+  dso_error_clear(&err);
+  assert_null(dso_theta_create(&b, 1, &err));
+  assert_non_null(strstr(err.msg, "the bounded transform needs a finite width"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_block_order),
@@ -208,6 +266,7 @@ int main(void) {
       cmocka_unit_test(test_prior_gradient),
       cmocka_unit_test(test_json_roundtrip),
       cmocka_unit_test(test_invalid_layouts),
+      cmocka_unit_test(test_physical_ranges),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,6 +34,10 @@ int dso_cli_check(int argc, char** argv) {
     fputs(kHelp, stderr);
     return DSO_EXIT_INPUT;
   }
+  if (argv[1][0] == '-' && argv[1][1]) {
+    fprintf(stderr, "dso check: unknown option '%s'; see dso check --help\n", argv[1]);
+    return DSO_EXIT_INPUT;
+  }
   dsoError err = {0};
   dsoTask* task = dso_task_load(argv[1], &err);
   if (!task) {

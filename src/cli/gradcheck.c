@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
 #include "cli.h"
 #include "dso.h"
 
@@ -37,36 +38,41 @@ static int parse_options(Options* o, const dsoTask* t, int argc, char** argv) {
   o->score = 1;
   for (int i = 2; i < argc; i++) {
     const char* a = argv[i];
-    const char* v = i + 1 < argc ? argv[i + 1] : NULL;
-    char* end = NULL;
     if (!strcmp(a, "--no-score")) {
       o->score = 0;
       continue;
     }
+    static const char* const kValued[] = {"--rollouts", "--horizon", "--threads", "--seed",
+                                          "--step", "--tol"};
+    int known = 0;
+    for (size_t k = 0; k < sizeof(kValued) / sizeof(kValued[0]); k++) {
+      known |= !strcmp(a, kValued[k]);
+    }
+    if (!known) {
+      fprintf(stderr, "dso gradcheck: unknown option %s; see dso gradcheck --help\n", a);
+      return 0;
+    }
+    const char* v = dso_args_value(argc, argv, &i, "gradcheck");
     if (!v) {
-      fprintf(stderr, "dso gradcheck: %s needs a value\n", a);
       return 0;
     }
-    i++;
+    long long seed = 0;
+    int ok;
     if (!strcmp(a, "--rollouts")) {
-      o->rollouts = (int)strtol(v, &end, 10);
+      ok = dso_args_int32(&o->rollouts, v, 2, DSO_TASK_MAX_ROLLOUTS, "gradcheck", a);
     } else if (!strcmp(a, "--horizon")) {
-      o->horizon = (int)strtol(v, &end, 10);
+      ok = dso_args_int32(&o->horizon, v, 1, DSO_TASK_MAX_HORIZON, "gradcheck", a);
     } else if (!strcmp(a, "--threads")) {
-      o->threads = (int)strtol(v, &end, 10);
+      ok = dso_args_int32(&o->threads, v, 1, 1024, "gradcheck", a);
     } else if (!strcmp(a, "--seed")) {
-      o->seed = strtol(v, &end, 10);
+      ok = dso_args_int(&seed, v, 0, DSO_ARGS_MAX_SEED, "gradcheck", a);
+      o->seed = (long)seed;
     } else if (!strcmp(a, "--step")) {
-      o->step = strtod(v, &end);
-    } else if (!strcmp(a, "--tol")) {
-      o->tol = strtod(v, &end);
+      ok = dso_args_double(&o->step, v, 0, 1, DSO_ARGS_OPEN_LO, "gradcheck", a);
     } else {
-      fprintf(stderr, "dso gradcheck: unknown option %s\n", a);
-      return 0;
+      ok = dso_args_double(&o->tol, v, 0, INFINITY, DSO_ARGS_OPEN_LO, "gradcheck", a);
     }
-    if (!end || *end || o->rollouts < 2 || o->horizon < 1 || o->threads < 1 || o->seed < 0 ||
-        !(o->step > 0) || !(o->tol > 0)) {
-      fprintf(stderr, "dso gradcheck: bad value '%s' for %s\n", v, a);
+    if (!ok) {
       return 0;
     }
   }
@@ -91,6 +97,13 @@ int dso_cli_gradcheck(int argc, char** argv) {
   if (!parse_options(&o, task, argc, argv)) {
     dso_task_free(task);
     return DSO_EXIT_INPUT;
+  }
+  if (dso_task_check_batch(task, o.rollouts, o.horizon,
+                           o.rollouts != task->nrollout ? "--rollouts" : "rollout.rollouts",
+                           o.horizon != task->rollout.horizon ? "--horizon" : "rollout.horizon",
+                           &err)) {
+    dso_task_free(task);
+    return dso_cli_fail("gradcheck", &err);
   }
   if (task->rollout.setting == DSO_AVERAGE) {
     fprintf(stderr, "dso gradcheck: %s: rollout.setting: the pathwise route needs the episodic "

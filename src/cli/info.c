@@ -53,6 +53,10 @@ int dso_cli_info(int argc, char** argv) {
     fputs(kHelp, stderr);
     return DSO_EXIT_INPUT;
   }
+  if (argv[1][0] == '-' && argv[1][1]) {
+    fprintf(stderr, "dso info: unknown option '%s'; see dso info --help\n", argv[1]);
+    return DSO_EXIT_INPUT;
+  }
   dsoError err = {0};
   mjModel* m = dso_mj_load(argv[1], &err);
   if (!m) {

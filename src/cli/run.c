@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "args.h"
 #include "cli.h"
 #include "run_util.h"
 #include "dso.h"
@@ -160,22 +161,26 @@ int dso_cli_run(int argc, char** argv) {
   const char* truth_path = NULL;
   int resume = 0, quiet = 0, max_iter = -1;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "-o") && i + 1 < argc) {
-      outdir = argv[++i];
-    } else if (!strcmp(argv[i], "--truth") && i + 1 < argc) {
-      truth_path = argv[++i];
-    } else if (!strcmp(argv[i], "--resume")) {
-      resume = 1;
-    } else if (!strcmp(argv[i], "--quiet")) {
-      quiet = 1;
-    } else if (!strcmp(argv[i], "--max-iter") && i + 1 < argc) {
-      char* end = NULL;
-      long v = strtol(argv[++i], &end, 10);
-      if (*end || v < 0 || v > 1000000) {
-        fprintf(stderr, "dso run: --max-iter: expected an integer >= 0, got '%s'\n", argv[i]);
+    const char* a = argv[i];
+    if (!strcmp(a, "-o")) {
+      outdir = dso_args_value(argc, argv, &i, "run");
+      if (!outdir || !dso_args_nonempty(outdir, "an output folder", "run", a)) {
         return DSO_EXIT_INPUT;
       }
-      max_iter = (int)v;
+    } else if (!strcmp(a, "--truth")) {
+      truth_path = dso_args_value(argc, argv, &i, "run");
+      if (!truth_path || !dso_args_nonempty(truth_path, "a JSON file of true values", "run", a)) {
+        return DSO_EXIT_INPUT;
+      }
+    } else if (!strcmp(a, "--resume")) {
+      resume = 1;
+    } else if (!strcmp(a, "--quiet")) {
+      quiet = 1;
+    } else if (!strcmp(a, "--max-iter")) {
+      const char* v = dso_args_value(argc, argv, &i, "run");
+      if (!v || !dso_args_int32(&max_iter, v, 0, 1000000000, "run", a)) {
+        return DSO_EXIT_INPUT;
+      }
     } else if (argv[i][0] == '-' || task_path) {
       fprintf(stderr, "dso run: unexpected argument '%s'\n%s", argv[i], kHelp);
       return DSO_EXIT_INPUT;

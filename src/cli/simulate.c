@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
 #include "cli.h"
 #include "dso.h"
 #include "json.h"
@@ -57,18 +58,6 @@ static int bad(const char* fmt, ...) {
   return 0;
 }
 
-// a whole-string integer in [lo, hi]
-static int parse_long(long long* out, const char* v, long long lo, long long hi) {
-  char* end = NULL;
-  errno = 0;
-  long long x = strtoll(v, &end, 10);
-  if (!v[0] || !end || *end || errno || x < lo || x > hi) {
-    return 0;
-  }
-  *out = x;
-  return 1;
-}
-
 static int parse_options(Options* o, int argc, char** argv) {
   memset(o, 0, sizeof(*o));
   o->episodes = o->horizon = o->validation = -1;
@@ -91,45 +80,48 @@ static int parse_options(Options* o, int argc, char** argv) {
     if (!known) {
       return bad("unknown option %s; see dso simulate --help", a);
     }
-    if (i + 1 >= argc) {
-      return bad("%s needs a value", a);
+    const char* v = dso_args_value(argc, argv, &i, "simulate");
+    if (!v) {
+      return 0;
     }
-    const char* v = argv[++i];
     long long x = 0;
     int ok = 1;
     if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
-      ok = v[0] != '\0';
+      ok = dso_args_nonempty(v, "the CSV file to write", "simulate", a);
       o->output = v;
     } else if (!strcmp(a, "--episodes")) {
-      ok = parse_long(&x, v, 1, 1000000);
+      ok = dso_args_int(&x, v, 1, DSO_TASK_MAX_ROLLOUTS, "simulate", a);
       o->episodes = (long)x;
     } else if (!strcmp(a, "--horizon")) {
-      ok = parse_long(&x, v, 1, 100000000);
+      ok = dso_args_int(&x, v, 1, DSO_TASK_MAX_HORIZON, "simulate", a);
       o->horizon = (long)x;
     } else if (!strcmp(a, "--validation")) {
-      ok = parse_long(&x, v, 0, 1000000);
+      ok = dso_args_int(&x, v, 0, DSO_TASK_MAX_ROLLOUTS, "simulate", a);
       o->validation = (long)x;
     } else if (!strcmp(a, "--seed")) {
-      ok = parse_long(&x, v, 0, (long long)(((unsigned long long)1 << 62) - 1));
+      ok = dso_args_int(&x, v, 0, DSO_ARGS_MAX_SEED, "simulate", a);
       o->seed = x;
     } else if (!strcmp(a, "--excitation")) {
-      char* end = NULL;
-      o->excitation = strtod(v, &end);
-      ok = v[0] && end && !*end && isfinite(o->excitation) && o->excitation >= 0;
+      ok = dso_args_double(&o->excitation, v, 0, INFINITY, 0, "simulate", a);
     } else if (!strcmp(a, "--values")) {
+      ok = dso_args_nonempty(v, "a JSON file of true values", "simulate", a);
       o->values = v;
     } else {  // --set
       const char* eq = strchr(v, '=');
-      if (!eq || eq == v || !eq[1]) {
-        return bad("--set needs NAME=VALUE, got '%s'", v);
+      if (!eq || eq == v) {
+        return bad("--set: expected NAME=VALUE, got '%s'", v);
       }
       if (o->nset == DSO_MAX_SET) {
-        return bad("more than %d --set options", DSO_MAX_SET);
+        return bad("--set: more than %d --set options", DSO_MAX_SET);
+      }
+      double value;
+      if (!dso_args_double(&value, eq + 1, -INFINITY, INFINITY, 0, "simulate", "--set")) {
+        return 0;
       }
       o->set[o->nset++] = v;
     }
     if (!ok) {
-      return bad("bad value '%s' for %s", v, a);
+      return 0;
     }
   }
   if (!o->task) {
@@ -149,10 +141,8 @@ static int apply_set(dsoTheta* theta, double* u, const char* nv, dsoError* err) 
   const char* eq = strchr(nv, '=');
   char name[DSO_NAME_LEN];
   size_t len = (size_t)(eq - nv);
-  char* end = NULL;
-  double value = strtod(eq + 1, &end);
-  if (*end || !isfinite(value)) {
-    fprintf(stderr, "dso simulate: --set %s: '%s' is not a finite number\n", nv, eq + 1);
+  double value = 0;
+  if (!dso_args_double(&value, eq + 1, -INFINITY, INFINITY, 0, "simulate", "--set")) {
     return 0;
   }
   if (len >= sizeof(name) || strpbrk(nv, "\"\\") != NULL) {
@@ -210,6 +200,12 @@ int dso_cli_simulate(int argc, char** argv) {
   }
   int episodes = o.episodes > 0 ? (int)o.episodes : task->nrollout;
   int horizon = o.horizon > 0 ? (int)o.horizon : task->rollout.horizon;
+  if (dso_task_check_batch(task, episodes, horizon, o.episodes > 0 ? "--episodes" :
+                           "rollout.rollouts", o.horizon > 0 ? "--horizon" : "rollout.horizon",
+                           &err)) {
+    status = dso_cli_fail("simulate", &err);
+    goto done;
+  }
   int validation = o.validation >= 0 ? (int)o.validation : 0;
   uint64_t seed = o.seed >= 0 ? (uint64_t)o.seed : task->rollout.seed;
   if (validation > episodes) {

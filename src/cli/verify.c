@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "args.h"
 #include "cli.h"
 #include "verify.h"
 
@@ -25,12 +26,6 @@ static void verify_usage(FILE* out) {
           "is at least the tolerance. Exit status 0 if every row passes, 1 otherwise.\n");
 }
 
-static int parse_num(const char* s, double* v) {
-  char* end;
-  *v = strtod(s, &end);
-  return end != s && *end == 0;
-}
-
 int dso_cli_verify(int argc, char** argv) {
   if (dso_cli_wants_help(argc, argv)) {
     verify_usage(stdout);
@@ -40,22 +35,28 @@ int dso_cli_verify(int argc, char** argv) {
   dso_verify_settings_default(&vs);
   int only_failed = 0;
   for (int i = 1; i < argc; i++) {
-    double v;
-    if (!strcmp(argv[i], "--failed")) {
+    const char* a = argv[i];
+    if (!strcmp(a, "--failed")) {
       only_failed = 1;
-    } else if (i + 1 < argc && !strcmp(argv[i], "--seed") && parse_num(argv[i + 1], &v) && v >= 0) {
-      vs.seed = (uint64_t)v;
-      i++;
-    } else if (i + 1 < argc && !strcmp(argv[i], "--threads") && parse_num(argv[i + 1], &v) &&
-               v >= 1 && v <= 1024) {
-      vs.nthread = (int)v;
-      i++;
-    } else if (i + 1 < argc && !strcmp(argv[i], "--scale") && parse_num(argv[i + 1], &v) && v > 0) {
-      vs.scale = v;
-      i++;
-    } else {
-      fprintf(stderr, "dso verify: bad argument '%s'\n", argv[i]);
+      continue;
+    }
+    if (strcmp(a, "--seed") && strcmp(a, "--threads") && strcmp(a, "--scale")) {
+      fprintf(stderr, "dso verify: unknown argument '%s'\n", a);
       verify_usage(stderr);
+      return DSO_EXIT_INPUT;
+    }
+    const char* v = dso_args_value(argc, argv, &i, "verify");
+    long long seed = 0;
+    int ok = v != NULL;
+    if (ok && !strcmp(a, "--seed")) {
+      ok = dso_args_int(&seed, v, 0, DSO_ARGS_MAX_SEED, "verify", a);
+      vs.seed = (uint64_t)seed;
+    } else if (ok && !strcmp(a, "--threads")) {
+      ok = dso_args_int32(&vs.nthread, v, 1, 1024, "verify", a);
+    } else if (ok) {
+      ok = dso_args_double(&vs.scale, v, 0, 100, DSO_ARGS_OPEN_LO, "verify", a);
+    }
+    if (!ok) {
       return DSO_EXIT_INPUT;
     }
   }
