@@ -515,7 +515,7 @@ static const char* bias_name(int t) {
 // locating elements of the compiled model in the text
 
 enum { kPos = 1, kMass = 2, kCom = 4, kInertia = 8, kInertial = 14 };  // body flags
-enum { kDamp = 1, kFric = 2, kArm = 4, kStiff = 8 };          // joint flags
+enum { kDamp = 1, kFric = 2, kArm = 4, kStiff = 8, kSolref = 16, kSolimp = 32 };  // joint
 enum { kGear = 1, kGain = 2, kBias = 4 };                     // actuator flags
 enum { kFriction = 1, kSize = 2 };                            // geom flags
 
@@ -732,25 +732,32 @@ static dsoStatus write_joint(mjcfCtx* c, int j, int flags, dsoError* err) {
     rename_tag(&c->w, k, "joint");
     set_attr(&c->w, k, "type", "free");
     set_attr(&c->w, k, "limited", "false");
-    flags |= kDamp | kFric | kArm | kStiff;
+    flags |= kDamp | kFric | kArm | kStiff | kSolref | kSolimp;
   }
-  const struct { int flag; const char* attr; const double* field; } f[3] = {
-    {kDamp, "damping", m->dof_damping}, {kFric, "frictionloss", m->dof_frictionloss},
-    {kArm, "armature", m->dof_armature}};
+  // per-dof fields of n values per dof
+  const struct { int flag; const char* attr; const double* field; int n; } f[5] = {
+    {kDamp, "damping", m->dof_damping, 1}, {kFric, "frictionloss", m->dof_frictionloss, 1},
+    {kArm, "armature", m->dof_armature, 1},
+    {kSolref, "solreffriction", m->dof_solref, mjNREF},
+    {kSolimp, "solimpfriction", m->dof_solimp, mjNIMP}};
   int adr = m->jnt_dofadr[j], nd = j + 1 < m->njnt ? m->jnt_dofadr[j + 1] - adr : m->nv - adr;
-  for (int i = 0; i < 3; i++) {
+  for (int i = 0; i < 5; i++) {
     if (!(flags & f[i].flag)) {
       continue;
     }
+    const double* v0 = f[i].field + (size_t)f[i].n * adr;
     for (int q = 1; q < nd; q++) {
-      if (f[i].field[adr + q] != f[i].field[adr]) {
-        return dso_error(err, DSO_ERR_INPUT,
-                         "%s: joint '%s': %s differs between its dofs (%.17g, %.17g); MJCF holds "
-                         "one value per joint", c->path, mj_id2name(m, mjOBJ_JOINT, j),
-                         f[i].attr, f[i].field[adr], f[i].field[adr + q]);
+      for (int r = 0; r < f[i].n; r++) {
+        double vq = v0[f[i].n * q + r];
+        if (vq != v0[r]) {
+          return dso_error(err, DSO_ERR_INPUT,
+                           "%s: joint '%s': %s%s differs between its dofs (%.17g, %.17g); MJCF "
+                           "holds one value per joint", c->path, mj_id2name(m, mjOBJ_JOINT, j),
+                           f[i].attr, f[i].n > 1 ? " (a component)" : "", v0[r], vq);
+        }
       }
     }
-    set_vec(&c->w, k, f[i].attr, f[i].field + adr, 1);
+    set_vec(&c->w, k, f[i].attr, v0, f[i].n);
   }
   if (flags & kStiff) {
     set_vec(&c->w, k, "stiffness", m->jnt_stiffness + j, 1);
@@ -998,6 +1005,8 @@ static dsoStatus edit_doc(mjcfCtx* c, const dsoTheta* theta, const double* u,
       case DSO_BIND_DOF_FRICTIONLOSS: jf[b->id] |= kFric; break;
       case DSO_BIND_DOF_ARMATURE: jf[b->id] |= kArm; break;
       case DSO_BIND_JNT_STIFFNESS: jf[b->id] |= kStiff; break;
+      case DSO_BIND_DOF_SOLREF_FRICTION: jf[b->id] |= kSolref; break;
+      case DSO_BIND_DOF_SOLIMP_FRICTION: jf[b->id] |= kSolimp; break;
       case DSO_BIND_ACT_GEAR: af[b->id] |= kGear; break;
       case DSO_BIND_ACT_GAIN: af[b->id] |= kGain; break;
       case DSO_BIND_ACT_BIAS: af[b->id] |= kBias; break;

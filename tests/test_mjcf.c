@@ -281,7 +281,8 @@ static void test_features(void** state) {
                               "gaintype=\"fixed\" biastype=\"affine\""));
   assert_non_null(strstr(out, "<joint name=\"ball_free\" type=\"free\" limited=\"false\" "
                               "damping=\"0.01\" frictionloss=\"0\" armature=\"0\" "
-                              "stiffness=\"0\"/>"));
+                              "solreffriction=\"0.02 1\" solimpfriction=\"0.90000000000000002 "
+                              "0.94999999999999996 0.001 0.5 2\" stiffness=\"0\"/>"));
   assert_non_null(strstr(out, "<option gravity=\"0 0 -9.6999999999999993\"/>"));
   assert_non_null(strstr(out, "physics.yaw.force = 0.125"));
   assert_non_null(strstr(out, "range=\"-90 90\""));  // degrees untouched
