@@ -9,8 +9,9 @@
 //                             quat, mass, diaginertia is inserted for a body whose inertia came
 //                             from its geoms; fullinertia is replaced by quat + diaginertia)
 //   body pos                  <body pos>
-//   joint damping, frictionloss, armature   <joint ...> (MJCF holds one value per joint: the dofs
-//                             of a ball or free joint must agree, else an error)
+//   joint damping, frictionloss, armature, solreffriction (2 values), solimpfriction (5 values)
+//                             <joint ...> (MJCF holds one value per joint: the dofs of a ball or
+//                             free joint must agree, else an error)
 //   joint stiffness           <joint stiffness>
 //   actuator gear             gear (6 values)
 //   actuator gain, bias       <general gainprm/biasprm> (10 values); a shortcut (motor, position,
