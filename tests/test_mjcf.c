@@ -116,8 +116,8 @@ static char* edit_and_verify(const char* path, const mjModel* m, const dsoTheta*
 
 static void test_every_kind_on_the_models(void** state) {
   (void)state;
-  const char* models[] = {"pendulum", "arm2", "cartpole", "double_pendulum", "hopper"};
-  for (int i = 0; i < 5; i++) {
+  const char* models[] = {"pendulum", "arm2", "cartpole", "double_pendulum", "hopper", "drive"};
+  for (int i = 0; i < 6; i++) {
     char path[512];
     snprintf(path, sizeof(path), "%s/models/%s.xml", DSO_SOURCE_DIR, models[i]);
     dsoError err = {0};
