@@ -381,10 +381,31 @@ static void test_sign_friction_drive(void** state) {
   }
 }
 
+#include "run_cli.h"
+
+// `dso info` lists the entries with their default transforms
+static void test_info(void** state) {
+  (void)state;
+  assert_int_equal(run("info models/drive.xml"), 0);
+  const char* want[] = {"physics.slide.solreffriction[0]", "physics.slide.solimpfriction[4]"};
+  for (int i = 0; i < 2; i++) {
+    assert_non_null(strstr(g_out, want[i]));
+  }
+  const char* line = strstr(g_out, "physics.slide.solimpfriction[0]");
+  const char* eol = strchr(line, '\n');
+  const char* b = strstr(line, "bounded");
+  assert_true(b && b < eol);
+  line = strstr(g_out, "physics.slide.solreffriction[0]");
+  eol = strchr(line, '\n');
+  b = strstr(line, "log");
+  assert_true(b && b < eol);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_bindings),
     cmocka_unit_test(test_linear_zone),
+    cmocka_unit_test(test_info),
     cmocka_unit_test(test_sign_friction_drive),
   };
   return cmocka_run_group_tests(tests, setup, NULL);
