@@ -25,6 +25,8 @@ static const dsoFieldInfo kFields[] = {
   {DSO_BIND_DOF_FRICTIONLOSS, "physics", "frictionloss", mjOBJ_JOINT, 1, 0},
   {DSO_BIND_DOF_ARMATURE, "physics", "armature", mjOBJ_JOINT, 1, 1},
   {DSO_BIND_DOF_FORCE, "physics", "force", mjOBJ_JOINT, 0, 0},
+  {DSO_BIND_DOF_SOLREF_FRICTION, "physics", "solreffriction", mjOBJ_JOINT, 1, 0},
+  {DSO_BIND_DOF_SOLIMP_FRICTION, "physics", "solimpfriction", mjOBJ_JOINT, 1, 0},
   {DSO_BIND_JNT_STIFFNESS, "physics", "stiffness", mjOBJ_JOINT, 1, 0},
   {DSO_BIND_ACT_GEAR, "physics", "gear", mjOBJ_ACTUATOR, 0, 1},
   {DSO_BIND_ACT_GAIN, "physics", "gain", mjOBJ_ACTUATOR, 0, 0},
@@ -98,6 +100,8 @@ static int ncomp(const mjModel* m, dsoBindKind kind, int id) {
     case DSO_BIND_DOF_FRICTIONLOSS:
     case DSO_BIND_DOF_ARMATURE:
     case DSO_BIND_DOF_FORCE: return joint_dofs(m, id);
+    case DSO_BIND_DOF_SOLREF_FRICTION: return mjNREF * joint_dofs(m, id);
+    case DSO_BIND_DOF_SOLIMP_FRICTION: return mjNIMP * joint_dofs(m, id);
     case DSO_BIND_SENSOR_GAIN:
     case DSO_BIND_SENSOR_OFFSET:
     case DSO_BIND_SENSOR_STD: return m->sensor_dim[id];
@@ -111,6 +115,8 @@ static int target_of(const mjModel* m, dsoBindKind kind, int id, int k) {
     case DSO_BIND_DOF_FRICTIONLOSS:
     case DSO_BIND_DOF_ARMATURE:
     case DSO_BIND_DOF_FORCE: return m->jnt_dofadr[id] + k;
+    case DSO_BIND_DOF_SOLREF_FRICTION: return mjNREF * m->jnt_dofadr[id] + k;
+    case DSO_BIND_DOF_SOLIMP_FRICTION: return mjNIMP * m->jnt_dofadr[id] + k;
     case DSO_BIND_SENSOR_GAIN:
     case DSO_BIND_SENSOR_OFFSET:
     case DSO_BIND_SENSOR_STD: return m->sensor_adr[id] + k;
@@ -140,6 +146,24 @@ dsoBlock dso_bind_block(dsoBindKind kind) {
 
 int dso_bind_positive(dsoBindKind kind) {
   return (kind > DSO_BIND_NONE && kind < DSO_NBIND) ? kFields[kind].positive : 0;
+}
+
+int dso_bind_domain(const dsoBinding* b, double* lower, double* upper) {
+  int positive = dso_bind_positive(b->kind);
+  *lower = positive ? 0.0 : -INFINITY;
+  *upper = INFINITY;
+  if (b->kind == DSO_BIND_DOF_SOLREF_FRICTION && b->index % mjNREF == 0) {
+    *lower = mjMINVAL;  // timeconst; MuJoCo raises it to 2 timesteps under refsafe
+  } else if (b->kind == DSO_BIND_DOF_SOLIMP_FRICTION) {
+    switch (b->index % mjNIMP) {
+      case 0:
+      case 1:
+      case 3: *upper = 1.0; break;  // dmin, dmax, midpoint
+      case 4: *lower = 1.0; break;  // power
+      default: break;               // width
+    }
+  }
+  return isfinite(*lower) && isfinite(*upper);
 }
 
 int dso_bind_needs_setconst(dsoBindKind kind) {
@@ -377,6 +401,8 @@ double* dso_bind_field(mjModel* m, const dsoBinding* b) {
     case DSO_BIND_DOF_DAMPING: return m->dof_damping + t;
     case DSO_BIND_DOF_FRICTIONLOSS: return m->dof_frictionloss + t;
     case DSO_BIND_DOF_ARMATURE: return m->dof_armature + t;
+    case DSO_BIND_DOF_SOLREF_FRICTION: return m->dof_solref + t;
+    case DSO_BIND_DOF_SOLIMP_FRICTION: return m->dof_solimp + t;
     case DSO_BIND_JNT_STIFFNESS: return m->jnt_stiffness + b->id;
     case DSO_BIND_ACT_GEAR: return m->actuator_gear + t;
     case DSO_BIND_ACT_GAIN: return m->actuator_gainprm + t;

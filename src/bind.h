@@ -27,6 +27,8 @@ typedef enum dsoBindKind_ {
   DSO_BIND_DOF_FRICTIONLOSS,// physics.<joint>.frictionloss dof_frictionloss     N m, N
   DSO_BIND_DOF_ARMATURE,    // physics.<joint>.armature     dof_armature         kg m^2, kg
   DSO_BIND_DOF_FORCE,       // physics.<joint>.force[k]     constant qfrc_applied N m, N
+  DSO_BIND_DOF_SOLREF_FRICTION,  // physics.<joint>.solreffriction[k]  dof_solref  (s, 1)
+  DSO_BIND_DOF_SOLIMP_FRICTION,  // physics.<joint>.solimpfriction[k]  dof_solimp  (1, 1, m, 1, 1)
   DSO_BIND_JNT_STIFFNESS,   // physics.<joint>.stiffness    jnt_stiffness        N m/rad, N/m
   DSO_BIND_ACT_GEAR,        // physics.<actuator>.gear[k]   actuator_gear
   DSO_BIND_ACT_GAIN,        // physics.<actuator>.gain[k]   actuator_gainprm
@@ -40,6 +42,25 @@ typedef enum dsoBindKind_ {
   DSO_BIND_SENSOR_STD,      // sensor_noise.<sensor>.std[k] σ of ξ added to y
   DSO_NBIND
 } dsoBindKind;
+
+// The friction-loss constraint. MuJoCo's frictionloss is not an ideal Coulomb force Fc·sign(qd)
+// but a soft constraint solved with the dof's solreffriction = (timeconst, dampratio) and
+// solimpfriction = (dmin, dmax, width, midpoint, power) (dof_solref, dof_solimp; the <option>
+// override o_solref/o_solimp acts on contacts only and leaves friction loss alone). Friction rows
+// have no position, so the impedance is d = dmin and the reference acceleration is -b·qd with
+// b = 2 / (dmax·timeconst): on one dof of effective mass m (inertia) under an applied force F the
+// constraint force is f = -dmin·(F + 2 m qd / (dmax·timeconst)) clamped to [-Fc, Fc]. Below
+//   |qd| < v_lin = Fc·dmax·timeconst / (2·dmin·m)
+// it acts as a viscous damper of coefficient 2·dmin·m/(dmax·timeconst) that also passes (1-dmin)
+// of the applied force (creep) instead of sticking. At the defaults (0.02, 1), (0.9, 0.95, ...)
+// v_lin = 0.0106 Fc/m; a drive that spends time at such speeds is fitted with a frictionloss
+// and a damping both biased. The stiff setting timeconst = 2·timestep (smaller values act as
+// 2·timestep while MuJoCo's refsafe flag is on) and dmin = dmax = 0.9999 (MuJoCo's largest
+// impedance) removes a velocity of up to Fc·timestep/m within one step and passes 1e-4 of F: the
+// discrete-time Coulomb friction, which the paper's identification (section 5.1) assumes.
+// dampratio, width, midpoint and power do not change friction loss (entries for them are inert).
+// Multi-dof joints (ball 3, free 6) hold one (timeconst, dampratio) and one solimp per dof:
+// component k is value k % 2 (k % 5) of dof k / 2 (k / 5); MJCF needs them equal across dofs.
 
 // Blocks of the packed vector θ in the order of paper eq. 95.
 typedef enum dsoBlock_ {
@@ -85,6 +106,13 @@ dsoBlock dso_bind_block(dsoBindKind kind);
 
 // 1 if values of kind must be positive (log transform by default), 0 if they may take any sign.
 int dso_bind_positive(dsoBindKind kind);
+
+// Natural domain of b's values: *lower, *upper (may be infinite), the default bounds of a task
+// entry without "bounds". Returns 1 when both are finite (the entry then defaults to the bounded
+// transform), else 0 (log for positive kinds, identity otherwise). Positive kinds have lower 0
+// except solreffriction timeconst (mjMINVAL) and solimpfriction power (1); solimpfriction dmin,
+// dmax and midpoint lie in (0, 1).
+int dso_bind_domain(const dsoBinding* b, double* lower, double* upper);
 
 // 1 if writing kind changes constants that MuJoCo's compiler derives (mj_setConst is needed).
 int dso_bind_needs_setconst(dsoBindKind kind);

@@ -515,7 +515,7 @@ static const char* bias_name(int t) {
 // locating elements of the compiled model in the text
 
 enum { kPos = 1, kMass = 2, kCom = 4, kInertia = 8, kInertial = 14 };  // body flags
-enum { kDamp = 1, kFric = 2, kArm = 4, kStiff = 8 };          // joint flags
+enum { kDamp = 1, kFric = 2, kArm = 4, kStiff = 8, kSolref = 16, kSolimp = 32 };  // joint
 enum { kGear = 1, kGain = 2, kBias = 4 };                     // actuator flags
 enum { kFriction = 1, kSize = 2 };                            // geom flags
 
@@ -732,25 +732,32 @@ static dsoStatus write_joint(mjcfCtx* c, int j, int flags, dsoError* err) {
     rename_tag(&c->w, k, "joint");
     set_attr(&c->w, k, "type", "free");
     set_attr(&c->w, k, "limited", "false");
-    flags |= kDamp | kFric | kArm | kStiff;
+    flags |= kDamp | kFric | kArm | kStiff | kSolref | kSolimp;
   }
-  const struct { int flag; const char* attr; const double* field; } f[3] = {
-    {kDamp, "damping", m->dof_damping}, {kFric, "frictionloss", m->dof_frictionloss},
-    {kArm, "armature", m->dof_armature}};
+  // per-dof fields of n values per dof
+  const struct { int flag; const char* attr; const double* field; int n; } f[5] = {
+    {kDamp, "damping", m->dof_damping, 1}, {kFric, "frictionloss", m->dof_frictionloss, 1},
+    {kArm, "armature", m->dof_armature, 1},
+    {kSolref, "solreffriction", m->dof_solref, mjNREF},
+    {kSolimp, "solimpfriction", m->dof_solimp, mjNIMP}};
   int adr = m->jnt_dofadr[j], nd = j + 1 < m->njnt ? m->jnt_dofadr[j + 1] - adr : m->nv - adr;
-  for (int i = 0; i < 3; i++) {
+  for (int i = 0; i < 5; i++) {
     if (!(flags & f[i].flag)) {
       continue;
     }
+    const double* v0 = f[i].field + (size_t)f[i].n * adr;
     for (int q = 1; q < nd; q++) {
-      if (f[i].field[adr + q] != f[i].field[adr]) {
-        return dso_error(err, DSO_ERR_INPUT,
-                         "%s: joint '%s': %s differs between its dofs (%.17g, %.17g); MJCF holds "
-                         "one value per joint", c->path, mj_id2name(m, mjOBJ_JOINT, j),
-                         f[i].attr, f[i].field[adr], f[i].field[adr + q]);
+      for (int r = 0; r < f[i].n; r++) {
+        double vq = v0[f[i].n * q + r];
+        if (vq != v0[r]) {
+          return dso_error(err, DSO_ERR_INPUT,
+                           "%s: joint '%s': %s%s differs between its dofs (%.17g, %.17g); MJCF "
+                           "holds one value per joint", c->path, mj_id2name(m, mjOBJ_JOINT, j),
+                           f[i].attr, f[i].n > 1 ? " (a component)" : "", v0[r], vq);
+        }
       }
     }
-    set_vec(&c->w, k, f[i].attr, f[i].field + adr, 1);
+    set_vec(&c->w, k, f[i].attr, v0, f[i].n);
   }
   if (flags & kStiff) {
     set_vec(&c->w, k, "stiffness", m->jnt_stiffness + j, 1);
@@ -848,12 +855,11 @@ static char* no_attr_comment(const dsoTheta* theta, const double* u, const char*
     return NULL;
   }
   o += (size_t)snprintf(t, len, "<!-- dso: identified values without an MJCF attribute, not in "
-                        "this file (the constant generalized force is applied through "
-                        "qfrc_applied):");
+                        "this file:");
   for (int i = 0; i < theta->n; i++) {
     const dsoThetaEntry* e = &theta->entry[i];
     dsoBindKind kd = e->bind.kind;
-    if (kd != DSO_BIND_DOF_FORCE && kd != DSO_BIND_SENSOR_GAIN && kd != DSO_BIND_SENSOR_OFFSET &&
+    if (kd != DSO_BIND_SENSOR_GAIN && kd != DSO_BIND_SENSOR_OFFSET &&
         kd != DSO_BIND_ACTION_STD && kd != DSO_BIND_SENSOR_STD) {
       continue;
     }
@@ -872,6 +878,148 @@ static char* no_attr_comment(const dsoTheta* theta, const double* u, const char*
     return strdup("");
   }
   return t;
+}
+
+// ---------------------------------------------------------------------------------------------
+// constant generalized forces as bias-only actuators
+
+// name of the actuator that carries joint j's constant force
+static void force_act_name(char* buf, size_t len, const mjModel* m, int j) {
+  snprintf(buf, len, "dso_force_%s", mj_id2name(m, mjOBJ_JOINT, j));
+}
+
+// appends text (lines already indented after the first) as the last child of the root
+static void append_to_root(mjcfEditor* w, const char* text) {
+  const mjcfDoc* d = &w->doc;
+  const mjcfElem* e = &d->el[d->root];
+  char ind[128];
+  int fc = e->first_child;
+  indent_of(d, fc >= 0 ? d->el[fc].start : e->start, ind, sizeof(ind));
+  // insert at the start of the end tag's line when only blanks precede it there
+  int at = e->close_start, b = at;
+  while (b > 0 && (d->s[b - 1] == ' ' || d->s[b - 1] == '\t')) {
+    b--;
+  }
+  int own_line = b == 0 || d->s[b - 1] == '\n';
+  size_t len = strlen(text) + strlen(ind) + 8;
+  char* t = (char*)malloc(len);
+  if (!t) {
+    w->oom = 1;
+    return;
+  }
+  snprintf(t, len, own_line ? "%s%s\n" : "\n%s%s\n", ind, text);
+  add_edit(w, own_line ? b : at, 0, t);
+  free(t);
+}
+
+// the physics.<joint>.force entries as MJCF: one <general> per joint with such an entry, in a new
+// <actuator> section at the end of the file (so their ids follow the model's own actuators).
+// Gain 0 and an affine bias make the actuator force the constant biasprm[0], whatever its ctrl;
+// the joint transmission applies gear times that force to the joint's dofs, which equals
+// qfrc_applied bit for bit: a hinge or slide gets gear 1 and biasprm[0] = F, a ball or free joint
+// gear = (F per dof) and biasprm[0] = 1. Every attribute a default class could change is written.
+static dsoStatus force_actuators(mjcfCtx* c, const unsigned char* jforce, const double* qfrc,
+                                 const dsoTheta* theta, const double* u, dsoError* err) {
+  const mjModel* m = c->m;
+  int any = 0;
+  for (int j = 0; j < m->njnt; j++) {
+    any |= jforce[j];
+  }
+  if (!any) {
+    return DSO_OK;
+  }
+  if (m->opt.disableflags & mjDSBL_ACTUATION) {
+    return dso_error(err, DSO_ERR_INPUT, "%s: the model disables actuation (<flag actuation="
+                     "\"disable\">), so the constant forces (physics.<joint>.force) cannot be "
+                     "written as actuators", c->path);
+  }
+  size_t len = 2048, o = 0;
+  for (int i = 0; i < theta->n; i++) {
+    len += strlen(theta->entry[i].name) + 64;
+  }
+  for (int j = 0; j < m->njnt; j++) {
+    const char* jn = mj_id2name(m, mjOBJ_JOINT, j);
+    len += jforce[j] ? 2 * strlen(jn ? jn : "") + 1024 : 0;
+  }
+  char* t = (char*)malloc(len);
+  if (!t) {
+    return dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", c->path);
+  }
+  char ind[128], ind2[160];
+  const mjcfDoc* d = &c->w.doc;
+  int fc = d->el[d->root].first_child;
+  indent_of(d, fc >= 0 ? d->el[fc].start : d->el[d->root].start, ind, sizeof(ind));
+  snprintf(ind2, sizeof(ind2), "%s  ", ind[0] ? ind : "  ");
+  o += (size_t)snprintf(t + o, len - o,
+                        "<actuator>\n%s<!-- dso: the identified constant generalized forces "
+                        "(dso applies them through qfrc_applied)\n%s     as bias-only "
+                        "actuators: gain 0, so their control has no effect, and force =\n%s     "
+                        "biasprm[0] times gear on the joint's dofs. They follow the model's own "
+                        "actuators:\n%s     ctrl has one more entry per joint, and data recorded "
+                        "for the model without them\n%s     has fewer ctrl columns.", ind2, ind2,
+                        ind2, ind2, ind2);
+  for (int i = 0; i < theta->n; i++) {
+    const dsoThetaEntry* e = &theta->entry[i];
+    if (e->bind.kind == DSO_BIND_DOF_FORCE) {
+      char an[300];
+      force_act_name(an, sizeof(an), m, e->bind.id);
+      char name[DSO_NAME_LEN];
+      snprintf(name, sizeof(name), "%s", e->name);
+      for (char* p = strstr(name, "--"); p; p = strstr(p, "--")) {
+        p[1] = '_';  // "--" may not appear in a comment
+      }
+      o += (size_t)snprintf(t + o, len - o, "\n%s     %s = %.17g (actuator %s)", ind2, name,
+                            dso_theta_entry_natural(e, u[i]), an);
+    }
+  }
+  o += (size_t)snprintf(t + o, len - o, " -->");
+  dsoStatus s = DSO_OK;
+  for (int j = 0; j < m->njnt && !s; j++) {
+    if (!jforce[j]) {
+      continue;
+    }
+    const char* jn = mj_id2name(m, mjOBJ_JOINT, j);
+    char an[300];
+    if (!jn || !jn[0]) {
+      s = dso_error(err, DSO_ERR_INPUT, "%s: joint #%d has a constant force but no name, so no "
+                    "actuator can refer to it; name the joint", c->path, j);
+      break;
+    }
+    force_act_name(an, sizeof(an), m, j);
+    if (mj_name2id(m, mjOBJ_ACTUATOR, an) >= 0) {
+      s = dso_error(err, DSO_ERR_INPUT, "%s: an actuator is already named '%s'; rename it so "
+                    "that the constant force of joint '%s' can be written", c->path, an, jn);
+      break;
+    }
+    int adr = m->jnt_dofadr[j], nd = j + 1 < m->njnt ? m->jnt_dofadr[j + 1] - adr : m->nv - adr;
+    double gear[6] = {1, 0, 0, 0, 0, 0}, bias[mjNBIAS] = {0}, gain[mjNGAIN] = {0};
+    if (nd == 1) {
+      bias[0] = qfrc[adr];
+    } else {
+      gear[0] = 0;
+      for (int q = 0; q < nd && q < 6; q++) {
+        gear[q] = qfrc[adr + q];
+      }
+      bias[0] = 1;
+    }
+    char gv[256], bv[512], kv[512], ej[600], ea[600];
+    fmt_vec(gv, sizeof(gv), gear, 6);
+    fmt_vec(bv, sizeof(bv), bias, mjNBIAS);
+    fmt_vec(kv, sizeof(kv), gain, mjNGAIN);
+    escape_attr(ej, sizeof(ej), jn);
+    escape_attr(ea, sizeof(ea), an);
+    o += (size_t)snprintf(t + o, len - o,
+                          "\n%s<general name=\"%s\" joint=\"%s\" gear=\"%s\" dyntype=\"none\" "
+                          "gaintype=\"fixed\" gainprm=\"%s\" biastype=\"affine\" "
+                          "biasprm=\"%s\" ctrllimited=\"false\" forcelimited=\"false\"/>",
+                          ind2, ea, ej, gv, kv, bv);
+  }
+  if (!s) {
+    snprintf(t + o, len - o, "\n%s</actuator>", ind[0] ? ind : "");
+    append_to_root(&c->w, t);
+  }
+  free(t);
+  return s;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -945,7 +1093,8 @@ static dsoStatus relocate(mjcfCtx* c, const char* xml_path, const char* out_dir,
 // edit
 
 static dsoStatus edit_doc(mjcfCtx* c, const dsoTheta* theta, const double* u,
-                          const char* xml_path, const char* out_dir, dsoError* err) {
+                          const double* qfrc, const char* xml_path, const char* out_dir,
+                          dsoError* err) {
   const mjModel* m = c->m;
   mjcfDoc* d = &c->w.doc;
   dsoStatus s = scan(d, err);
@@ -973,7 +1122,8 @@ static dsoStatus edit_doc(mjcfCtx* c, const dsoTheta* theta, const double* u,
   unsigned char* jf = (unsigned char*)calloc((size_t)m->njnt + 1, 1);
   unsigned char* af = (unsigned char*)calloc((size_t)m->nu + 1, 1);
   unsigned char* gf = (unsigned char*)calloc((size_t)m->ngeom + 1, 1);
-  if (!c->worlds || !c->body || !bf || !jf || !af || !gf) {
+  unsigned char* jforce = (unsigned char*)calloc((size_t)m->njnt + 1, 1);
+  if (!c->worlds || !c->body || !bf || !jf || !af || !gf || !jforce) {
     s = dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", c->path);
     goto done;
   }
@@ -998,12 +1148,15 @@ static dsoStatus edit_doc(mjcfCtx* c, const dsoTheta* theta, const double* u,
       case DSO_BIND_DOF_FRICTIONLOSS: jf[b->id] |= kFric; break;
       case DSO_BIND_DOF_ARMATURE: jf[b->id] |= kArm; break;
       case DSO_BIND_JNT_STIFFNESS: jf[b->id] |= kStiff; break;
+      case DSO_BIND_DOF_SOLREF_FRICTION: jf[b->id] |= kSolref; break;
+      case DSO_BIND_DOF_SOLIMP_FRICTION: jf[b->id] |= kSolimp; break;
       case DSO_BIND_ACT_GEAR: af[b->id] |= kGear; break;
       case DSO_BIND_ACT_GAIN: af[b->id] |= kGain; break;
       case DSO_BIND_ACT_BIAS: af[b->id] |= kBias; break;
       case DSO_BIND_GEOM_FRICTION: gf[b->id] |= kFriction; break;
       case DSO_BIND_GEOM_SIZE: gf[b->id] |= kSize; break;
       case DSO_BIND_GRAVITY: gravity = 1; break;
+      case DSO_BIND_DOF_FORCE: jforce[b->id] = 1; break;
       default: break;
     }
   }
@@ -1102,7 +1255,8 @@ static dsoStatus edit_doc(mjcfCtx* c, const dsoTheta* theta, const double* u,
       insert_child(&c->w, d->root, t);
     }
   }
-  if (out_dir) {
+  s = force_actuators(c, jforce, qfrc, theta, u, err);
+  if (!s && out_dir) {
     s = relocate(c, xml_path, out_dir, err);
   }
   if (!s && c->w.oom) {
@@ -1113,6 +1267,7 @@ done:
   free(jf);
   free(af);
   free(gf);
+  free(jforce);
   return s;
 }
 
@@ -1137,7 +1292,7 @@ dsoStatus dso_mjcf_edit(char** out, const char* xml, const char* xml_path, const
   c.m = sim->m;
   c.path = xml_path;
   if (!s) {
-    s = edit_doc(&c, theta, u, xml_path, out_dir, err);
+    s = edit_doc(&c, theta, u, sim->qfrc, xml_path, out_dir, err);
   }
   if (!s) {
     s = apply_edits(&c.w, out, err);
@@ -1161,8 +1316,37 @@ static int close_enough(double a, double b) {
   return d <= 1e-15 || d <= 1e-12 * fmax(fabs(a), fabs(b));
 }
 
+// the constant force the appended bias-only actuators of m (ids from nu0 on) apply per dof, into
+// qf (nv); DSO_ERR_INTERNAL when one of them is not such an actuator
+static dsoStatus force_of_actuators(double* qf, const mjModel* m, int nu0, dsoError* err) {
+  mju_zero(qf, m->nv);
+  for (int a = nu0; a < m->nu; a++) {
+    int ok = m->actuator_trntype[a] == mjTRN_JOINT && m->actuator_dyntype[a] == mjDYN_NONE &&
+             m->actuator_gaintype[a] == mjGAIN_FIXED && m->actuator_biastype[a] == mjBIAS_AFFINE &&
+             !m->actuator_forcelimited[a];
+    for (int k = 0; k < mjNGAIN; k++) {
+      ok &= m->actuator_gainprm[mjNGAIN * a + k] == 0;
+    }
+    for (int k = 1; k < mjNBIAS; k++) {
+      ok &= m->actuator_biasprm[mjNBIAS * a + k] == 0;
+    }
+    if (!ok) {
+      const char* nm = mj_id2name(m, mjOBJ_ACTUATOR, a);
+      return dso_error(err, DSO_ERR_INTERNAL, "the edited model's actuator #%d '%s' (after the "
+                       "model's %d) is not a bias-only joint actuator carrying a constant force",
+                       a, nm ? nm : "", nu0);
+    }
+    int j = m->actuator_trnid[2 * a];
+    int adr = m->jnt_dofadr[j], nd = j + 1 < m->njnt ? m->jnt_dofadr[j + 1] - adr : m->nv - adr;
+    for (int q = 0; q < nd && q < 6; q++) {
+      qf[adr + q] += m->actuator_gear[6 * a + q] * m->actuator_biasprm[mjNBIAS * a];
+    }
+  }
+  return DSO_OK;
+}
+
 dsoStatus dso_mjcf_verify(const char* text, const char* dir, const mjModel* expect,
-                          dsoError* err) {
+                          const double* qfrc, dsoError* err) {
   char tmp[4200];
   snprintf(tmp, sizeof(tmp), "%s/.dso_model_XXXXXX", dir && dir[0] ? dir : ".");
   int fd = mkstemp(tmp);
@@ -1191,11 +1375,27 @@ dsoStatus dso_mjcf_verify(const char* text, const char* dir, const mjModel* expe
   }
   dsoStatus s = DSO_OK;
   if (m->nbody != expect->nbody || m->njnt != expect->njnt || m->ngeom != expect->ngeom ||
-      m->nu != expect->nu || m->nq != expect->nq || m->nv != expect->nv) {
+      m->nu < expect->nu || m->nq != expect->nq || m->nv != expect->nv) {
     s = dso_error(err, DSO_ERR_INTERNAL, "the edited model has another structure (bodies %d/%d, "
-                  "joints %d/%d, geoms %d/%d, actuators %d/%d)", m->nbody, expect->nbody,
+                  "joints %d/%d, geoms %d/%d, actuators %d/%d or more)", m->nbody, expect->nbody,
                   m->njnt, expect->njnt, m->ngeom, expect->ngeom, m->nu, expect->nu);
   }
+  // the constant forces: the actuators after the model's own ones
+  double* qf = s ? NULL : (double*)calloc((size_t)m->nv + 1, sizeof(double));
+  if (!s && !qf) {
+    s = dso_error(err, DSO_ERR_MEMORY, "out of memory");
+  }
+  if (!s) {
+    s = force_of_actuators(qf, m, expect->nu, err);
+  }
+  for (int i = 0; i < m->nv && !s; i++) {
+    double want = qfrc ? qfrc[i] : 0.0;
+    if (!close_enough(qf[i], want)) {
+      s = dso_error(err, DSO_ERR_INTERNAL, "the edited model applies a constant force %.17g on "
+                    "dof %d, expected %.17g", qf[i], i, want);
+    }
+  }
+  free(qf);
   int nb = s ? 0 : dso_bind_list(NULL, 0, expect);
   dsoBinding* list = nb ? (dsoBinding*)calloc((size_t)nb, sizeof(dsoBinding)) : NULL;
   if (nb && !list) {
@@ -1262,7 +1462,7 @@ dsoStatus dso_mjcf_write(const char* out_path, const char* model_path, const mjM
     s = sim ? dso_sim_write(sim, theta, u, err) : (err ? err->code : DSO_ERR_MEMORY);
   }
   if (!s) {
-    s = dso_mjcf_verify(text, dir, sim->m, err);
+    s = dso_mjcf_verify(text, dir, sim->m, sim->qfrc, err);
     if (s) {
       dso_error_prefix(err, "%s: writing the model with the identified values: ", out_path);
     }

@@ -9,8 +9,9 @@
 //                             quat, mass, diaginertia is inserted for a body whose inertia came
 //                             from its geoms; fullinertia is replaced by quat + diaginertia)
 //   body pos                  <body pos>
-//   joint damping, frictionloss, armature   <joint ...> (MJCF holds one value per joint: the dofs
-//                             of a ball or free joint must agree, else an error)
+//   joint damping, frictionloss, armature, solreffriction (2 values), solimpfriction (5 values)
+//                             <joint ...> (MJCF holds one value per joint: the dofs of a ball or
+//                             free joint must agree, else an error)
 //   joint stiffness           <joint stiffness>
 //   actuator gear             gear (6 values)
 //   actuator gain, bias       <general gainprm/biasprm> (10 values); a shortcut (motor, position,
@@ -21,9 +22,19 @@
 //                             geoms gets an explicit <inertial> (θ does not change a body's
 //                             inertia through a geom size, dso_sim_write)
 //   gravity                   <option gravity> (an <option> is inserted when absent)
-//   constant force (qfrc_applied), sensor gain/offset, noise deviations: no MJCF attribute; they
-//                             are listed by name and value in an XML comment right after the root
-//                             element's start tag.
+//   constant force            physics.<joint>.force (which dso applies through qfrc_applied):
+//                             one bias-only <general name="dso_force_<joint>" joint="<joint>">
+//                             per joint with such an entry (gain 0, biastype affine; a hinge or
+//                             slide gets gear 1 and biasprm[0] = F, a ball or free joint gear = F
+//                             per dof and biasprm[0] = 1; the force equals qfrc_applied bit for
+//                             bit), in an <actuator> section appended at the end of the root with
+//                             a comment listing the values. They follow the model's own actuators,
+//                             so the model's nu grows by one per such joint: their ctrl has no
+//                             effect, and data recorded for the original model has fewer ctrl
+//                             columns than the written model. The joint must be named, no
+//                             actuator may already have the name, and actuation must be enabled.
+//   sensor gain/offset, noise deviations: no MJCF attribute; they are listed by name and value
+//                             in an XML comment right after the root element's start tag.
 // Compiler options: angles in degrees need nothing (no written value is an angle); with
 // inertiafromgeom="true" or settotalmass, every body with mass gets an explicit <inertial> and
 // those options are turned off (inertiafromgeom="false", settotalmass removed), so the masses
@@ -57,10 +68,13 @@ dsoStatus dso_mjcf_edit(char** out, const char* xml, const char* xml_path, const
 
 // Compiles text as an MJCF file placed in folder dir (a temporary file, removed again) and compares
 // every model field a θ entry can bind (all of them, dso_bind_list, plus the inertial frames
-// body_iquat and the geom frames geom_pos, geom_quat) with expect: each |a - b| must be at most
-// 1e-12 max(|a|, |b|) or 1e-15. A mismatch is DSO_ERR_INTERNAL naming the field and both values.
+// body_iquat and the geom frames geom_pos, geom_quat) with expect, and the constant force per dof
+// of the actuators after expect's nu (which must all be bias-only joint actuators) with qfrc (nv,
+// the θ-written simulator's constant force, dsoSim.qfrc; NULL for none): each |a - b| must be at
+// most 1e-12 max(|a|, |b|) or 1e-15. A mismatch is DSO_ERR_INTERNAL naming the field and both
+// values.
 dsoStatus dso_mjcf_verify(const char* text, const char* dir, const mjModel* expect,
-                          dsoError* err);
+                          const double* qfrc, dsoError* err);
 
 // Reads model_path, edits it for θ = u (dso_mjcf_edit with out_path's folder), verifies the result
 // against base with θ written (dso_mjcf_verify) and writes it to out_path atomically.

@@ -89,10 +89,23 @@ static int divergence_step(const dsoMjChain* mc, const dsoRollout* ro, int n) {
   return ro->len[n];
 }
 
-// copies rollout n into episode ep (horizon rows); sim (NULL when the chain samples y) computes
-// the noise-free measurements
-static void record_episode(dsoEpisode* ep, const mjModel* m, const dsoMjChain* mc,
-                           const dsoRollout* ro, int n, dsoSim* sim) {
+typedef struct {
+  const mjModel* m;
+  mjData* d;
+} dsoSimulateForward;
+
+static void forward_call(void* p) {
+  dsoSimulateForward* a = (dsoSimulateForward*)p;
+  mj_forward(a->m, a->d);
+}
+
+// copies rollout n into episode ep (horizon rows); sim (θ written) computes every row's
+// measurement at (x_t, a_t) as the fit's calibration residual does; when the chain samples y
+// (chain_y set) its noise draw is kept: y = gain ⊙ sensordata(x_t, a_t) + offset + (y_chain -
+// gain ⊙ sensordata(x_t, a_{t-1}) - offset), bitwise y_chain where the two sensor values agree
+static dsoStatus record_episode(dsoEpisode* ep, const mjModel* m, const dsoMjChain* mc,
+                                const dsoRollout* ro, int n, dsoSim* sim, int chain_y,
+                                double* y_nf, dsoError* err) {
   int nq = m->nq, nv = m->nv, nu = m->nu, ns = m->nsensordata;
   for (int t = 0; t < ep->T; t++) {
     const double* x = dso_rollout_state(ro, n, t);
@@ -101,21 +114,42 @@ static void record_episode(dsoEpisode* ep, const mjModel* m, const dsoMjChain* m
     memcpy(ep->qpos + (size_t)t * nq, x, sizeof(double) * (size_t)nq);
     memcpy(ep->qvel + (size_t)t * nv, x + nq, sizeof(double) * (size_t)nv);
     memcpy(ep->ctrl + (size_t)t * nu, xn + mc->off_a, sizeof(double) * (size_t)nu);
-    double* y = ep->sensordata + (size_t)t * ns;
     if (ns == 0) {
       continue;
     }
-    if (!sim) {
-      memcpy(y, xn + mc->off_y, sizeof(double) * (size_t)ns);
+    // the state x_t with its own control a_t, inputs and solver start as fit.c sets them
+    mjData* d = sim->d;
+    memset(d->warning, 0, sizeof(d->warning));
+    mju_zero(d->qacc_warmstart, nv);
+    mju_zero(d->xfrc_applied, 6 * m->nbody);
+    d->time = ep->time[t];
+    dso_mj_state_set(d, sim->m, x);
+    mju_copy(d->ctrl, xn + mc->off_a, nu);
+    mju_copy(d->qfrc_applied, sim->qfrc, nv);
+    dsoSimulateForward a = {sim->m, d};
+    dsoStatus st = dso_mj_trap(forward_call, &a, err);
+    if (st) {
+      dso_error_prefix(err, "simulate: episode %d, sample %d: measuring: ", n, t);
+      return st;
+    }
+    double* y = ep->sensordata + (size_t)t * ns;
+    dso_sim_measure(sim, y_nf);
+    if (!chain_y) {
+      memcpy(y, y_nf, sizeof(double) * (size_t)ns);
       continue;
     }
-    // as the chain measures: state x_t with the previous step's control still applied
-    dso_mj_state_set(sim->d, sim->m, x);
-    mju_copy(sim->d->ctrl, x + mc->off_a, nu);
-    mju_copy(sim->d->qfrc_applied, sim->qfrc, nv);
-    mj_forward(sim->m, sim->d);
-    dso_sim_measure(sim, y);
+    const double* yc = xn + mc->off_y;
+    const double* sd_prev = xn + mc->off_sd;  // sensordata the chain read, with a_{t-1}
+    for (int i = 0; i < ns; i++) {
+      if (d->sensordata[i] == sd_prev[i]) {
+        y[i] = yc[i];
+      } else {
+        double noise = yc[i] - (sim->sensor_gain[i] * sd_prev[i] + sim->sensor_offset[i]);
+        y[i] = y_nf[i] + noise;
+      }
+    }
   }
+  return DSO_OK;
 }
 
 dsoStatus dso_simulate(dsoDataset** out, const dsoTask* task, const double* u, int nepisode,
@@ -152,6 +186,7 @@ dsoStatus dso_simulate(dsoDataset** out, const dsoTask* task, const double* u, i
   dsoRollout* ro = NULL;
   dsoSim* sim = NULL;
   dsoDataset* ds = NULL;
+  double* y_nf = NULL;  // (nsensordata) noise-free measurement of one row
   if (!u0) {
     st = dso_error(err, DSO_ERR_MEMORY, "simulate: out of memory");
     goto done;
@@ -217,19 +252,26 @@ dsoStatus dso_simulate(dsoDataset** out, const dsoTask* task, const double* u, i
     st = run_st;
     goto done;
   }
-  if (mc->ns == 0 && m->nsensordata > 0) {
-    if (!(sim = dso_sim_create(mc->base, err)) || dso_sim_write(sim, th, uc, err)) {
-      st = err->code;
-      goto done;
-    }
-  } else if (mc->ns != m->nsensordata) {
+  if (mc->ns != 0 && mc->ns != m->nsensordata) {
     st = dso_error(err, DSO_ERR_INTERNAL, "simulate: chain measures %d of %d sensor values",
                    mc->ns, m->nsensordata);
     goto done;
   }
+  // the task's own model (solver warm start as the fit has it), θ written
+  if (m->nsensordata > 0) {
+    if (!(sim = dso_sim_create(m, err)) || dso_sim_write(sim, th, uc, err)) {
+      st = err->code;
+      goto done;
+    }
+    if (!(y_nf = (double*)calloc((size_t)m->nsensordata, sizeof(double)))) {
+      st = dso_error(err, DSO_ERR_MEMORY, "simulate: out of memory");
+      goto done;
+    }
+  }
   if ((st = dso_dataset_create(&ds, m, err))) {
     goto done;
   }
+  ds->dt = m->opt.timestep;  // sampled at every step: ready for dso_fit_create
   for (int e = 0; e < nepisode; e++) {
     int k = dso_dataset_add_episode(ds, m, horizon, err);
     if (k < 0) {
@@ -238,7 +280,9 @@ dsoStatus dso_simulate(dsoDataset** out, const dsoTask* task, const double* u, i
     }
     dsoEpisode* ep = &ds->episode[k];
     ep->validation = e >= nepisode - nvalidation;
-    record_episode(ep, m, mc, ro, e, sim);
+    if ((st = record_episode(ep, m, mc, ro, e, sim, mc->ns > 0, y_nf, err))) {
+      goto done;
+    }
   }
   int sizes[DSO_NDATA] = {m->nq, m->nv, m->nu, m->nsensordata};
   for (int g = 0; g < DSO_NDATA; g++) {
@@ -250,6 +294,7 @@ dsoStatus dso_simulate(dsoDataset** out, const dsoTask* task, const double* u, i
   ds = NULL;
 done:
   dso_dataset_free(ds);
+  free(y_nf);
   dso_sim_free(sim);
   dso_rollout_free(ro);
   dso_mjchain_free(mc);

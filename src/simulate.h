@@ -5,10 +5,15 @@
 // Row t of an episode holds, at time t * timestep from the episode's start:
 //   qpos, qvel  the state x_t
 //   ctrl        the control applied in the step from x_t to x_{t+1} (after clipping to ctrlrange)
-//   sensor.*    the measurement of x_t as the chain defines it (sensors read x_t with the control of
-//               the previous step still applied, zero at t = 0): the noisy y = gain ⊙ sensordata +
-//               offset + ξ the chain sampled when it samples measurements (policy on sensors, or θ
-//               with sensor entries), else the noise-free gain ⊙ sensordata + offset at θ.
+//   sensor.*    the measurement of x_t with the control a_t of the same row applied (MuJoCo's
+//               sensors at (x_t, a_t), as the fit's calibration residual pairs them, fit.h; an
+//               accelerometer or force sensor reads the acceleration that a_t causes): the
+//               noise-free gain ⊙ sensordata + offset at θ, plus, when the chain samples
+//               measurements (policy on sensors, or θ with sensor entries), the noise ξ of the
+//               chain's draw. The chain's own y_t (what a policy on sensors reads) measures x_t
+//               under a_{t-1} (zero at t = 0), since a_t is chosen after it; a row holds the
+//               chain's y_t exactly wherever the sensor value does not depend on the control
+//               (positions, velocities), and differs from it only where it does.
 // An episode of horizon T runs T transitions and records the T rows t = 0..T-1; the last state
 // x_T is not recorded (it has no control of its own).
 #ifndef DSO_SIMULATE_H
@@ -27,7 +32,8 @@ extern "C" {
 // Records nepisode episodes of horizon samples each from the task's chain at θ = u (unconstrained
 // coordinates, task->theta->n; NULL: the task's initial values) into a new dataset *out whose
 // masks mark qpos, qvel, ctrl and every sensor as recorded; the last nvalidation episodes (0 <=
-// nvalidation <= nepisode) are flagged validation.
+// nvalidation <= nepisode) are flagged validation. Its sample spacing dt is the model timestep
+// (one row per step), so it can be given to dso_fit_create as it is.
 //
 // Episode n is rollout n of one batch keyed by (seed, iteration 0, n), so the same arguments give
 // a bitwise identical dataset for any thread count (task->rollout.nthread). The rollout setting is

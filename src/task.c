@@ -131,8 +131,15 @@ static dsoStatus parse_entry(dsoThetaEntry* e, const mjModel* m, const dsoThetaE
 
   const char* tr = NULL;
   if (dso_json_string(&tr, node, "transform", 0, file, path, err)) return err->code;
+  const cJSON* bounds = cJSON_GetObjectItemCaseSensitive(node, "bounds");
+  // a model quantity with a two-sided natural domain (bind.h) is bounded by default
+  int domain = 0;
+  if (e->bind.kind != DSO_BIND_NONE && !bounds) {
+    domain = dso_bind_domain(&e->bind, &e->lower, &e->upper);
+  }
   if (!tr) {
-    e->transform = positive ? DSO_TRANSFORM_LOG : DSO_TRANSFORM_IDENTITY;
+    e->transform = domain ? DSO_TRANSFORM_BOUNDED
+                          : positive ? DSO_TRANSFORM_LOG : DSO_TRANSFORM_IDENTITY;
   } else if (!strcmp(tr, "identity")) {
     e->transform = DSO_TRANSFORM_IDENTITY;
   } else if (!strcmp(tr, "log")) {
@@ -145,7 +152,6 @@ static dsoStatus parse_entry(dsoThetaEntry* e, const mjModel* m, const dsoThetaE
                      file, path, tr);
   }
 
-  const cJSON* bounds = cJSON_GetObjectItemCaseSensitive(node, "bounds");
   if (bounds && parse_bounds(e, bounds, file, path, err)) return err->code;
   if (positive && e->lower < 0) {
     if (bounds) {
@@ -163,7 +169,7 @@ static dsoStatus parse_entry(dsoThetaEntry* e, const mjModel* m, const dsoThetaE
                            "\"transform\": \"identity\" to allow 0)"
                          : "");
   }
-  if (e->transform == DSO_TRANSFORM_BOUNDED && !bounds) {
+  if (e->transform == DSO_TRANSFORM_BOUNDED && !bounds && !domain) {
     return dso_error(err, DSO_ERR_INPUT, "%s: %s: the bounded transform needs \"bounds\"", file,
                      path);
   }

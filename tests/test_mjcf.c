@@ -21,17 +21,18 @@
 
 #define MJCF_DIR DSO_SOURCE_DIR "/tests/data/mjcf"
 
-static char g_dir[64];
+static char g_dir[1024];
 
+// a fresh folder under the build folder, removed again at the end
 static int setup(void** state) {
   (void)state;
-  snprintf(g_dir, sizeof(g_dir), "/tmp/dso_test_mjcf_XXXXXX");
+  snprintf(g_dir, sizeof(g_dir), "%s/test_mjcf_XXXXXX", DSO_BUILD_DIR);
   return mkdtemp(g_dir) ? 0 : -1;
 }
 
 static int teardown(void** state) {
   (void)state;
-  char cmd[128];
+  char cmd[1200];
   snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
   return system(cmd) == 0 ? 0 : -1;
 }
@@ -104,7 +105,7 @@ static char* edit_and_verify(const char* path, const mjModel* m, const dsoTheta*
   dsoSim* sim = dso_sim_create(m, &err);
   assert_non_null(sim);
   assert_int_equal(dso_sim_write(sim, th, u, &err), DSO_OK);
-  if (dso_mjcf_verify(out, g_dir, sim->m, &err)) {
+  if (dso_mjcf_verify(out, g_dir, sim->m, sim->qfrc, &err)) {
     fail_msg("%s: %s\n%s", path, err.msg, out);
   }
   dso_sim_free(sim);
@@ -115,8 +116,8 @@ static char* edit_and_verify(const char* path, const mjModel* m, const dsoTheta*
 
 static void test_every_kind_on_the_models(void** state) {
   (void)state;
-  const char* models[] = {"pendulum", "arm2", "cartpole", "double_pendulum", "hopper"};
-  for (int i = 0; i < 5; i++) {
+  const char* models[] = {"pendulum", "arm2", "cartpole", "double_pendulum", "hopper", "drive"};
+  for (int i = 0; i < 6; i++) {
     char path[512];
     snprintf(path, sizeof(path), "%s/models/%s.xml", DSO_SOURCE_DIR, models[i]);
     dsoError err = {0};
@@ -124,13 +125,14 @@ static void test_every_kind_on_the_models(void** state) {
     assert_non_null(m);
     dsoTheta* th = every_kind(m);
     char* out = edit_and_verify(path, m, th);
-    // the forces are listed in a comment right after the root's start tag
-    char* root = strstr(out, "<mujoco");
-    assert_non_null(root);
-    char* note = strstr(root, "<!-- dso: identified values without an MJCF attribute");
-    assert_non_null(note);
-    assert_true(note < strchr(root, '>') + 8);
-    assert_non_null(strstr(note, ".force = 0.050000000000000003"));
+    // the forces are bias-only actuators in an <actuator> section at the end, listed in its
+    // comment; nothing is left without an MJCF attribute
+    assert_null(strstr(out, "<!-- dso: identified values without an MJCF attribute"));
+    char* sec = strstr(out, "<!-- dso: the identified constant generalized forces");
+    assert_non_null(sec);
+    assert_non_null(strstr(sec, ".force = 0.050000000000000003 (actuator dso_force_"));
+    assert_non_null(strstr(sec, "<general name=\"dso_force_"));
+    assert_null(strstr(sec, "<body"));
     assert_non_null(strstr(out, "<option timestep="));
     free(out);
     dso_theta_free(th);
@@ -281,7 +283,8 @@ static void test_features(void** state) {
                               "gaintype=\"fixed\" biastype=\"affine\""));
   assert_non_null(strstr(out, "<joint name=\"ball_free\" type=\"free\" limited=\"false\" "
                               "damping=\"0.01\" frictionloss=\"0\" armature=\"0\" "
-                              "stiffness=\"0\"/>"));
+                              "solreffriction=\"0.02 1\" solimpfriction=\"0.90000000000000002 "
+                              "0.94999999999999996 0.001 0.5 2\" stiffness=\"0\"/>"));
   assert_non_null(strstr(out, "<option gravity=\"0 0 -9.6999999999999993\"/>"));
   assert_non_null(strstr(out, "physics.yaw.force = 0.125"));
   assert_non_null(strstr(out, "range=\"-90 90\""));  // degrees untouched
@@ -473,13 +476,184 @@ static void test_errors(void** state) {
   double* u3 = init_u(th);
   assert_int_equal(dso_sim_write(sim, th, u3, &err), DSO_OK);
   char* orig = dso_read_text_file(feat, &err);
-  assert_int_equal(dso_mjcf_verify(orig, MJCF_DIR, sim->m, &err), DSO_ERR_INTERNAL);
+  assert_int_equal(dso_mjcf_verify(orig, MJCF_DIR, sim->m, sim->qfrc, &err), DSO_ERR_INTERNAL);
   assert_non_null(strstr(err.msg, "physics.base.pos[0] = 0, expected 0.10000000000000001"));
   free(orig);
   free(u3);
   dso_sim_free(sim);
   dso_theta_free(th);
   mj_deleteModel(m);
+}
+
+// the written model alone reproduces the θ-written simulator with its constant forces: the
+// appended bias-only actuators apply what dso applies through qfrc_applied; N steps of both with
+// the same controls of the model's own actuators (and any control on the appended ones) agree in
+// every qpos and qvel to round-off (the forces are summed in another order): the largest
+// difference is returned, *scale receives the largest |qpos|, |qvel| (at least 1)
+static double reproduce(double* scale, const char* path, const dsoThetaEntry* e, int n,
+                        int steps) {
+  *scale = 1;
+  dsoError err = {0};
+  mjModel* m = dso_mj_load(path, &err);
+  assert_non_null(m);
+  dsoThetaEntry* all = calloc((size_t)n, sizeof(dsoThetaEntry));
+  for (int i = 0; i < n; i++) {
+    dsoBinding b;
+    if (dso_bind_resolve(&b, m, e[i].name, &err)) {
+      fail_msg("%s", err.msg);
+    }
+    all[i] = entry(m, &b, e[i].init);
+  }
+  dsoTheta* th = dso_theta_create(all, n, &err);
+  assert_non_null(th);
+  double* u = init_u(th);
+  char out[1200];
+  snprintf(out, sizeof(out), "%s/reproduce.xml", g_dir);
+  if (dso_mjcf_write(out, path, m, th, u, &err)) {
+    fail_msg("%s: %s", path, err.msg);
+  }
+  mjModel* back = dso_mj_load(out, &err);
+  assert_non_null(back);
+  remove(out);
+  dsoSim* sim = dso_sim_create(m, &err);
+  assert_non_null(sim);
+  assert_int_equal(dso_sim_write(sim, th, u, &err), DSO_OK);
+  dso_sim_reset(sim);
+  mjData* d = mj_makeData(back);
+  int nforce = 0;
+  for (int i = 0; i < n; i++) {
+    nforce += all[i].bind.kind == DSO_BIND_DOF_FORCE && all[i].bind.index == 0;
+  }
+  assert_int_equal(back->nu, m->nu + nforce);
+  double worst = 0;
+  for (int k = 0; k < steps; k++) {
+    for (int a = 0; a < back->nu; a++) {
+      double c = a < m->nu ? 0.8 * sin(0.01 * k * (a + 1) + a) : 7.0 * (a + 1);
+      if (a < m->nu) {
+        sim->d->ctrl[a] = c;
+      }
+      d->ctrl[a] = c;
+    }
+    assert_int_equal(dso_sim_step(sim, &err), DSO_OK);
+    mj_step(back, d);
+    for (int i = 0; i < m->nq; i++) {
+      worst = fmax(worst, fabs(sim->d->qpos[i] - d->qpos[i]));
+      *scale = fmax(*scale, fabs(d->qpos[i]));
+    }
+    for (int i = 0; i < m->nv; i++) {
+      worst = fmax(worst, fabs(sim->d->qvel[i] - d->qvel[i]));
+      *scale = fmax(*scale, fabs(d->qvel[i]));
+    }
+  }
+  // the forces did move the state: without them the written model drifts away
+  mjData* d0 = mj_makeData(m);
+  mj_resetData(back, d);
+  double apart = 0;
+  for (int k = 0; k < steps; k++) {
+    for (int a = 0; a < m->nu; a++) {
+      d0->ctrl[a] = d->ctrl[a] = 0.8 * sin(0.01 * k * (a + 1) + a);
+    }
+    mj_step(back, d);
+    mj_step(sim->m, d0);
+  }
+  for (int i = 0; i < m->nv; i++) {
+    apart = fmax(apart, fabs(d->qvel[i] - d0->qvel[i]));
+  }
+  assert_true(apart > 1e-3);
+  mj_deleteData(d0);
+  mj_deleteData(d);
+  dso_sim_free(sim);
+  mj_deleteModel(back);
+  free(u);
+  dso_theta_free(th);
+  free(all);
+  mj_deleteModel(m);
+  return worst;
+}
+
+static dsoThetaEntry value(const char* name, double v) {
+  dsoThetaEntry e;
+  memset(&e, 0, sizeof(e));
+  snprintf(e.name, sizeof(e.name), "%s", name);
+  e.init = v;
+  return e;
+}
+
+static void test_force_reproduces_dynamics(void** state) {
+  (void)state;
+  dsoThetaEntry arm[] = {value("physics.shoulder.force", 0.3), value("physics.elbow.force", -0.1),
+                         value("physics.elbow.damping", 0.05),
+                         value("physics.elbow.frictionloss", 0.02),
+                         value("physics.elbow.solreffriction[0]", 0.004),
+                         value("physics.elbow.solimpfriction[0]", 0.99)};
+  double s1, s2;
+  double w1 = reproduce(&s1, DSO_SOURCE_DIR "/models/arm2.xml", arm, 6, 3000);
+  // a free joint (gear = the force per dof) and a hinge whose actuator defaults (a position kp
+  // in the default class) the written <general> must override
+  dsoThetaEntry feat[] = {value("physics.ball_free.force[0]", 0.5),
+                          value("physics.ball_free.force[1]", -0.25),
+                          value("physics.ball_free.force[2]", 2.0),
+                          value("physics.ball_free.force[3]", 0.01),
+                          value("physics.ball_free.force[4]", -0.02),
+                          value("physics.ball_free.force[5]", 0.003),
+                          value("physics.yaw.force", 0.125)};
+  double w2 = reproduce(&s2, MJCF_DIR "/features.xml", feat, 7, 2000);
+  printf("written model vs theta-written simulator: max |state difference| %.3g (states up to "
+         "%.3g) over 3000 arm2 steps, %.3g (up to %.3g) over 2000 features.xml steps (free "
+         "joint)\n", w1, s1, w2, s2);
+  assert_true(w1 <= 1e-12 * s1);
+  assert_true(w2 <= 1e-12 * s2);
+
+  // the check catches a force written wrong, an unnamed joint and a name already taken
+  dsoError err = {0};
+  const char* path = DSO_SOURCE_DIR "/models/arm2.xml";
+  mjModel* m = dso_mj_load(path, &err);
+  dsoThetaEntry e1[1] = {named(m, "physics.shoulder.force", 0.3)};
+  dsoTheta* th = dso_theta_create(e1, 1, &err);
+  double* u = init_u(th);
+  char* xml = dso_read_text_file(path, &err);
+  char* out = NULL;
+  assert_int_equal(dso_mjcf_edit(&out, xml, path, m, th, u, NULL, &err), DSO_OK);
+  char* p = strstr(out, "biasprm=\"0.29999999999999999");
+  assert_non_null(p);
+  p[11] = '4';  // 0.3 -> 0.5
+  dsoSim* sim = dso_sim_create(m, &err);
+  assert_int_equal(dso_sim_write(sim, th, u, &err), DSO_OK);
+  assert_int_equal(dso_mjcf_verify(out, g_dir, sim->m, sim->qfrc, &err), DSO_ERR_INTERNAL);
+  assert_non_null(strstr(err.msg, "constant force 0.5 on dof 0"));
+  assert_non_null(strstr(err.msg, "expected 0.29999999999999999"));
+  dso_sim_free(sim);
+  free(out);
+  free(xml);
+  free(u);
+  dso_theta_free(th);
+  mj_deleteModel(m);
+
+  char small[1200];
+  snprintf(small, sizeof(small), "%s/unnamed.xml", g_dir);
+  write_text(small, "<mujoco>\n  <worldbody>\n    <body name=\"b\">\n      <joint axis=\"0 1 0\"/>"
+                    "\n      <geom size=\"0.1\"/>\n    </body>\n  </worldbody>\n</mujoco>\n");
+  m = dso_mj_load(small, &err);
+  assert_non_null(m);
+  dsoThetaEntry e2[1] = {named(m, "physics.joint#0.force", 0.1)};
+  th = dso_theta_create(e2, 1, &err);
+  const char* p1[] = {"joint #0 has a constant force but no name", NULL};
+  expect_error(small, m, th, NULL, p1);
+  dso_theta_free(th);
+  mj_deleteModel(m);
+  write_text(small, "<mujoco>\n  <worldbody>\n    <body name=\"b\">\n      <joint name=\"h\" "
+                    "axis=\"0 1 0\"/>\n      <geom size=\"0.1\"/>\n    </body>\n  </worldbody>\n"
+                    "  <actuator>\n    <motor name=\"dso_force_h\" joint=\"h\"/>\n  </actuator>\n"
+                    "</mujoco>\n");
+  m = dso_mj_load(small, &err);
+  assert_non_null(m);
+  dsoThetaEntry e3[1] = {named(m, "physics.h.force", 0.1)};
+  th = dso_theta_create(e3, 1, &err);
+  const char* p2[] = {"already named 'dso_force_h'", NULL};
+  expect_error(small, m, th, NULL, p2);
+  dso_theta_free(th);
+  mj_deleteModel(m);
+  remove(small);
 }
 
 int main(void) {
@@ -491,6 +665,7 @@ int main(void) {
     cmocka_unit_test(test_write_recompiles),
     cmocka_unit_test(test_relocated_mesh),
     cmocka_unit_test(test_errors),
+    cmocka_unit_test(test_force_reproduces_dynamics),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

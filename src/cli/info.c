@@ -101,9 +101,10 @@ int dso_cli_info(int argc, char** argv) {
   for (int i = 0; i < n; i++) {
     char name[256];
     dso_bind_name(name, sizeof(name), m, &all[i]);
-    double v = dso_bind_get(m, &all[i]);
+    double v = dso_bind_get(m, &all[i]), lo, hi;
+    int bounded = dso_bind_domain(&all[i], &lo, &hi);
     printf("  %-44s %-13s %-9s ", name, dso_block_name(dso_bind_block(all[i].kind)),
-           dso_bind_positive(all[i].kind) ? "log" : "identity");
+           bounded ? "bounded" : dso_bind_positive(all[i].kind) ? "log" : "identity");
     if (v != v) {
       printf("(init required)\n");
     } else {
