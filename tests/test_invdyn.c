@@ -490,6 +490,62 @@ static void test_jacobian_fd(void** state) {
   mj_deleteModel(m);
 }
 
+static void test_force_and_gear_columns(void** state) {
+  // a constant dof force (analytic column, identity transform) and a motor gear (differences):
+  // the columns agree with central differences of the residual (step 1e-6) to 1e-7 relative; the
+  // force column is exactly 1 / torque_scale on its own dof (joint2: 1) and 0 elsewhere
+  dsoError err = {0};
+  mjModel* m = load_arm7();
+  char names[2][64] = {"physics.joint2.force", "physics.motor3.gear[0]"};
+  double init[2] = {0.3, 70};
+  dsoThetaEntry e[2];
+  for (int i = 0; i < 2; i++) {
+    char js[256];
+    snprintf(js, sizeof(js), "{\"name\": \"%s\", \"init\": %g%s}", names[i], init[i],
+             i == 0 ? ", \"transform\": \"identity\"" : "");
+    assert_int_equal(dso_task_parse_entry(&e[i], m, js, "test", "theta", &err), DSO_OK);
+  }
+  dsoTheta* th = dso_theta_create(e, 2, &err);
+  assert_non_null(th);
+  dsoDataset* ds = record(m, 1, 0, 500, 1e-4, 0.002, 8, NULL);
+  dsoInvdyn* inv = create(m, th, ds, 10, 1, 0, 5, 2);
+  int R = dso_invdyn_nresidual(inv);
+  double* r = (double*)malloc(sizeof(double) * R);
+  double* rp = (double*)malloc(sizeof(double) * R);
+  double* rm = (double*)malloc(sizeof(double) * R);
+  double* J = (double*)malloc(sizeof(double) * R * 2);
+  double u[2], uh[2];
+  dso_theta_init(th, u);
+  assert_int_equal(dso_invdyn_residual(inv, u, r, J, &err), DSO_OK);
+  for (int k = 0; k < R; k++) {
+    assert_true(J[2 * k] == (k % NJ == 1 ? 1.0 : 0.0));
+  }
+  for (int i = 0; i < 2; i++) {
+    double h = 1e-6 * (1 + fabs(u[i]));
+    memcpy(uh, u, sizeof(uh));
+    uh[i] = u[i] + h;
+    assert_int_equal(dso_invdyn_residual(inv, uh, rp, NULL, &err), DSO_OK);
+    uh[i] = u[i] - h;
+    assert_int_equal(dso_invdyn_residual(inv, uh, rm, NULL, &err), DSO_OK);
+    double num = 0, den = 0;
+    for (int k = 0; k < R; k++) {
+      double fd = (rp[k] - rm[k]) / (2 * h);
+      num += (J[2 * k + i] - fd) * (J[2 * k + i] - fd);
+      den += fd * fd;
+    }
+    printf("%s: relative error %.2e\n", names[i], sqrt(num / den));
+    assert_true(den > 0 && sqrt(num / den) < 1e-7);
+  }
+  free(r);
+  free(rp);
+  free(rm);
+  free(J);
+  dso_invdyn_free(inv);
+  dso_dataset_free(ds);
+  dso_theta_free(th);
+  mj_deleteModel(m);
+}
+
 // Gauss-Newton on u with step halving: at most iters iterations; returns the final cost
 static double gauss_newton(dsoInvdyn* inv, const dsoTheta* th, double* u, int iters, double* se) {
   dsoError err = {0};
@@ -848,7 +904,8 @@ static void test_create_errors(void** state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_exact_truth),     cmocka_unit_test(test_filtered_truth),
-      cmocka_unit_test(test_jacobian_fd),     cmocka_unit_test(test_gauss_newton),
+      cmocka_unit_test(test_jacobian_fd),     cmocka_unit_test(test_force_and_gear_columns),
+      cmocka_unit_test(test_gauss_newton),
       cmocka_unit_test(test_link1_collinear), cmocka_unit_test(test_threads_bitwise),
       cmocka_unit_test(test_settings_json),   cmocka_unit_test(test_create_errors),
   };
