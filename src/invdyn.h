@@ -68,7 +68,7 @@ typedef struct dsoInvdynSettings_ {
                         // of the controls of samples t - 1 and t (default 1); 0: the control of
                         // sample t acts at sample t
   int skip;             // samples left out at each end of every episode; -1: two periods of the
-                        // cutoff (2 / (cutoff dt) samples; 2 without filtering) (default -1)
+                        // cutoff (2 / (cutoff dt) samples; 1 without filtering) (default -1)
   int stride;           // use every stride-th sample (default 1)
   double min_speed;     // rad/s or m/s: the residual of a dof whose filtered speed |q̇_i| is below
                         // min_speed is 0 (left out) at that sample: near a velocity reversal the
