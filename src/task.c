@@ -570,7 +570,8 @@ static char* node_text(const cJSON* node) {
   return cJSON_PrintUnformatted(node);
 }
 
-static dsoStatus load_into(dsoTask* t, const char* path, int flags, dsoError* err) {
+static dsoStatus load_into(dsoTask* t, const char* path, int flags, const char* const* data_files,
+                           int ndata_files, dsoError* err) {
   char* text = dso_read_text_file(path, err);
   if (!text) {
     return err->code;
@@ -702,7 +703,7 @@ static dsoStatus load_into(dsoTask* t, const char* path, int flags, dsoError* er
     s = err->code;
   }
   const cJSON* data = s ? NULL : cJSON_GetObjectItemCaseSensitive(root, "data");
-  if (data) {
+  if (!s && (data || ndata_files > 0)) {
     // data files are relative to the task file's folder
     char* dir = dup_string(path);
     char* slash = dir ? strrchr(dir, '/') : NULL;
@@ -715,8 +716,18 @@ static dsoStatus load_into(dsoTask* t, const char* path, int flags, dsoError* er
     }
     dsoDatasetSpec spec;
     dso_dataset_spec_default(&spec);
-    s = dir ? dso_dataset_spec_from_json(&spec, data, dir[0] ? dir : ".", path, "data", err)
-            : dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", path);
+    if (!dir) {
+      s = dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", path);
+    } else if (data) {
+      s = dso_dataset_spec_from_json(&spec, data, dir[0] ? dir : ".", path, "data", err);
+    }
+    if (!s && ndata_files > 0) {
+      // other recordings read with the task's data settings: paths as given
+      dso_dataset_spec_clear_files(&spec);
+      for (int i = 0; i < ndata_files && !s; i++) {
+        s = dso_dataset_spec_add_file(&spec, NULL, data_files[i], err);
+      }
+    }
     if (!s && !(flags & DSO_TASK_SKIP_DATA) &&
         dso_dataset_load(&t->data, t->model, &spec, err)) {
       dso_error_prefix(err, "%s: data: ", path);
@@ -756,10 +767,15 @@ dsoMjChain* dso_task_chain(const dsoTask* task, dsoError* err) {
 }
 
 dsoTask* dso_task_load(const char* path, dsoError* err) {
-  return dso_task_load_flags(path, 0, err);
+  return dso_task_load_data(path, 0, NULL, 0, err);
 }
 
 dsoTask* dso_task_load_flags(const char* path, int flags, dsoError* err) {
+  return dso_task_load_data(path, flags, NULL, 0, err);
+}
+
+dsoTask* dso_task_load_data(const char* path, int flags, const char* const* data_files,
+                            int ndata_files, dsoError* err) {
   dsoError local = {0};
   err = err ? err : &local;
   dsoTask* t = (dsoTask*)calloc(1, sizeof(dsoTask));
@@ -768,7 +784,7 @@ dsoTask* dso_task_load_flags(const char* path, int flags, dsoError* err) {
     dso_error(err, DSO_ERR_MEMORY, "task: out of memory");
     return NULL;
   }
-  if (load_into(t, path, flags, err) != DSO_OK) {
+  if (load_into(t, path, flags, data_files, ndata_files, err) != DSO_OK) {
     dso_task_free(t);
     return NULL;
   }

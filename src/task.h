@@ -81,6 +81,15 @@ enum { DSO_TASK_SKIP_DATA = 1 };  // validate the "data" section's settings but 
 // writes the data a task will read).
 dsoTask* dso_task_load_flags(const char* path, int flags, dsoError* err);
 
+// As dso_task_load_flags, but with ndata_files > 0 the task's data are read from the files
+// data_files (paths as given, not relative to the task) with the settings of the task's "data"
+// section (column map, derived columns, resampling; the defaults when the task has none) in
+// place of the files it names: the same task on other recordings, or on data written where the
+// caller chooses (`dso run --data`, `dso check --data`). data_files may be NULL when ndata_files
+// is 0.
+dsoTask* dso_task_load_data(const char* path, int flags, const char* const* data_files,
+                            int ndata_files, dsoError* err);
+
 // Checks that one batch of nrollout rollouts of horizon steps of the task's chain stays within
 // DSO_TASK_MAX_BATCH_GB (states, costs and log-densities per step, per-rollout gradients). On
 // failure err says "<rollouts_name> N x <horizon_name> T: one batch would hold about X GB ...",

@@ -169,6 +169,19 @@ void dso_theta_init(const dsoTheta* theta, double* u) {
   }
 }
 
+dsoStatus dso_theta_set_init(dsoTheta* theta, const double* u, dsoError* err) {
+  for (int i = 0; i < theta->n; i++) {
+    double v = dso_theta_entry_natural(&theta->entry[i], u[i]);
+    if (check_value(&theta->entry[i], v, "initial value", err) != DSO_OK) {
+      return err ? err->code : DSO_ERR_INPUT;
+    }
+  }
+  for (int i = 0; i < theta->n; i++) {
+    theta->entry[i].init = dso_theta_entry_natural(&theta->entry[i], u[i]);
+  }
+  return DSO_OK;
+}
+
 void dso_theta_natural(const dsoTheta* theta, double* v, const double* u) {
   for (int i = 0; i < theta->n; i++) {
     v[i] = dso_theta_entry_natural(&theta->entry[i], u[i]);

@@ -69,6 +69,12 @@ int dso_theta_find(const dsoTheta* theta, const char* name);
 // Writes the unconstrained coordinates of the initial values into u (n).
 void dso_theta_init(const dsoTheta* theta, double* u);
 
+// Makes u (n, unconstrained coordinates) the initial values: every entry's init becomes its
+// natural value at u (to start a run from values found earlier, `dso run --values`). Each value
+// is checked as dso_theta_create checks init (finite, inside the bounds and the physical range);
+// on failure err names the entry and nothing changes.
+dsoStatus dso_theta_set_init(dsoTheta* theta, const double* u, dsoError* err);
+
 // Natural value of one entry at unconstrained coordinate u.
 double dso_theta_entry_natural(const dsoThetaEntry* e, double u);
 

@@ -2,7 +2,9 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "args.h"
 #include "cli.h"
 #include "dso.h"
 #include "estimfit.h"
@@ -10,12 +12,13 @@
 #include "train.h"
 
 static const char* kHelp =
-    "usage: dso check TASK.json\n\n"
+    "usage: dso check TASK.json [--data FILE.csv ...]\n\n"
     "Validates a task file (JSON syntax, keys, model, theta names, transforms, bounds,\n"
     "priors, and the settings of the fit, train and estimator sections) and prints the\n"
     "resolved theta layout: index, name, block, initial value,\n"
     "transform, bounds, prior and whether the entry is fixed. Exit status 2 and a message\n"
-    "naming the file and JSON path when the task is invalid.\n";
+    "naming the file and JSON path when the task is invalid. --data (repeatable) reads the\n"
+    "task's data from these recordings instead of the files it names.\n";
 
 static void fmt_bound(char* buf, size_t len, double v) {
   if (isinf(v)) {
@@ -30,16 +33,34 @@ int dso_cli_check(int argc, char** argv) {
     fputs(kHelp, stdout);
     return DSO_EXIT_OK;
   }
-  if (argc != 2) {
+  const char* task_path = NULL;
+  const char* data[DSO_CLI_MAX_DATA];
+  int ndata = 0;
+  for (int i = 1; i < argc; i++) {
+    const char* a = argv[i];
+    if (!strcmp(a, "--data")) {
+      const char* v = dso_args_value(argc, argv, &i, "check");
+      if (!v || !dso_args_nonempty(v, "a recording (CSV)", "check", a)) {
+        return DSO_EXIT_INPUT;
+      }
+      if (ndata == DSO_CLI_MAX_DATA) {
+        fprintf(stderr, "dso check: more than %d --data files\n", DSO_CLI_MAX_DATA);
+        return DSO_EXIT_INPUT;
+      }
+      data[ndata++] = v;
+    } else if ((a[0] == '-' && a[1]) || task_path) {
+      fprintf(stderr, "dso check: unexpected argument '%s'; see dso check --help\n", a);
+      return DSO_EXIT_INPUT;
+    } else {
+      task_path = a;
+    }
+  }
+  if (!task_path) {
     fputs(kHelp, stderr);
     return DSO_EXIT_INPUT;
   }
-  if (argv[1][0] == '-' && argv[1][1]) {
-    fprintf(stderr, "dso check: unknown option '%s'; see dso check --help\n", argv[1]);
-    return DSO_EXIT_INPUT;
-  }
   dsoError err = {0};
-  dsoTask* task = dso_task_load(argv[1], &err);
+  dsoTask* task = dso_task_load_data(task_path, 0, data, ndata, &err);
   if (!task) {
     return dso_cli_fail("check", &err);
   }

@@ -8,6 +8,9 @@
 // Exit statuses of the CLI.
 enum { DSO_EXIT_OK = 0, DSO_EXIT_FAIL = 1, DSO_EXIT_INPUT = 2 };
 
+// Most --data files one command takes.
+#define DSO_CLI_MAX_DATA 64
+
 // Maps a library status to an exit status: bad input (and unreadable input files) give 2.
 int dso_cli_exit_status(dsoStatus code);
 

@@ -12,13 +12,15 @@
 #include "cli.h"
 #include "run_util.h"
 #include "dso.h"
+#include "evaluate.h"
 #include "fit.h"
 #include "json.h"
 #include "run.h"
 #include "train.h"
 
 static const char* kHelp =
-    "usage: dso run TASK.json -o OUTDIR [--resume] [--max-iter N] [--truth FILE.json] [--quiet]\n\n"
+    "usage: dso run TASK.json -o OUTDIR [--resume] [--max-iter N] [--values FILE.json]\n"
+    "               [--data FILE.csv ...] [--truth FILE.json] [--quiet]\n\n"
     "With an \"estimator\" section: learns a state estimator (corrector and physics) from the\n"
     "task's data. With a \"cost\": optimizes the policy and any physics entries of the task's\n"
     "MuJoCo chain against its cost, the priors and the clone/hybrid costs on its data with Adam\n"
@@ -48,6 +50,10 @@ static const char* kHelp =
     "                   `gnuplot progress.gp` in OUTDIR plots again)\n"
     "  trajectories.png fits: one panel per recorded qpos entry, recorded against simulated\n"
     "                   (when gnuplot is installed; script trajectories.gp)\n"
+    "--values FILE.json starts from the file's values ({\"name\": value} or a result.json;\n"
+    "entries it does not name keep the task's; give it again with --resume).\n"
+    "--data FILE.csv (repeatable) reads the task's data from these recordings, with the task's\n"
+    "\"data\" settings, instead of the files the task names.\n"
     "--truth FILE.json ({\"name\": value}) adds the true values and the errors to the table\n"
     "(for data recorded by dso simulate).\n\n"
     "OUTDIR is locked for the run (OUTDIR/.lock): a second run on it stops at once. Temporary\n"
@@ -152,6 +158,22 @@ static dsoStatus write_trajectories(const char* outdir, const dsoTask* task, dso
   return s;
 }
 
+// --values FILE.json: the task's initial values replaced by the file's (a {"name": value} object
+// or a result.json; entries it does not name keep the task's)
+static dsoStatus start_from_values(dsoTask* task, const char* path, dsoError* err) {
+  double* u = calloc((size_t)task->theta->n + 1, sizeof(double));
+  if (!u) {
+    return dso_error(err, DSO_ERR_MEMORY, "--values: out of memory");
+  }
+  dso_theta_init(task->theta, u);
+  dsoStatus s = dso_eval_read_values(task->theta, u, path, err);
+  if (!s && (s = dso_theta_set_init(task->theta, u, err))) {
+    dso_error_prefix(err, "%s: ", path);
+  }
+  free(u);
+  return s;
+}
+
 int dso_cli_run(int argc, char** argv) {
   if (dso_cli_wants_help(argc, argv)) {
     fputs(kHelp, stdout);
@@ -160,6 +182,9 @@ int dso_cli_run(int argc, char** argv) {
   const char* task_path = NULL;
   const char* outdir = NULL;
   const char* truth_path = NULL;
+  const char* values_path = NULL;
+  const char* data[DSO_CLI_MAX_DATA];
+  int ndata = 0;
   int resume = 0, quiet = 0, max_iter = -1;
   for (int i = 1; i < argc; i++) {
     const char* a = argv[i];
@@ -173,6 +198,22 @@ int dso_cli_run(int argc, char** argv) {
       if (!truth_path || !dso_args_nonempty(truth_path, "a JSON file of true values", "run", a)) {
         return DSO_EXIT_INPUT;
       }
+    } else if (!strcmp(a, "--values")) {
+      values_path = dso_args_value(argc, argv, &i, "run");
+      if (!values_path ||
+          !dso_args_nonempty(values_path, "a JSON file of starting values", "run", a)) {
+        return DSO_EXIT_INPUT;
+      }
+    } else if (!strcmp(a, "--data")) {
+      const char* v = dso_args_value(argc, argv, &i, "run");
+      if (!v || !dso_args_nonempty(v, "a recording (CSV)", "run", a)) {
+        return DSO_EXIT_INPUT;
+      }
+      if (ndata == DSO_CLI_MAX_DATA) {
+        fprintf(stderr, "dso run: more than %d --data files\n", DSO_CLI_MAX_DATA);
+        return DSO_EXIT_INPUT;
+      }
+      data[ndata++] = v;
     } else if (!strcmp(a, "--resume")) {
       resume = 1;
     } else if (!strcmp(a, "--quiet")) {
@@ -194,8 +235,12 @@ int dso_cli_run(int argc, char** argv) {
     return DSO_EXIT_INPUT;
   }
   dsoError err = {0};
-  dsoTask* task = dso_task_load(task_path, &err);
+  dsoTask* task = dso_task_load_data(task_path, 0, data, ndata, &err);
   if (!task) {
+    return dso_cli_fail("run", &err);
+  }
+  if (values_path && start_from_values(task, values_path, &err)) {
+    dso_task_free(task);
     return dso_cli_fail("run", &err);
   }
   // one path per kind of task: estimator learning, chain optimization (a cost; the data, if
