@@ -731,7 +731,8 @@ dsoTaskRun* dso_task_run_create(const dsoTask* task, dsoError* err) {
     }
   } else {
     dsoTrainSettings ts;
-    if (dso_train_settings_from_json(&ts, task->train, task->path, err) == DSO_OK) {
+    dso_train_settings_default(&ts);
+    if (!task->train || dso_train_settings_from_json(&ts, task->train, task->path, err) == DSO_OK) {
       run->max_iter = ts.max_iter;
       run->train = dso_train_create(task, &ts, err);
     }
