@@ -48,8 +48,9 @@ def main(argv=None):
     init = dso.Task(args.task).as_dict()
     task, result = identify(args.task)
     truth = json.load(open(args.truth)) if args.truth else {}
-    print("least_squares: %s; %d residual and %d Jacobian evaluations, cost %.3g"
-          % (result.message, result.nfev, result.njev, result.cost))
+    print("least_squares: %s" % result.message)
+    print("%d residual and %d Jacobian evaluations, final cost %.3g"
+          % (result.nfev, result.njev, result.cost))
     print("%-32s %12s %12s %12s" % ("entry", "initial", "identified", "truth"))
     for name, value in task.as_dict().items():
         print("%-32s %12.6g %12.6g %12s" % (name, init[name], value,
