@@ -2,6 +2,7 @@
 
 import ctypes
 import os
+import weakref
 
 import numpy as np
 
@@ -25,9 +26,14 @@ class _Handle:
     def __init__(self, handle, keep=None):
         self._h = handle
         self._keep = keep  # the object the handle borrows from, kept alive
+        self._children = weakref.WeakSet()  # handles that borrow from this one
+        if keep is not None:
+            keep._children.add(self)
 
     def close(self):
-        """Frees the C object now (idempotent)."""
+        """Frees the C object now (idempotent); handles borrowing from it are closed first."""
+        for child in list(getattr(self, "_children", ())):
+            child.close()
         h, self._h = getattr(self, "_h", None), None
         if h:
             type(self)._free(h)

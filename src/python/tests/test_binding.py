@@ -77,6 +77,13 @@ def test_load_errors_and_closed_handles(scratch):
     with pytest.raises(dso.Error, match="closed"):
         task.kind
     task.close()  # idempotent
+    # closing a task first closes the fits and chain costs that borrow from it
+    task = dso.Task(os.path.join(SOURCE_DIR, "tasks", "pendulum_design.json"))
+    cc = task.chain_cost(rollouts=2, horizon=5)
+    assert cc(task.u) >= 0
+    task.close()
+    with pytest.raises(dso.Error, match="ChainCost is closed"):
+        cc(np.zeros(6))
 
 
 # --- fits ------------------------------------------------------------------------------------
