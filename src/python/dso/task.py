@@ -272,8 +272,7 @@ class Fit(_Handle):
         nf = call(_lib.lib.dso_task_fit_nfitted, h, fails=_fails_neg)
         idx = np.zeros(nf, dtype=np.intc)
         call(_lib.lib.dso_task_fit_fitted, h, idx)
-        self.fitted = idx.astype(int)
-        """Indices into θ of the fitted entries (the others are held)."""
+        self.fitted = idx.astype(int)  # indices into θ of the fitted entries (others held)
 
     @property
     def fitted_names(self):
