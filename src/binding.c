@@ -1,0 +1,777 @@
+// Flat C API for language bindings: task accessors, the fit residuals, the chain objective and
+// its pathwise gradient, and `dso run` one iteration at a time (see binding.h).
+#include "binding.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dataset.h"
+#include "fit.h"
+#include "mj.h"
+#include "mjchain.h"
+#include "rollout.h"
+#include "sim.h"
+#include "simulate.h"
+#include "theta.h"
+#include "train.h"
+
+// every entry point works on a non-NULL error record that starts clear
+#define DSO_ERR_BEGIN(err) \
+  dsoError err##_local = {DSO_OK, ""}; \
+  if (!(err)) (err) = &err##_local; \
+  dso_error_clear(err)
+
+static dsoStatus need_task(const dsoTask* task, dsoError* err) {
+  if (!task || !task->theta || !task->model) {
+    return dso_error(err, DSO_ERR_INPUT, "binding: task is NULL");
+  }
+  return DSO_OK;
+}
+
+static dsoStatus need_finite(const dsoTheta* th, const double* u, const char* what,
+                             dsoError* err) {
+  if (!u) {
+    return dso_error(err, DSO_ERR_INPUT, "%s: u is NULL, expected %d values", what, th->n);
+  }
+  for (int i = 0; i < th->n; i++) {
+    if (!isfinite(u[i])) {
+      return dso_error(err, DSO_ERR_INPUT, "%s: u[%d] (%s) is %g, expected a finite number",
+                       what, i, th->entry[i].name, u[i]);
+    }
+  }
+  return DSO_OK;
+}
+
+// ---------------------------------------------------------------------------------------------
+// task
+
+dsoTask* dso_task_open(const char* path, int skip_data, dsoError* err) {
+  DSO_ERR_BEGIN(err);
+  if (!path || !path[0]) {
+    dso_error(err, DSO_ERR_INPUT, "task: expected a file name, got %s", path ? "\"\"" : "NULL");
+    return NULL;
+  }
+  return dso_task_load_flags(path, skip_data ? DSO_TASK_SKIP_DATA : 0, err);
+}
+
+int dso_task_kind(const dsoTask* task, dsoError* err) {
+  DSO_ERR_BEGIN(err);
+  if (need_task(task, err)) return -1;
+  // the order in which dso run decides
+  if (task->estimator) return DSO_TASK_KIND_ESTIMATOR;
+  if (task->cost) return DSO_TASK_KIND_CHAIN;
+  if (task->data || task->fit) return DSO_TASK_KIND_FIT;
+  return DSO_TASK_KIND_NONE;
+}
+
+int dso_task_size(const dsoTask* task, int which, dsoError* err) {
+  DSO_ERR_BEGIN(err);
+  if (need_task(task, err)) return -1;
+  const mjModel* m = task->model;
+  switch (which) {
+    case DSO_TASK_SIZE_NTHETA: return task->theta->n;
+    case DSO_TASK_SIZE_NQ: return m->nq;
+    case DSO_TASK_SIZE_NV: return m->nv;
+    case DSO_TASK_SIZE_NA: return m->na;
+    case DSO_TASK_SIZE_NU: return m->nu;
+    case DSO_TASK_SIZE_NSENSORDATA: return m->nsensordata;
+    case DSO_TASK_SIZE_NROLLOUT: return task->nrollout;
+    case DSO_TASK_SIZE_HORIZON: return task->rollout.horizon;
+    case DSO_TASK_SIZE_NEPISODE: return dso_dataset_nepisode(task->data);
+    default: break;
+  }
+  dso_error(err, DSO_ERR_INPUT, "%s: size %d: expected 0 to %d (dsoTaskSize)", task->path,
+            which, DSO_TASK_NSIZE - 1);
+  return -1;
+}
+
+int dso_task_ntheta(const dsoTask* task, dsoError* err) {
+  return dso_task_size(task, DSO_TASK_SIZE_NTHETA, err);
+}
+
+static dsoStatus check_index(const dsoTask* task, int i, dsoError* err) {
+  if (need_task(task, err)) return err->code;
+  if (i < 0 || i >= task->theta->n) {
+    return dso_error(err, DSO_ERR_INPUT, "%s: theta entry %d: expected an index in [0, %d)",
+                     task->path, i, task->theta->n);
+  }
+  return DSO_OK;
+}
+
+const char* dso_task_theta_name(const dsoTask* task, int i, dsoError* err) {
+  DSO_ERR_BEGIN(err);
+  if (check_index(task, i, err)) return NULL;
+  return task->theta->entry[i].name;
+}
+
+int dso_task_theta_find(const dsoTask* task, const char* name, dsoError* err) {
+  DSO_ERR_BEGIN(err);
+  if (need_task(task, err)) return -1;
+  int i = name ? dso_theta_find(task->theta, name) : -1;
+  if (i < 0) {
+    dso_error(err, DSO_ERR_INPUT, "%s: no theta entry named '%s' (the task has %d entries%s%s)",
+              task->path, name ? name : "(null)", task->theta->n,
+              task->theta->n > 0 ? ", e.g. " : "",
+              task->theta->n > 0 ? task->theta->entry[0].name : "");
+  }
+  return i;
+}
+
+dsoStatus dso_task_theta_entry(const dsoTask* task, int i, int* block, int* transform, int* fixed,
+                               double* lower, double* upper, dsoError* err) {
+  DSO_ERR_BEGIN(err);
+  if (check_index(task, i, err)) return err->code;
+  const dsoThetaEntry* e = &task->theta->entry[i];
+  if (block) *block = (int)e->block;
+  if (transform) *transform = (int)e->transform;
+  if (fixed) *fixed = e->fixed;
+  if (lower) *lower = e->lower;
+  if (upper) *upper = e->upper;
+  return DSO_OK;
+}
+
+dsoStatus dso_task_theta_init(const dsoTask* task, double* u, dsoError* err) {
+  DSO_ERR_BEGIN(err);
+  if (need_task(task, err)) return err->code;
+  if (!u) return dso_error(err, DSO_ERR_INPUT, "theta init: u is NULL");
+  dso_theta_init(task->theta, u);
+  return DSO_OK;
+}
+
+dsoStatus dso_task_theta_natural(const dsoTask* task, double* v, const double* u,
+                                 dsoError* err) {
+  DSO_ERR_BEGIN(err);
+  if (need_task(task, err) || need_finite(task->theta, u, "theta natural", err)) {
+    return err->code;
+  }
+  if (!v) return dso_error(err, DSO_ERR_INPUT, "theta natural: v is NULL");
+  dso_theta_natural(task->theta, v, u);
+  return DSO_OK;
+}
+
+dsoStatus dso_task_theta_unconstrained(const dsoTask* task, double* u, const double* v,
+                                       dsoError* err) {
+  DSO_ERR_BEGIN(err);
+  if (need_task(task, err)) return err->code;
+  if (!u || !v) return dso_error(err, DSO_ERR_INPUT, "theta unconstrained: u or v is NULL");
+  int n = task->theta->n;
+  double* tmp = (double*)malloc(((size_t)n + 1) * sizeof(double));
+  if (!tmp) return dso_error(err, DSO_ERR_MEMORY, "theta unconstrained: out of memory");
+  // convert into scratch so that u is unchanged on error
+  dsoStatus st = dso_theta_unconstrained(task->theta, tmp, v, err);
+  if (st == DSO_OK) memcpy(u, tmp, (size_t)n * sizeof(double));
+  free(tmp);
+  return st;
+}
+
+dsoStatus dso_task_prior(const dsoTask* task, double* cost, double* grad, const double* u,
+                         dsoError* err) {
+  DSO_ERR_BEGIN(err);
+  if (need_task(task, err) || need_finite(task->theta, u, "prior", err)) return err->code;
+  double c = dso_theta_prior(task->theta, grad, u);
+  if (cost) *cost = c;
+  return DSO_OK;
+}
+
+dsoStatus dso_task_simulate_csv(const dsoTask* task, const char* path, const double* u,
+                                int nepisode, int horizon, uint64_t seed, double excitation,
+                                int nvalidation, dsoError* err) {
+  DSO_ERR_BEGIN(err);
+  if (need_task(task, err)) return err->code;
+  if (!path || !path[0]) return dso_error(err, DSO_ERR_INPUT, "simulate: expected an output path");
+  if (u && need_finite(task->theta, u, "simulate", err)) return err->code;
+  if (nepisode <= 0) nepisode = task->nrollout;
+  if (horizon <= 0) horizon = task->rollout.horizon;
+  if (seed == 0) seed = task->rollout.seed;
+  if (!(isfinite(excitation) && excitation >= 0)) {
+    return dso_error(err, DSO_ERR_INPUT, "simulate: excitation %g: expected a finite number >= 0",
+                     excitation);
+  }
+  if (nvalidation < 0 || nvalidation > nepisode) {
+    return dso_error(err, DSO_ERR_INPUT, "simulate: validation %d: expected 0 to %d episodes",
+                     nvalidation, nepisode);
+  }
+  dsoDataset* ds = NULL;
+  dsoStatus st = dso_simulate(&ds, task, u, nepisode, horizon, seed, excitation, nvalidation, err);
+  if (st == DSO_OK) st = dso_dataset_write_csv(path, ds, task->model, err);
+  dso_dataset_free(ds);
+  return st;
+}
+
+// ---------------------------------------------------------------------------------------------
+// fit: the residual vector of fit.h, computed here because fit.h exports only the cost
+// 0.5 |r|² (dso_fit_evaluate). Same items, order, scales and divergence rule as src/fit.c;
+// test_binding checks 0.5 |r|² against dso_fit_evaluate.
+
+struct dsoTaskFit_ {
+  const dsoTask* task;
+  dsoFitSettings set;
+  dsoFit* fit;          // the library's fit: cost, LM steps, covariance
+  dsoSim* sim;          // simulator of the residuals (warm start off, as in fit.c)
+  double* y;            // (nsensordata) measurement scratch
+  double** qvel;        // (nepisode) qvel of every sample of training episodes (T x nv), else NULL
+  int* qpos_idx;        // (nqr) recorded qpos entries
+  int* qvel_idx;        // (nvr) recorded qvel entries
+  int* sens_idx;        // (nsr) fitted sensor columns
+  int nqr, nvr, nsr;
+  int* fitted;          // (nfit) fitted θ entries, ascending
+  int nfit;
+  int* prior;           // (nprior) fitted entries with a prior
+  int nprior;
+  long nsysid, ncalib, nres;
+  double* uwork;        // (ntheta)
+  double* rp;           // (nres) residuals at u + h e_i
+  double* rm;           // (nres) residuals at u - h e_i
+};
+
+void dso_task_fit_free(dsoTaskFit* f) {
+  if (!f) return;
+  dso_fit_free(f->fit);
+  dso_sim_free(f->sim);
+  if (f->qvel) {
+    for (int e = 0; e < f->task->data->nepisode; e++) free(f->qvel[e]);
+  }
+  free(f->qvel);
+  free(f->y);
+  free(f->qpos_idx);
+  free(f->qvel_idx);
+  free(f->sens_idx);
+  free(f->fitted);
+  free(f->prior);
+  free(f->uwork);
+  free(f->rp);
+  free(f->rm);
+  free(f);
+}
+
+// training episodes: those not flagged validation, or all when every flag is 0
+static int is_training(const dsoDataset* ds, int e) {
+  return !ds->episode[e].validation || dso_dataset_nvalidation(ds) == 0;
+}
+
+// qvel of every sample: recorded entries, else central differences of the recorded qpos
+// (one-sided at the ends) when any qpos is recorded, else 0 (as fit.c fills them)
+static void fill_qvel(double* qv, const mjModel* m, const dsoDataset* ds, const dsoEpisode* ep,
+                      double* dq) {
+  int nq = m->nq, nv = m->nv, T = ep->T, any_qpos = 0;
+  for (int i = 0; i < nq; i++) any_qpos |= ds->has[DSO_DATA_QPOS][i];
+  for (int t = 0; t < T; t++) {
+    double* out = qv + (size_t)t * nv;
+    memset(out, 0, (size_t)nv * sizeof(double));
+    if (any_qpos && T >= 2) {
+      int a = t > 0 ? t - 1 : 0, b = t < T - 1 ? t + 1 : T - 1;
+      mj_differentiatePos(m, dq, (b - a) * ds->dt, ep->qpos + (size_t)a * nq,
+                          ep->qpos + (size_t)b * nq);
+      memcpy(out, dq, (size_t)nv * sizeof(double));
+    }
+    for (int i = 0; i < nv; i++) {
+      if (ds->has[DSO_DATA_QVEL][i]) out[i] = ep->qvel[(size_t)t * nv + i];
+    }
+  }
+}
+
+dsoTaskFit* dso_task_fit_create(const dsoTask* task, dsoError* err) {
+  DSO_ERR_BEGIN(err);
+  if (need_task(task, err)) return NULL;
+  if (!task->data) {
+    dso_error(err, DSO_ERR_INPUT, "%s: a fit needs the task's \"data\" section (and its files)",
+              task->path);
+    return NULL;
+  }
+  dsoTaskFit* f = (dsoTaskFit*)calloc(1, sizeof(dsoTaskFit));
+  if (!f) {
+    dso_error(err, DSO_ERR_MEMORY, "fit: out of memory");
+    return NULL;
+  }
+  f->task = task;
+  if (dso_fit_settings_from_json(&f->set, task->fit, task->path, err)) {
+    free(f);
+    return NULL;
+  }
+  f->fit = dso_fit_create(task->model, task->theta, task->data, &f->set, err);
+  if (!f->fit) {
+    dso_error_prefix(err, "%s: ", task->path);
+    free(f);
+    return NULL;
+  }
+  const mjModel* m = task->model;
+  const dsoDataset* ds = task->data;
+  const dsoTheta* th = task->theta;
+  int n = th->n, nq = m->nq, nv = m->nv, ns = m->nsensordata;
+  f->sim = dso_sim_create(m, err);
+  f->y = (double*)calloc((size_t)ns + 1, sizeof(double));
+  f->qvel = (double**)calloc((size_t)ds->nepisode, sizeof(double*));
+  f->qpos_idx = (int*)calloc((size_t)nq + 1, sizeof(int));
+  f->qvel_idx = (int*)calloc((size_t)nv + 1, sizeof(int));
+  f->sens_idx = (int*)calloc((size_t)ns + 1, sizeof(int));
+  f->fitted = (int*)calloc((size_t)n + 1, sizeof(int));
+  f->prior = (int*)calloc((size_t)n + 1, sizeof(int));
+  f->uwork = (double*)calloc((size_t)n + 1, sizeof(double));
+  double* dq = (double*)calloc((size_t)nv + 1, sizeof(double));
+  if (!f->sim || !f->y || !f->qvel || !f->qpos_idx || !f->qvel_idx || !f->sens_idx ||
+      !f->fitted || !f->prior || !f->uwork || !dq) {
+    free(dq);
+    if (f->sim) dso_error(err, DSO_ERR_MEMORY, "fit: out of memory");
+    dso_task_fit_free(f);
+    return NULL;
+  }
+  f->sim->m->opt.disableflags |= mjDSBL_WARMSTART;
+  for (int i = 0; i < nq; i++) {
+    if (ds->has[DSO_DATA_QPOS][i]) f->qpos_idx[f->nqr++] = i;
+  }
+  for (int i = 0; i < nv; i++) {
+    if (ds->has[DSO_DATA_QVEL][i]) f->qvel_idx[f->nvr++] = i;
+  }
+  for (int i = 0; f->set.sensors && i < ns; i++) {
+    if (ds->has[DSO_DATA_SENSOR][i]) f->sens_idx[f->nsr++] = i;
+  }
+  // fitted entries: non-fixed physics entries, and gains/offsets of fitted sensor columns
+  for (int i = 0; i < n; i++) {
+    const dsoThetaEntry* e = &th->entry[i];
+    int k = e->bind.kind;
+    int fitted = !e->fixed &&
+                 ((e->block == DSO_BLOCK_PHYSICS && k != DSO_BIND_NONE) ||
+                  ((k == DSO_BIND_SENSOR_GAIN || k == DSO_BIND_SENSOR_OFFSET) && f->set.sensors &&
+                   e->bind.target >= 0 && e->bind.target < ns &&
+                   ds->has[DSO_DATA_SENSOR][e->bind.target]));
+    if (fitted) {
+      f->fitted[f->nfit++] = i;
+      if (e->has_prior) f->prior[f->nprior++] = i;
+    }
+  }
+  for (int e = 0; e < ds->nepisode; e++) {
+    const dsoEpisode* ep = &ds->episode[e];
+    if (!is_training(ds, e)) continue;
+    f->qvel[e] = (double*)calloc((size_t)ep->T * nv + 1, sizeof(double));
+    if (!f->qvel[e]) {
+      free(dq);
+      dso_error(err, DSO_ERR_MEMORY, "fit: out of memory");
+      dso_task_fit_free(f);
+      return NULL;
+    }
+    fill_qvel(f->qvel[e], m, ds, ep, dq);
+    if (f->nqr + f->nvr > 0) f->nsysid += (long)(f->nqr + f->nvr) * (ep->T - 1);
+    f->ncalib += (long)f->nsr * ep->T;
+  }
+  free(dq);
+  f->nres = f->nsysid + f->ncalib + f->nprior;
+  dsoFitReport rep;
+  dsoStatus st = DSO_OK;
+  // the library's count must agree with this copy of the layout
+  if (f->nres > 0) {
+    f->rp = (double*)calloc((size_t)f->nres, sizeof(double));
+    f->rm = (double*)calloc((size_t)f->nres, sizeof(double));
+  }
+  if (!f->rp || !f->rm) {
+    st = dso_error(err, DSO_ERR_MEMORY, "fit: out of memory");
+  } else {
+    dso_theta_init(th, f->uwork);
+    st = dso_fit_evaluate(f->fit, f->uwork, &rep, err);
+    if (st == DSO_OK && rep.nresidual != f->nres) {
+      st = dso_error(err, DSO_ERR_INTERNAL,
+                     "%s: binding: %ld residuals, the fit has %d (binding.c and fit.c disagree "
+                     "on the residual layout)", task->path, f->nres, rep.nresidual);
+    }
+  }
+  if (st) {
+    dso_task_fit_free(f);
+    return NULL;
+  }
+  return f;
+}
+
+static int fit_ok(const dsoTaskFit* f, dsoError* err) {
+  if (!f) {
+    dso_error(err, DSO_ERR_INPUT, "binding: fit is NULL");
+    return 0;
+  }
+  return 1;
+}
+
+int dso_task_fit_nresidual(const dsoTaskFit* f, dsoError* err) {
+  DSO_ERR_BEGIN(err);
+  return fit_ok(f, err) ? (int)f->nres : -1;
+}
+
+int dso_task_fit_nfitted(const dsoTaskFit* f, dsoError* err) {
+  DSO_ERR_BEGIN(err);
+  return fit_ok(f, err) ? f->nfit : -1;
+}
+
+dsoStatus dso_task_fit_fitted(const dsoTaskFit* f, int* index, dsoError* err) {
+  DSO_ERR_BEGIN(err);
+  if (!fit_ok(f, err)) return err->code;
+  if (!index) return dso_error(err, DSO_ERR_INPUT, "fit: index is NULL");
+  memcpy(index, f->fitted, (size_t)f->nfit * sizeof(int));
+  return DSO_OK;
+}
+
+static int unstable(const mjData* d) {
+  return d->warning[mjWARN_BADQACC].number + d->warning[mjWARN_BADQPOS].number +
+         d->warning[mjWARN_BADQVEL].number;
+}
+
+static int state_finite(const mjModel* m, const mjData* d) {
+  for (int i = 0; i < m->nq; i++) {
+    if (!isfinite(d->qpos[i])) return 0;
+  }
+  for (int i = 0; i < m->nv; i++) {
+    if (!isfinite(d->qvel[i])) return 0;
+  }
+  return 1;
+}
+
+// the simulator at recorded sample t of episode e, with that sample's control
+static void set_recorded(dsoTaskFit* f, int e, int t) {
+  const dsoEpisode* ep = &f->task->data->episode[e];
+  const mjModel* m = f->sim->m;
+  mjData* d = f->sim->d;
+  memset(d->warning, 0, sizeof(d->warning));
+  mju_zero(d->act, m->na);
+  mju_zero(d->qacc_warmstart, m->nv);
+  mju_zero(d->xfrc_applied, 6 * m->nbody);
+  d->time = ep->time[t];
+  mju_copy(d->qpos, ep->qpos + (size_t)t * m->nq, m->nq);
+  mju_copy(d->qvel, f->qvel[e] + (size_t)t * m->nv, m->nv);
+  mju_copy(d->ctrl, ep->ctrl + (size_t)t * m->nu, m->nu);
+  mju_copy(d->qfrc_applied, f->sim->qfrc, m->nv);
+}
+
+// multiple shooting: window [start, start + len] of episode e from the recorded state, r of
+// (len x (nqr + nvr)) simulated minus recorded over the scales
+static void window_residuals(dsoTaskFit* f, double* r, int e, int start, int len) {
+  const dsoEpisode* ep = &f->task->data->episode[e];
+  const mjModel* m = f->sim->m;
+  mjData* d = f->sim->d;
+  int per = f->nqr + f->nvr;
+  double iqs = 1.0 / f->set.qpos_scale, ivs = 1.0 / f->set.qvel_scale;
+  set_recorded(f, e, start);
+  for (int j = 1; j <= len; j++) {
+    int t = start + j;
+    mju_copy(d->ctrl, ep->ctrl + (size_t)(t - 1) * m->nu, m->nu);
+    dsoError se = {DSO_OK, ""};
+    dsoStatus st = dso_sim_step(f->sim, &se);
+    double* rj = r + (size_t)(j - 1) * per;
+    if (st != DSO_OK || unstable(d) || !state_finite(m, d)) {
+      for (long k = 0; k < (long)(len - j + 1) * per; k++) rj[k] = DSO_FIT_DIVERGED;
+      return;
+    }
+    for (int k = 0; k < f->nqr; k++) {
+      int i = f->qpos_idx[k];
+      rj[k] = (d->qpos[i] - ep->qpos[(size_t)t * m->nq + i]) * iqs;
+    }
+    for (int k = 0; k < f->nvr; k++) {
+      int i = f->qvel_idx[k];
+      rj[f->nqr + k] = (d->qvel[i] - ep->qvel[(size_t)t * m->nv + i]) * ivs;
+    }
+  }
+}
+
+typedef struct {
+  const mjModel* m;
+  mjData* d;
+} dsoBindingForward;
+
+static void forward_call(void* p) {
+  dsoBindingForward* a = (dsoBindingForward*)p;
+  mj_forward(a->m, a->d);
+}
+
+// calibration: r (T x nsr) recorded minus predicted measurements over the noise deviation
+static void calib_residuals(dsoTaskFit* f, double* r, int e) {
+  const dsoEpisode* ep = &f->task->data->episode[e];
+  int ns = f->sim->m->nsensordata;
+  for (int t = 0; t < ep->T; t++) {
+    set_recorded(f, e, t);
+    dsoBindingForward a = {f->sim->m, f->sim->d};
+    dsoError fe = {DSO_OK, ""};
+    double* rt = r + (size_t)t * f->nsr;
+    if (dso_mj_trap(forward_call, &a, &fe) != DSO_OK || unstable(f->sim->d)) {
+      for (int k = 0; k < f->nsr; k++) rt[k] = DSO_FIT_DIVERGED;
+      continue;
+    }
+    dso_sim_measure(f->sim, f->y);
+    for (int k = 0; k < f->nsr; k++) {
+      int i = f->sens_idx[k];
+      double sd = f->sim->sensor_std[i] > 0 ? f->sim->sensor_std[i] : 1.0;
+      double v = (ep->sensordata[(size_t)t * ns + i] - f->y[i]) / sd;
+      rt[k] = isfinite(v) ? v : DSO_FIT_DIVERGED;
+    }
+  }
+}
+
+// all residuals at u (finite, checked by the caller)
+static dsoStatus residuals(dsoTaskFit* f, double* r, const double* u, dsoError* err) {
+  const dsoDataset* ds = f->task->data;
+  const dsoTheta* th = f->task->theta;
+  if (dso_sim_write(f->sim, th, u, err)) return err->code;
+  int W = f->set.window, per = f->nqr + f->nvr;
+  long off = 0;
+  for (int e = 0; per > 0 && e < ds->nepisode; e++) {
+    if (!is_training(ds, e)) continue;
+    int T = ds->episode[e].T;
+    for (int k = 0; k < T - 1; k += W) {
+      int len = T - 1 - k < W ? T - 1 - k : W;
+      window_residuals(f, r + off, e, k, len);
+      off += (long)len * per;
+    }
+  }
+  for (int e = 0; f->nsr > 0 && e < ds->nepisode; e++) {
+    if (!is_training(ds, e)) continue;
+    calib_residuals(f, r + off, e);
+    off += (long)f->nsr * ds->episode[e].T;
+  }
+  for (int k = 0; k < f->nprior; k++) {
+    const dsoThetaEntry* e = &th->entry[f->prior[k]];
+    double x = (dso_theta_entry_natural(e, u[f->prior[k]]) - e->prior_mean) / e->prior_std;
+    r[off + k] = isfinite(x) ? x : DSO_FIT_DIVERGED;
+  }
+  return DSO_OK;
+}
+
+dsoStatus dso_task_fit_residual(dsoTaskFit* f, double* r, const double* u, dsoError* err) {
+  DSO_ERR_BEGIN(err);
+  if (!fit_ok(f, err) || need_finite(f->task->theta, u, "fit residual", err)) return err->code;
+  if (!r) return dso_error(err, DSO_ERR_INPUT, "fit residual: r is NULL");
+  return residuals(f, r, u, err);
+}
+
+dsoStatus dso_task_fit_jacobian(dsoTaskFit* f, double* J, double* r, const double* u,
+                                dsoError* err) {
+  DSO_ERR_BEGIN(err);
+  if (!fit_ok(f, err) || need_finite(f->task->theta, u, "fit jacobian", err)) return err->code;
+  if (!J) return dso_error(err, DSO_ERR_INPUT, "fit jacobian: J is NULL");
+  int n = f->task->theta->n;
+  size_t R = (size_t)f->nres;
+  memset(J, 0, R * (size_t)n * sizeof(double));
+  memcpy(f->uwork, u, (size_t)n * sizeof(double));
+  for (int c = 0; c < f->nfit; c++) {
+    int i = f->fitted[c];
+    double h = 1e-4 * (1.0 + fabs(u[i]));
+    f->uwork[i] = u[i] + h;
+    dsoStatus st = residuals(f, f->rp, f->uwork, err);
+    f->uwork[i] = u[i] - h;
+    if (st == DSO_OK) st = residuals(f, f->rm, f->uwork, err);
+    f->uwork[i] = u[i];
+    if (st) return st;
+    double ih = 0.5 / h;
+    for (size_t k = 0; k < R; k++) J[k * (size_t)n + (size_t)i] = (f->rp[k] - f->rm[k]) * ih;
+  }
+  return r ? residuals(f, r, u, err) : DSO_OK;
+}
+
+dsoStatus dso_task_fit_cost(dsoTaskFit* f, double* cost, double* parts, const double* u,
+                            dsoError* err) {
+  DSO_ERR_BEGIN(err);
+  if (!fit_ok(f, err) || need_finite(f->task->theta, u, "fit cost", err)) return err->code;
+  dsoFitReport rep;
+  if (dso_fit_evaluate(f->fit, u, &rep, err)) return err->code;
+  if (!isfinite(rep.cost)) {
+    return dso_error(err, DSO_ERR_NUMERIC, "%s: fit cost is %g", f->task->path, rep.cost);
+  }
+  if (cost) *cost = rep.cost;
+  if (parts) {
+    parts[0] = rep.cost_sysid;
+    parts[1] = rep.cost_calib;
+    parts[2] = rep.cost_prior;
+  }
+  return DSO_OK;
+}
+
+dsoStatus dso_task_fit_step(dsoTaskFit* f, double* u, double* cost, int* done, dsoError* err) {
+  DSO_ERR_BEGIN(err);
+  if (!fit_ok(f, err) || need_finite(f->task->theta, u, "fit step", err)) return err->code;
+  dsoFitReport rep;
+  int d = 0;
+  if (dso_fit_step(f->fit, u, &rep, &d, err)) return err->code;
+  if (cost) *cost = rep.cost;
+  if (done) *done = d;
+  return DSO_OK;
+}
+
+dsoStatus dso_task_fit_covariance(dsoTaskFit* f, double* cov, double* se, const double* u,
+                                  dsoError* err) {
+  DSO_ERR_BEGIN(err);
+  if (!fit_ok(f, err) || need_finite(f->task->theta, u, "fit covariance", err)) return err->code;
+  return dso_fit_covariance(f->fit, u, cov, se, err);
+}
+
+// ---------------------------------------------------------------------------------------------
+// chain objective
+
+struct dsoTaskChainCost_ {
+  const dsoTask* task;
+  dsoMjChain* mc;
+  dsoRollout* ro;
+};
+
+void dso_task_chain_cost_free(dsoTaskChainCost* cc) {
+  if (!cc) return;
+  dso_rollout_free(cc->ro);
+  dso_mjchain_free(cc->mc);
+  free(cc);
+}
+
+dsoTaskChainCost* dso_task_chain_cost_create(const dsoTask* task, int nrollout, int horizon,
+                                             uint64_t seed, dsoError* err) {
+  DSO_ERR_BEGIN(err);
+  if (need_task(task, err)) return NULL;
+  if (task->rollout.setting == DSO_AVERAGE) {
+    dso_error(err, DSO_ERR_INPUT, "%s: rollout.setting: the pathwise gradient needs the episodic "
+              "or timevarying setting", task->path);
+    return NULL;
+  }
+  dsoTaskChainCost* cc = (dsoTaskChainCost*)calloc(1, sizeof(dsoTaskChainCost));
+  if (!cc) {
+    dso_error(err, DSO_ERR_MEMORY, "chain cost: out of memory");
+    return NULL;
+  }
+  cc->task = task;
+  dsoRolloutSettings rs = task->rollout;
+  if (horizon > 0) rs.horizon = horizon;
+  if (seed != 0) rs.seed = seed;
+  int N = nrollout > 0 ? nrollout : task->nrollout;
+  if (N < 2) {
+    dso_error(err, DSO_ERR_INPUT, "%s: chain cost: %d rollouts, expected at least 2 (standard "
+              "errors need two)", task->path, N);
+    free(cc);
+    return NULL;
+  }
+  if (!(cc->mc = dso_task_chain(task, err)) ||
+      dso_rollout_create(&cc->ro, &cc->mc->chain, &rs, N, err)) {
+    dso_error_prefix(err, "%s: ", task->path);
+    dso_task_chain_cost_free(cc);
+    return NULL;
+  }
+  return cc;
+}
+
+dsoStatus dso_task_chain_cost_eval(dsoTaskChainCost* cc, double* J, double* Jse, double* grad,
+                                   double* grad_se, int* diverged, const double* u,
+                                   int iteration, dsoError* err) {
+  DSO_ERR_BEGIN(err);
+  if (!cc) return dso_error(err, DSO_ERR_INPUT, "binding: chain cost is NULL");
+  const dsoTheta* th = cc->task->theta;
+  if (need_finite(th, u, "chain cost", err)) return err->code;
+  if (iteration < 0) {
+    return dso_error(err, DSO_ERR_INPUT, "chain cost: iteration %d: expected >= 0", iteration);
+  }
+  if (dso_rollout_run(cc->ro, u, (uint64_t)iteration, err)) return err->code;
+  double j = 0, jse = 0;
+  dso_rollout_objective(&j, &jse, NULL, cc->ro);
+  if (!isfinite(j)) {
+    return dso_error(err, DSO_ERR_NUMERIC, "%s: chain cost: J is %g", cc->task->path, j);
+  }
+  if (grad) {
+    if (dso_mjchain_pathwise(grad, grad_se, cc->mc, cc->ro, err)) return err->code;
+    for (int i = 0; i < th->n; i++) {
+      if (!isfinite(grad[i])) {
+        return dso_error(err, DSO_ERR_NUMERIC, "%s: chain cost: gradient of %s is %g",
+                         cc->task->path, th->entry[i].name, grad[i]);
+      }
+    }
+  }
+  if (J) *J = j;
+  if (Jse) *Jse = jse;
+  if (diverged) *diverged = dso_mjchain_diverged(cc->mc, cc->ro);
+  return DSO_OK;
+}
+
+// ---------------------------------------------------------------------------------------------
+// run
+
+struct dsoTaskRun_ {
+  const dsoTask* task;
+  int kind;             // DSO_TASK_KIND_FIT or _CHAIN
+  int max_iter;
+  dsoFit* fit;          // fit tasks
+  dsoTrain* train;      // chain tasks
+};
+
+void dso_task_run_free(dsoTaskRun* run) {
+  if (!run) return;
+  dso_fit_free(run->fit);
+  dso_train_free(run->train);
+  free(run);
+}
+
+dsoTaskRun* dso_task_run_create(const dsoTask* task, dsoError* err) {
+  DSO_ERR_BEGIN(err);
+  int kind = dso_task_kind(task, err);
+  if (kind < 0) return NULL;
+  if (kind != DSO_TASK_KIND_FIT && kind != DSO_TASK_KIND_CHAIN) {
+    dso_error(err, DSO_ERR_INPUT, "%s: run: %s", task->path,
+              kind == DSO_TASK_KIND_ESTIMATOR
+                  ? "estimator tasks are not supported by the binding (use dso run)"
+                  : "nothing to optimize: the task has neither a \"data\" nor a \"cost\" section");
+    return NULL;
+  }
+  dsoTaskRun* run = (dsoTaskRun*)calloc(1, sizeof(dsoTaskRun));
+  if (!run) {
+    dso_error(err, DSO_ERR_MEMORY, "run: out of memory");
+    return NULL;
+  }
+  run->task = task;
+  run->kind = kind;
+  if (kind == DSO_TASK_KIND_FIT) {
+    dsoFitSettings fs;
+    if (!task->data) {
+      dso_error(err, DSO_ERR_INPUT, "%s: run: a fit needs the task's data (load it with data)",
+                task->path);
+    } else if (dso_fit_settings_from_json(&fs, task->fit, task->path, err) == DSO_OK) {
+      run->max_iter = fs.max_iter;
+      if (!(run->fit = dso_fit_create(task->model, task->theta, task->data, &fs, err))) {
+        dso_error_prefix(err, "%s: ", task->path);
+      }
+    }
+    if (!run->fit) {
+      dso_task_run_free(run);
+      return NULL;
+    }
+  } else {
+    dsoTrainSettings ts;
+    dso_train_settings_default(&ts);
+    if (!task->train || dso_train_settings_from_json(&ts, task->train, task->path, err) == DSO_OK) {
+      run->max_iter = ts.max_iter;
+      run->train = dso_train_create(task, &ts, err);
+    }
+    if (!run->train) {
+      dso_task_run_free(run);
+      return NULL;
+    }
+  }
+  return run;
+}
+
+int dso_task_run_max_iter(const dsoTaskRun* run, dsoError* err) {
+  DSO_ERR_BEGIN(err);
+  if (!run) {
+    dso_error(err, DSO_ERR_INPUT, "binding: run is NULL");
+    return -1;
+  }
+  return run->max_iter;
+}
+
+dsoStatus dso_task_run_step(dsoTaskRun* run, double* u, double* cost, int* done, dsoError* err) {
+  DSO_ERR_BEGIN(err);
+  if (!run) return dso_error(err, DSO_ERR_INPUT, "binding: run is NULL");
+  if (need_finite(run->task->theta, u, "run", err)) return err->code;
+  double c = 0;
+  int d = 0;
+  if (run->fit) {
+    dsoFitReport rep;
+    if (dso_fit_step(run->fit, u, &rep, &d, err)) return err->code;
+    c = rep.cost;
+  } else {
+    dsoTrainReport rep;
+    if (dso_train_step(run->train, u, &rep, err)) return err->code;
+    c = rep.J + rep.data + rep.prior;
+  }
+  if (!isfinite(c)) {
+    return dso_error(err, DSO_ERR_NUMERIC, "%s: run: cost is %g", run->task->path, c);
+  }
+  if (cost) *cost = c;
+  if (done) *done = d;
+  return DSO_OK;
+}
