@@ -21,6 +21,24 @@
 #include <cmocka.h>
 
 #include "run_cli.h"
+
+// the shipped tasks whose data are made by dso simulate (make_data), in g_data/<task>.csv
+enum { NDATA = 4 };
+static const char* kDataTasks[NDATA] = {"arm_sysid", "arm_calibration", "pendulum_estim",
+                                        "drive_sysid"};
+static char g_data[1024];
+
+// g_data/<task>.csv
+static const char* data_file(const char* task) {
+  static char path[NDATA][1200];
+  for (int i = 0; i < NDATA; i++) {
+    if (!strcmp(task, kDataTasks[i])) {
+      snprintf(path[i], sizeof(path[i]), "%s/%s.csv", g_data, task);
+      return path[i];
+    }
+  }
+  return NULL;
+}
 #include "io.h"
 #include "json.h"
 
@@ -81,8 +99,11 @@ static void test_check_every_task(void** state) {
     if (n < 6 || strcmp(ent->d_name + n - 5, ".json")) {
       continue;
     }
-    char args[1024];
-    snprintf(args, sizeof(args), "check tasks/%s", ent->d_name);
+    char args[2048], name[256];
+    snprintf(name, sizeof(name), "%.*s", (int)(n - 5), ent->d_name);
+    const char* data = data_file(name);
+    snprintf(args, sizeof(args), "check tasks/%s%s%s", ent->d_name, data ? " --data " : "",
+             data ? data : "");
     int st = run(args);
     if (st != 0) {
       fprintf(stderr, "%s: %s", ent->d_name, g_err);
@@ -124,11 +145,12 @@ static void test_gradcheck(void** state) {
 // dso run on the synthetic arm data recovers the true values; an interrupted run resumed from its
 // checkpoint ends bit-identical to an uninterrupted one
 static void test_run_sysid_and_resume(void** state) {
-  char dir[] = "/tmp/dso_test_run_XXXXXX";
-  assert_non_null(mkdtemp(dir));
-  char args[1024], path[1100];
-  snprintf(args, sizeof(args), "run tasks/arm_sysid.json -o %s/full --truth "
-           "tasks/truth/arm_sysid.json", dir);
+  char dir[1024];
+  assert_int_equal(dso_test_mkdtemp(dir, sizeof(dir), "dso_test_run"), 0);
+  const char* data = data_file("arm_sysid");
+  char args[4096], path[1100];
+  snprintf(args, sizeof(args), "run tasks/arm_sysid.json --data %s -o %s/full --truth "
+           "tasks/truth/arm_sysid.json", data, dir);
   assert_int_equal(run(args), 0);
   assert_non_null(strstr(g_out, "identified"));
   // every identified value within 2% of the truth: the error column of the table
@@ -152,9 +174,11 @@ static void test_run_sysid_and_resume(void** state) {
     free(text);
   }
   // interrupted after 2 iterations, then resumed
-  snprintf(args, sizeof(args), "run tasks/arm_sysid.json -o %s/part --max-iter 2 --quiet", dir);
+  snprintf(args, sizeof(args), "run tasks/arm_sysid.json --data %s -o %s/part --max-iter 2 --quiet",
+           data, dir);
   assert_int_equal(run(args), 0);
-  snprintf(args, sizeof(args), "run tasks/arm_sysid.json -o %s/part --resume --quiet", dir);
+  snprintf(args, sizeof(args), "run tasks/arm_sysid.json --data %s -o %s/part --resume --quiet",
+           data, dir);
   assert_int_equal(run(args), 0);
   snprintf(path, sizeof(path), "%s/full/checkpoint.json", dir);
   char* a = dso_read_text_file(path, NULL);
@@ -165,9 +189,11 @@ static void test_run_sysid_and_resume(void** state) {
   assert_string_equal(a, b);
   free(a);
   free(b);
-  snprintf(args, sizeof(args), "run tasks/arm_sysid.json -o %s/none --resume", dir);
+  snprintf(args, sizeof(args), "run tasks/arm_sysid.json --data %s -o %s/none --resume", data,
+           dir);
   assert_int_equal(run(args), 2);
-  assert_int_equal(run("run tasks/cartpole_design.json -o /tmp/x"), 2);
+  snprintf(args, sizeof(args), "run tasks/cartpole_design.json -o %s/x", dir);
+  assert_int_equal(run(args), 2);
   assert_non_null(strstr(g_err, "nothing to optimize"));
   // chain optimization (mechanism design task): J falls, and resume is bit-identical too
   snprintf(args, sizeof(args), "run tasks/pendulum_design.json -o %s/dfull --max-iter 6", dir);
@@ -189,8 +215,7 @@ static void test_run_sysid_and_resume(void** state) {
   free(a);
   free(b);
   assert_int_equal(run("run tasks/arm_sysid.json"), 2);
-  snprintf(args, sizeof(args), "rm -rf '%s'", dir);
-  assert_int_equal(system(args), 0);
+  assert_int_equal(dso_test_rmtree(dir), 0);
 }
 
 // option values that used to wrap, truncate or pass: each gives exit status 2 and one message
@@ -342,25 +367,36 @@ static void test_fifo_inputs(void** state) {
   remove(fifo);
 }
 
-// the synthetic data that tasks/arm_sysid.json reads: recorded by dso simulate at the true values
-// the data files the synthetic tasks read (their true values in tasks/truth/), as .ci/main and the
-// README record them
+// the data files the synthetic tasks read (their true values in tasks/truth/), recorded by dso
+// simulate as .ci/main records them, here into a folder of the build folder (g_data) and given
+// to every command with --data; drive_sysid's own data come from an ideal Coulomb plant
+// (test_app_friction), here its model's own simulation stands in for dso check
 static int make_data(void** state) {
   (void)state;
-  const char* cmd[] = {
-      "simulate tasks/arm_sysid.json -o build/arm_sysid.csv --excitation 0.6 --validation 2 "
-      "--values tasks/truth/arm_sysid.json",
-      "simulate tasks/arm_calibration.json -o build/arm_calibration.csv --excitation 1.0 "
-      "--values tasks/truth/arm_calibration.json",
-      "simulate tasks/pendulum_estim.json -o build/pendulum_estim.csv --validation 4 "
-      "--values tasks/truth/pendulum_estim.json"};
-  for (size_t i = 0; i < sizeof(cmd) / sizeof(cmd[0]); i++) {
-    if (run(cmd[i]) != 0) {
-      fprintf(stderr, "dso %s: %s", cmd[i], g_err);
+  if (dso_test_mkdtemp(g_data, sizeof(g_data), "test_cli_data")) {
+    return -1;
+  }
+  const char* opts[] = {"--excitation 0.6 --validation 2", "--excitation 1.0",
+                        "--validation 4", "--excitation 0.5 --horizon 400"};
+  for (int i = 0; i < NDATA; i++) {
+    char cmd[2048], truth[256], full[1200];
+    snprintf(truth, sizeof(truth), "tasks/truth/%s.json", kDataTasks[i]);
+    snprintf(full, sizeof(full), "%s/%s", DSO_SOURCE_DIR, truth);
+    int has_truth = access(full, R_OK) == 0;
+    snprintf(cmd, sizeof(cmd), "simulate tasks/%s.json -o %s %s%s%s", kDataTasks[i],
+             data_file(kDataTasks[i]), opts[i], has_truth ? " --values " : "",
+             has_truth ? truth : "");
+    if (run(cmd) != 0) {
+      fprintf(stderr, "dso %s: %s", cmd, g_err);
       return -1;
     }
   }
   return 0;
+}
+
+static int remove_data(void** state) {
+  (void)state;
+  return dso_test_rmtree(g_data) == 0 ? 0 : -1;
 }
 
 int main(void) {
@@ -373,5 +409,5 @@ int main(void) {
       cmocka_unit_test(test_bad_option_values),
       cmocka_unit_test(test_fifo_inputs),
   };
-  return cmocka_run_group_tests(tests, make_data, NULL);
+  return cmocka_run_group_tests(tests, make_data, remove_data);
 }

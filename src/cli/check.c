@@ -48,7 +48,10 @@ int dso_cli_check(int argc, char** argv) {
         return DSO_EXIT_INPUT;
       }
       data[ndata++] = v;
-    } else if ((a[0] == '-' && a[1]) || task_path) {
+    } else if (a[0] == '-' && a[1]) {
+      fprintf(stderr, "dso check: unknown option '%s'; see dso check --help\n", a);
+      return DSO_EXIT_INPUT;
+    } else if (task_path) {
       fprintf(stderr, "dso check: unexpected argument '%s'; see dso check --help\n", a);
       return DSO_EXIT_INPUT;
     } else {
