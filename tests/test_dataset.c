@@ -18,6 +18,8 @@
 #include <cJSON.h>
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "dataset.h"
 #include "dso.h"
 #include "io.h"
@@ -37,15 +39,14 @@ static const char* kXml =
     "<sensor><jointpos name=\"angle\" joint=\"hinge\"/><accelerometer name=\"acc\" site=\"tip\"/>"
     "</sensor></mujoco>";
 
-static char g_dir[64];
+static char g_dir[1024];
 static mjModel* g_model;
 
 static int setup(void** state) {
-  snprintf(g_dir, sizeof(g_dir), "/tmp/dso_test_dataset_XXXXXX");
-  if (!mkdtemp(g_dir)) {
+  if (dso_test_mkdtemp(g_dir, sizeof(g_dir), "dso_test_dataset")) {
     return -1;
   }
-  char path[128];
+  char path[1024];
   snprintf(path, sizeof(path), "%s/model.xml", g_dir);
   dsoError err = {0};
   if (dso_write_file_atomic(path, kXml, strlen(kXml), &err)) {
@@ -58,7 +59,7 @@ static int setup(void** state) {
 
 static int teardown(void** state) {
   mj_deleteModel(g_model);
-  return rmdir(g_dir);
+  return dso_test_rmtree(g_dir);
 }
 
 // writes text (len bytes; strlen when len < 0) to g_dir/name and returns the path in buf
@@ -73,7 +74,7 @@ static const char* write_tmp(char* buf, size_t n, const char* name, const char* 
 // reads CSV text written to g_dir/name with spec (NULL: defaults); the file is removed again
 static dsoStatus read_text(dsoDataset** ds, const char* name, const char* text,
                            const dsoDatasetSpec* spec, dsoError* err) {
-  char path[256];
+  char path[1024];
   write_tmp(path, sizeof(path), name, text, -1);
   dsoStatus st = dso_dataset_read_csv(ds, g_model, path, spec, err);
   remove(path);
@@ -159,7 +160,7 @@ static void test_column_names(void** state) {
 }
 
 static void test_round_trip(void** state) {
-  char path[128];
+  char path[1024];
   snprintf(path, sizeof(path), "%s/round.csv", g_dir);
   dsoError err = {0};
   dsoDatasetSpec spec;
@@ -206,7 +207,7 @@ static void test_round_trip(void** state) {
 }
 
 static void test_writer_errors(void** state) {
-  char path[128];
+  char path[1024];
   dsoError err = {0};
   dsoDataset* ds = make_dataset(1);
   // the unnamed slide joint cannot be named in a header
@@ -267,7 +268,7 @@ static void test_partial_columns(void** state) {
   assert_int_equal(ep->line, 2);
   dso_dataset_free(ds);
   // the writer keeps the mask: only time, episode, validation and the hinge angle
-  char path[128];
+  char path[1024];
   snprintf(path, sizeof(path), "%s/partial_out.csv", g_dir);
   assert_int_equal(read_text(&ds, "partial.csv", text, NULL, &err), DSO_OK);
   assert_int_equal(dso_dataset_write_csv(path, ds, g_model, &err), DSO_OK);
@@ -480,7 +481,7 @@ static void test_bad_files(void** state) {
 static void test_bad_files_more(void** state) {
   dsoError err = {0};
   dsoDataset* ds = NULL;
-  char path[256], path2[256];
+  char path[1024], path2[1024];
   // missing file
   snprintf(path, sizeof(path), "%s/missing.csv", g_dir);
   assert_int_equal(dso_dataset_read_csv(&ds, g_model, path, NULL, &err), DSO_ERR_IO);
@@ -1167,7 +1168,7 @@ static void test_time_units_and_file_kinds(void** state) {
   }
   alarm(0);
   remove(fifo);
-  rmdir(dir);
+  dso_test_rmtree(dir);
 }
 
 int main(void) {

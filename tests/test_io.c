@@ -15,13 +15,16 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "io.h"
 #include "json.h"
 
-// a fresh folder under /tmp for one test
+// a fresh folder under the build folder for one test
 static void make_dir(char* dir, size_t len, const char* tag) {
-  snprintf(dir, len, "/tmp/dso_test_io_%s_XXXXXX", tag);
-  assert_non_null(mkdtemp(dir));
+  char name[128];
+  snprintf(name, sizeof(name), "dso_test_io_%s", tag);
+  assert_int_equal(dso_test_mkdtemp(dir, len, name), 0);
 }
 
 // number of entries in a folder besides . and ..
@@ -62,7 +65,7 @@ static void remove_tree(const char* dir) {
     }
   }
   closedir(d);
-  rmdir(dir);
+  dso_test_rmtree(dir);
 }
 
 static void test_replace(void** state) {

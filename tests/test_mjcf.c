@@ -14,6 +14,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "dso.h"
 #include "json.h"
 #include "mj.h"
@@ -26,15 +28,12 @@ static char g_dir[1024];
 // a fresh folder under the build folder, removed again at the end
 static int setup(void** state) {
   (void)state;
-  snprintf(g_dir, sizeof(g_dir), "%s/test_mjcf_XXXXXX", DSO_BUILD_DIR);
-  return mkdtemp(g_dir) ? 0 : -1;
+  return dso_test_mkdtemp(g_dir, sizeof(g_dir), "test_mjcf");
 }
 
 static int teardown(void** state) {
   (void)state;
-  char cmd[1200];
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
-  return system(cmd) == 0 ? 0 : -1;
+  return dso_test_rmtree(g_dir) == 0 ? 0 : -1;
 }
 
 // a θ entry with the identity transform at natural value v
@@ -320,9 +319,14 @@ static void test_write_recompiles(void** state) {
     assert_true(fabs(v - e->init) <= 1e-12 * fmax(1, fabs(v)));
   }
   // no temporary file is left behind
-  char cmd[256];
-  snprintf(cmd, sizeof(cmd), "test $(ls -A '%s' | wc -l) -eq 1", g_dir);
-  assert_int_equal(system(cmd), 0);
+  int nfile = 0;
+  DIR* d = opendir(g_dir);
+  assert_non_null(d);
+  for (struct dirent* e; (e = readdir(d)) != NULL;) {
+    nfile += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+  }
+  closedir(d);
+  assert_int_equal(nfile, 1);
   mj_deleteModel(back);
   free(u);
   dso_theta_free(th);

@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "dso.h"
 #include "json.h"
 #include "run.h"
@@ -47,8 +49,8 @@ static void test_checkpoint_roundtrip(void** state) {
     assert_int_equal(dso_run_state_record(&st, &r, &err), DSO_OK);
   }
   st.done = 1;
-  char dir[] = "/tmp/dso_test_run_XXXXXX";
-  assert_non_null(mkdtemp(dir));
+  char dir[1024];
+  assert_int_equal(dso_test_mkdtemp(dir, sizeof(dir), "dso_test_run"), 0);
   char path[256];
   snprintf(path, sizeof(path), "%s/checkpoint.json", dir);
   assert_int_equal(dso_run_checkpoint_write(path, th, &st, &err), DSO_OK);
@@ -109,7 +111,7 @@ static void test_checkpoint_roundtrip(void** state) {
   remove(path);
   snprintf(path, sizeof(path), "%s/checkpoint.json", dir);
   remove(path);
-  rmdir(dir);
+  dso_test_rmtree(dir);
   dso_run_state_clear(&st);
   dso_run_state_clear(&back);
   dso_theta_free(th);
@@ -128,8 +130,8 @@ static void test_non_finite_refused(void** state) {
   dsoRunRecord r = {1, 2.5, {2.0, 0.5, NAN}, 0.1, 1e-3, 100};
   assert_int_equal(dso_run_state_record(&st, &r, &err), DSO_OK);
   st.refused = 3;
-  char dir[] = "/tmp/dso_test_run_nf_XXXXXX";
-  assert_non_null(mkdtemp(dir));
+  char dir[1024];
+  assert_int_equal(dso_test_mkdtemp(dir, sizeof(dir), "dso_test_run_nf"), 0);
   char path[256], csv[256];
   snprintf(path, sizeof(path), "%s/checkpoint.json", dir);
   snprintf(csv, sizeof(csv), "%s/progress.csv", dir);
@@ -191,12 +193,12 @@ static void test_non_finite_refused(void** state) {
   snprintf(e[0].name, sizeof(e[0].name), "physics.hinge.damping");
   e[0].block = DSO_BLOCK_PHYSICS;
   e[0].transform = DSO_TRANSFORM_IDENTITY;
-  e[0].init = 2e-4;
-  e[0].lower = -INFINITY;
+  e[0].init = 2e4;  // (v - mean) / std = 2e154: its square overflows (the smallest std theta
+  e[0].lower = -INFINITY;  // accepts is DSO_THETA_MIN_PRIOR_STD = 1e-150)
   e[0].upper = INFINITY;
   e[0].has_prior = 1;
-  e[0].prior_mean = 3e-4;
-  e[0].prior_std = 1e-200;
+  e[0].prior_mean = 0;
+  e[0].prior_std = 1e-150;
   dsoTheta* tp = dso_theta_create(e, 1, &err);
   assert_non_null(tp);
   double up[1];
@@ -208,13 +210,13 @@ static void test_non_finite_refused(void** state) {
   assert_int_equal(dso_run_check_finite(tp, up, &rp, kParts, &e4), DSO_ERR_NUMERIC);
   assert_non_null(strstr(e4.msg, "(prior inf)"));
   assert_non_null(strstr(e4.msg, "theta entry physics.hinge.damping"));
-  assert_non_null(strstr(e4.msg, "mean 0.0003, std 1e-200"));
-  up[0] = 3e-4;  // at the mean
+  assert_non_null(strstr(e4.msg, "mean 0, std 1e-150"));
+  up[0] = 0;  // at the mean
   assert_int_equal(dso_run_bad_prior(tp, up), -1);
   dso_theta_free(tp);
   remove(path);
   remove(csv);
-  rmdir(dir);
+  dso_test_rmtree(dir);
   dso_run_state_clear(&st);
   dso_run_state_clear(&back);
   dso_theta_free(th);

@@ -25,13 +25,12 @@ static char g_dir[64];
 
 static int setup(void** state) {
   (void)state;
-  snprintf(g_dir, sizeof(g_dir), "/tmp/dso_test_run_outputs_XXXXXX");
-  if (!mkdtemp(g_dir)) {
+  if (dso_test_mkdtemp(g_dir, sizeof(g_dir), "dso_test_run_outputs")) {
     return -1;
   }
   // a small arm fit: three entries 30% off and a constant drive offset, on synthetic data with
   // two validation episodes recorded at the true values
-  char path[256];
+  char path[1024];
   snprintf(path, sizeof(path), "%s/task.json", g_dir);
   FILE* f = fopen(path, "w");
   if (!f) {
@@ -68,13 +67,11 @@ static int setup(void** state) {
 
 static int teardown(void** state) {
   (void)state;
-  char cmd[128];
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
-  return system(cmd) == 0 ? 0 : -1;
+  return dso_test_rmtree(g_dir) == 0 ? 0 : -1;
 }
 
 static char* read_out(const char* name) {
-  char path[256];
+  char path[1024];
   snprintf(path, sizeof(path), "%s/out/%s", g_dir, name);
   dsoError err = {0};
   char* t = dso_read_text_file(path, &err);
@@ -147,7 +144,7 @@ static void test_model_xml(void** state) {
   assert_memory_equal(xml, orig, (size_t)(root - orig) + strlen("<mujoco model=\"arm2\">"));
   assert_non_null(strstr(xml, "physics.shoulder.force = "));
   // it compiles to the identified values of result.json
-  char path[256];
+  char path[1024];
   snprintf(path, sizeof(path), "%s/out/model.xml", g_dir);
   mjModel* m = dso_mj_load(path, &err);
   assert_non_null(m);
@@ -180,12 +177,12 @@ static void test_model_xml(void** state) {
 
 static void test_plots(void** state) {
   (void)state;
-  if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
+  if (access("/usr/bin/gnuplot", X_OK) != 0 && access("/usr/local/bin/gnuplot", X_OK) != 0) {
     skip();
   }
   const char* pngs[2] = {"progress.png", "trajectories.png"};
   for (int k = 0; k < 2; k++) {
-    char path[256];
+    char path[1024];
     snprintf(path, sizeof(path), "%s/out/%s", g_dir, pngs[k]);
     FILE* f = fopen(path, "rb");
     assert_non_null(f);

@@ -20,6 +20,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "dso.h"
 #include "estimfit.h"
 #include "fit.h"
@@ -225,10 +227,9 @@ static void slurp_fd(char* buf, size_t len, int fd) {
 // runs `dso check task` with stdout and stderr sent to temporary files; returns the exit status
 // (-1 when the program did not exit normally) and fills g_out and g_err
 static int run_check(const char* task) {
-  char out_path[] = "/tmp/dso_test_task_out_XXXXXX";
-  char err_path[] = "/tmp/dso_test_task_err_XXXXXX";
-  int out_fd = mkstemp(out_path);
-  int err_fd = mkstemp(err_path);
+  char out_path[2048], err_path[2048];
+  int out_fd = dso_test_mkstemps(out_path, sizeof(out_path), "dso_test_task_out", ".txt");
+  int err_fd = dso_test_mkstemps(err_path, sizeof(err_path), "dso_test_task_err", ".txt");
   assert_true(out_fd >= 0 && err_fd >= 0);
   unlink(out_path);
   unlink(err_path);

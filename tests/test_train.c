@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "dso.h"
 #include "mjchain.h"
 #include "rollout.h"
@@ -337,8 +339,8 @@ static void test_refused_steps(void** state) {
 // R-MDP schedule (paper section 4.3): a pendulum task whose cost holds a proximal term
 // KL(π_old || π_θ) (cost.h) beside a state cost; written to a temporary file
 static dsoTask* proximal_task(int with_proximal) {
-  char path[] = "/tmp/dso_test_train_proximal_XXXXXX";
-  int fd = mkstemp(path);
+  char path[2048];
+  int fd = dso_test_mkstemps(path, sizeof(path), "dso_test_train_proximal", ".json");
   assert_true(fd >= 0);
   FILE* f = fdopen(fd, "w");
   assert_non_null(f);

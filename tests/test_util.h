@@ -46,7 +46,7 @@ static inline int dso_test_mkstemp(char* buf, size_t len, const char* name) {
 }
 
 // Creates a new file DSO_BUILD_DIR/test-output/<name>_<pid>_<k><suffix> (k counts the calls of
-// this process), its path in buf (len bytes), and returns its descriptor open for writing (-1 on
+// this process), its path in buf (len bytes), and returns its descriptor open for reading and writing (-1 on
 // failure).
 static inline int dso_test_mkstemps(char* buf, size_t len, const char* name, const char* suffix) {
   static int k = 0;
@@ -56,7 +56,7 @@ static inline int dso_test_mkstemps(char* buf, size_t len, const char* name, con
     return -1;
   }
   snprintf(buf, len, "%s/%s_%ld_%d%s", base, name, (long)getpid(), k++, suffix);
-  return open(buf, O_WRONLY | O_CREAT | O_EXCL, 0644);
+  return open(buf, O_RDWR | O_CREAT | O_EXCL, 0644);
 }
 
 // Removes path: a file, or a folder and everything in it (no shell, symbolic links not

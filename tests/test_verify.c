@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include "test_util.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,10 +72,11 @@ static void test_thread_count_invariance(void** s) {
 }
 
 static int run_cli(const char* args) {
-  char cmd[1024];
-  snprintf(cmd, sizeof(cmd), "%s verify %s > /dev/null 2>&1", DSO_CLI, args);
-  int st = system(cmd);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  char line[1024];
+  char* argv[32] = {(char*)DSO_CLI, (char*)"verify"};
+  snprintf(line, sizeof(line), "%s", args);
+  dso_test_split(line, argv + 2, 30);
+  return dso_test_spawn(argv, NULL, NULL, NULL);
 }
 
 static void test_cli(void** s) {
