@@ -650,6 +650,61 @@ static void test_bound_truth(void** state) {
   mj_deleteModel(m);
 }
 
+// the stall rule: with a huge initial damping (1e9) every step lowers the cost by less than 1e-6
+// of it (but more than tol), standing in for a stall; with an entry at a bound (dry friction
+// started on its lower bound, none in the data) the fit stops after DSO_FIT_STALL_STEPS such
+// steps and names the entry; without one it goes on
+static void test_stall_at_bound(void** state) {
+  (void)state;
+  mjModel* m = load_model("pendulum.xml");
+  dsoError err = {0};
+  dsoThetaEntry e[2];
+  assert_int_equal(dso_task_parse_entry(&e[0], m, "{\"name\": \"physics.hinge.damping\", "
+                                        "\"init\": 0.003}", "test", "theta", &err), DSO_OK);
+  assert_int_equal(dso_task_parse_entry(&e[1], m, "{\"name\": \"physics.hinge.frictionloss\", "
+                                        "\"init\": 1e-4, \"bounds\": [1e-4, 0.1]}", "test",
+                                        "theta", &err), DSO_OK);
+  const char* tn[] = {"physics.hinge.damping", "physics.hinge.frictionloss"};
+  double tv[] = {2e-3, 1e-300};
+  dsoTheta* tt = layout(m, tn, tv, 2);
+  double ut[2];
+  dso_theta_init(tt, ut);
+  dsoDataset* ds = record(m, tt, ut, 1, 400, 50, 0.3, 0, 0, 9);
+  for (int with_bound = 1; with_bound >= 0; with_bound--) {
+    dsoTheta* th = dso_theta_create(e, 1 + with_bound, &err);
+    assert_non_null(th);
+    dsoFitSettings s;
+    dso_fit_settings_default(&s);
+    s.lambda0 = 1e9;
+    s.sensors = 0;
+    dsoFit* f = dso_fit_create(m, th, ds, &s, &err);
+    assert_non_null(f);
+    double u[2];
+    dso_theta_init(th, u);
+    dsoFitReport rep;
+    int it = run_fit(f, u, 6, &rep);
+    int flags[2] = {0, 0};
+    dso_fit_at_bound(f, u, flags);
+    printf("lambda0 1e9, %s: %d LM steps, cost %.6g, stop %d, %d at a bound\n",
+           with_bound ? "frictionloss on its lower bound" : "no bounded entry", it, rep.cost,
+           rep.stop, rep.nbound);
+    if (with_bound) {
+      assert_int_equal(it, DSO_FIT_STALL_STEPS);
+      assert_int_equal(rep.stop, DSO_FIT_STALLED_AT_BOUND);
+      assert_int_equal(rep.nbound, 1);
+      assert_int_equal(flags[1], -1);
+    } else {
+      assert_int_equal(it, 6);
+      assert_int_equal(rep.stop, DSO_FIT_RUNNING);
+    }
+    dso_fit_free(f);
+    dso_theta_free(th);
+  }
+  dso_dataset_free(ds);
+  dso_theta_free(tt);
+  mj_deleteModel(m);
+}
+
 // standard errors with correlated noise: the pendulum recorded with AR(1) noise (coefficient
 // kPhi, stationary std kSigma) on qpos only (qvel from differences, so every window also starts
 // from a noisy state: its residuals are strongly correlated), 1500 samples in 60 windows of 25,
@@ -779,6 +834,7 @@ int main(void) {
       cmocka_unit_test(test_simulate_episode),
       cmocka_unit_test(test_arm_nine_starts),
       cmocka_unit_test(test_bound_truth),
+      cmocka_unit_test(test_stall_at_bound),
       cmocka_unit_test(test_se_coverage),
       cmocka_unit_test(test_nonfinite),
   };
