@@ -11,7 +11,14 @@
 // how the fit stopped. A start converges when the final cost is <= 1e-6 and every entry is
 // within 1e-4 relative of the truth. Exit status 1 when a start does not converge.
 //
+// With --pendulum it fits the real free-swing recording instead (tasks/pendulum_sysid.json, from
+// the task's initial values, the task's settings) and prints the standard errors of every kind
+// (classic s² (JᵀJ)⁻¹, window sandwich, window jackknife) beside the spread of the estimates
+// fitted to each training segment alone: the standard deviation over the K segments and its
+// SE of the pooled estimate, sd / sqrt(K).
+//
 // usage: bench_fit [--jacobian central|forward] [--max-iter N] [--only NAME] [--trace]
+//        bench_fit --pendulum [--jacobian central|forward]
 // (--trace prints every iteration: cost, damping, gradient norm, steps, values / truth)
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -110,24 +117,164 @@ static int run_start(dsoBenchRun* out, const dsoTask* task, const dsoDataset* ds
   return ok;
 }
 
+// fits u (from the task's initial values) to the training episodes of ds; returns 0 on failure
+static int fit_pendulum(double* u, dsoFitReport* rep, const dsoTask* task, const dsoDataset* ds,
+                        const dsoFitSettings* fs, double* se3, dsoError* err) {
+  const dsoTheta* th = task->theta;
+  dso_theta_init(th, u);
+  dsoFit* f = dso_fit_create(task->model, th, ds, fs, err);
+  int ok = f != NULL, done = 0;
+  while (ok && !done && rep->iter < fs->max_iter) {
+    ok = dso_fit_step(f, u, rep, &done, err) == DSO_OK;
+  }
+  const dsoFitSe kinds[3] = {DSO_FIT_SE_IID, DSO_FIT_SE_SANDWICH, DSO_FIT_SE_JACKKNIFE};
+  for (int k = 0; ok && se3 && k < 3; k++) {
+    ok = dso_fit_covariance_kind(f, u, kinds[k], NULL, se3 + (size_t)k * th->n, err) == DSO_OK;
+  }
+  if (ok && se3) {
+    printf("  %d windows, %d entries at a bound, default standard error: %s\n",
+           dso_fit_nwindows(f), rep->nbound,
+           dso_fit_se_auto(f, u) == DSO_FIT_SE_JACKKNIFE ? "jackknife" : "iid");
+  }
+  dso_fit_free(f);
+  return ok;
+}
+
+// the real pendulum: standard errors against the spread over segments
+static int pendulum(int jacobian) {
+  dsoError err = {0};
+  dsoTask* task = dso_task_load(DSO_SOURCE_DIR "/tasks/pendulum_sysid.json", &err);
+  if (!task) {
+    fprintf(stderr, "bench_fit: %s\n", err.msg);
+    return 1;
+  }
+  const dsoTheta* th = task->theta;
+  const dsoDataset* ds = task->data;
+  int n = th->n, status = 0, K = 0;
+  dsoFitSettings fs;
+  double* u = calloc((size_t)n, sizeof(double));
+  double* v = calloc((size_t)n, sizeof(double));
+  double* se3 = calloc((size_t)n * 3, sizeof(double));
+  double* seg = calloc((size_t)n * (size_t)ds->nepisode, sizeof(double));
+  dsoDataset* one = NULL;
+  if (dso_fit_settings_from_json(&fs, task->fit, task->path, &err) != DSO_OK) {
+    fprintf(stderr, "bench_fit: %s\n", err.msg);
+    status = 1;
+    goto done;
+  }
+  if (jacobian >= 0) {
+    fs.jacobian = jacobian;
+  }
+  dsoFitReport rep;
+  memset(&rep, 0, sizeof(rep));
+  double t0 = now();
+  printf("pendulum_sysid (real data): all training segments, window %d, up to %d iterations\n",
+         fs.window, fs.max_iter);
+  if (!fit_pendulum(u, &rep, task, ds, &fs, se3, &err)) {
+    fprintf(stderr, "bench_fit: %s\n", err.msg);
+    status = 1;
+    goto done;
+  }
+  printf("  cost %.6g after %d iterations (stop %d), %ld mj_step, %.1f s\n", rep.cost, rep.iter,
+         rep.stop, rep.steps, now() - t0);
+  dso_theta_natural(th, v, u);
+  // each training segment alone
+  for (int e = 0; e < ds->nepisode; e++) {
+    const dsoEpisode* ep = &ds->episode[e];
+    if (ep->validation) {
+      continue;
+    }
+    if (dso_dataset_create(&one, task->model, &err) != DSO_OK ||
+        dso_dataset_add_episode(one, task->model, ep->T, &err) < 0) {
+      fprintf(stderr, "bench_fit: %s\n", err.msg);
+      status = 1;
+      goto done;
+    }
+    const mjModel* m = task->model;
+    dsoEpisode* o = &one->episode[0];
+    memcpy(o->time, ep->time, sizeof(double) * (size_t)ep->T);
+    memcpy(o->qpos, ep->qpos, sizeof(double) * (size_t)ep->T * m->nq);
+    memcpy(o->qvel, ep->qvel, sizeof(double) * (size_t)ep->T * m->nv);
+    memcpy(o->ctrl, ep->ctrl, sizeof(double) * (size_t)ep->T * m->nu);
+    memcpy(o->sensordata, ep->sensordata, sizeof(double) * (size_t)ep->T * m->nsensordata);
+    int len[DSO_NDATA] = {m->nq, m->nv, m->nu, m->nsensordata};
+    for (int g = 0; g < DSO_NDATA; g++) {
+      memcpy(one->has[g], ds->has[g], sizeof(int) * (size_t)len[g]);
+    }
+    one->dt = ds->dt;
+    dsoFitReport r1;
+    memset(&r1, 0, sizeof(r1));
+    double* us = seg + (size_t)K * n;
+    if (!fit_pendulum(us, &r1, task, one, &fs, NULL, &err)) {
+      fprintf(stderr, "bench_fit: segment %ld: %s\n", ep->id, err.msg);
+      status = 1;
+      goto done;
+    }
+    dso_theta_natural(th, us, us);
+    printf("  segment %ld alone: cost %.6g after %d iterations, %d at a bound\n", ep->id,
+           r1.cost, r1.iter, r1.nbound);
+    dso_dataset_free(one);
+    one = NULL;
+    K++;
+  }
+  printf("  %-28s %12s %10s %10s %10s %10s %10s %7s\n", "entry", "value", "se iid", "sandwich",
+         "jackknife", "seg sd", "sd/sqrt(K)", "ratio");
+  for (int i = 0; i < n; i++) {
+    if (th->entry[i].fixed) {
+      continue;
+    }
+    double mean = 0, var = 0;
+    for (int k = 0; k < K; k++) {
+      mean += seg[(size_t)k * n + i] / K;
+    }
+    for (int k = 0; k < K; k++) {
+      double d = seg[(size_t)k * n + i] - mean;
+      var += d * d / (K > 1 ? K - 1 : 1);
+    }
+    double spread = sqrt(var / K);
+    printf("  %-28s %12.6g %10.3g %10.3g %10.3g %10.3g %10.3g %7.1f  (segments:",
+           th->entry[i].name, v[i], se3[i], se3[n + i], se3[2 * n + i], sqrt(var), spread,
+           spread / se3[i]);
+    for (int k = 0; k < K; k++) {
+      printf(" %.4g", seg[(size_t)k * n + i]);
+    }
+    printf(")\n");
+  }
+  printf("  (ratio: sd/sqrt(K) over the classic se; NaN se: the entry is at a bound)\n");
+done:
+  dso_dataset_free(one);
+  free(u);
+  free(v);
+  free(se3);
+  free(seg);
+  dso_task_free(task);
+  return status;
+}
+
 int main(int argc, char** argv) {
   const char* jac = NULL;
   const char* only = NULL;
-  int max_iter = 200, trace = 0;
+  int max_iter = 200, trace = 0, pend = 0;
   for (int a = 1; a < argc; a++) {
     if (!strcmp(argv[a], "--jacobian") && a + 1 < argc) {
       jac = argv[++a];
     } else if (!strcmp(argv[a], "--max-iter") && a + 1 < argc) {
       max_iter = atoi(argv[++a]);
+    } else if (!strcmp(argv[a], "--pendulum")) {
+      pend = 1;
     } else if (!strcmp(argv[a], "--trace")) {
       trace = 1;
     } else if (!strcmp(argv[a], "--only") && a + 1 < argc) {
       only = argv[++a];
     } else {
       fprintf(stderr, "usage: bench_fit [--jacobian central|forward] [--max-iter N] "
-                      "[--only NAME] [--trace]\n");
+                      "[--only NAME] [--trace] [--pendulum]\n");
       return 2;
     }
+  }
+  if (pend) {
+    return pendulum(!jac ? -1 : strcmp(jac, "central") ? DSO_FIT_JACOBIAN_FORWARD
+                                                         : DSO_FIT_JACOBIAN_CENTRAL);
   }
   dsoError err = {0};
   dsoTask* task = dso_task_load_flags(DSO_SOURCE_DIR "/tasks/arm_sysid.json", DSO_TASK_SKIP_DATA,
