@@ -938,13 +938,18 @@ dsoStatus dso_fit_evaluate(dsoFit* f, const double* u, dsoFitReport* rep, dsoErr
 
 // Jacobian of r in the natural values (transposed, nfit x nres) at u by finite differences
 // (forward or central by the settings; one-sided inward at a bound), and f->vnat, f->dvdu;
-// f->r holds r(u) on return. Reused while u is the same.
+// f->r holds r(u) on return. Reused while u is the same. The steps of r(u) itself are not
+// counted: u was evaluated before (the accepted trial of the last step, dso_fit_evaluate, or
+// the run a checkpoint resumes), so that a resumed fit counts the same steps as an
+// uninterrupted one
 static dsoStatus jacobian(dsoFit* f, const double* u, dsoError* err) {
   const dsoTheta* th = f->theta;
   int n = th->n;
   size_t R = (size_t)f->nres;
   double cost = 0;
+  long steps0 = f->steps;
   dsoStatus st = residuals_finite(f, u, &cost, err);
+  f->steps = steps0;
   if (st != DSO_OK) {
     return st;
   }

@@ -114,7 +114,9 @@ typedef struct dsoFitReport_ {
   double cost_sysid, cost_calib, cost_prior;  // the parts
   double grad_norm;    // |J^T r| over fitted entries, at the last Jacobian (0 before the first)
   double lambda;       // damping for the next step
-  long steps;          // mj_step calls so far (for steps/s)
+  long steps;          // mj_step calls so far (for steps/s), except those of recomputing the
+                       // residuals at the u a step starts from (evaluated before, by the last
+                       // step, dso_fit_evaluate or the run a checkpoint resumes)
   int nresidual;       // residuals (sysid + calib + prior)
   int nfitted;         // fitted entries
   long diverged;       // windows that diverged, over all evaluations so far
