@@ -22,10 +22,6 @@ static const char* const kFitKeys[] = {"window", "max_iter", "tol", "lambda0", "
 
 // relative size of a finite-difference step (of the entry's typical size, see fd_step)
 #define DSO_FIT_FD 1e-4
-// an open end of a natural domain (0 under the log transform, both ends of the logistic one) is
-// approached no closer than this fraction of the entry's initial distance / range; there the
-// entry counts as at the bound
-#define DSO_FIT_FLOOR 1e-12
 // accepted steps that each lower the cost by less than this fraction, in a row, with an entry at
 // a bound: the fit has stalled there
 #define DSO_FIT_STALL_DECREASE 1e-6
@@ -1109,11 +1105,9 @@ dsoStatus dso_fit_step(dsoFit* f, double* u, dsoFitReport* rep, int* done, dsoEr
   double cost0 = 0.5 * sumsq(f->r, f->nres);
   // entries on a bound that the gradient pushes outwards are held for this step
   double gfree = 0;
-  int nheld = 0;
   for (int a = 0; a < P; a++) {
     int side = bound_side(f, a, f->vnat[a]);
     f->state[a] = (side < 0 && f->g[a] > 0) || (side > 0 && f->g[a] < 0) ? side : 0;
-    nheld += f->state[a] != 0;
     if (!f->state[a]) {
       gfree += f->g[a] * f->g[a];
     }
@@ -1212,7 +1206,7 @@ static int free_entries(dsoFit* f) {
   return nf;
 }
 
-dsoFitSe dso_fit_se_auto(dsoFit* f, const double* u) {
+dsoFitSe dso_fit_se_auto(const dsoFit* f, const double* u) {
   int nf = 0;
   for (int a = 0; a < f->nfit; a++) {
     int i = f->fit[a];
@@ -1333,14 +1327,9 @@ dsoStatus dso_fit_covariance_kind(dsoFit* f, const double* u, dsoFitSe kind, dou
     // change (A - A_c)⁻¹ s_c of θ when the cluster is left out (one Gauss-Newton step), with
     // A_c = J_cᵀ J_c (A⁻¹ s_c where A - A_c is singular)
     int jack = kind == DSO_FIT_SE_JACKKNIFE;
-    size_t q = (size_t)nf * nf + 1;
-    double* M = (double*)calloc(q, sizeof(double));
-    double* T = (double*)calloc(q, sizeof(double));
-    double* B = (double*)calloc(q, sizeof(double));
+    double* B = (double*)calloc((size_t)nf * nf + 1, sizeof(double));
     double* wv = (double*)calloc((size_t)nf + 1, sizeof(double));
-    if (!M || !T || !B || !wv) {
-      free(M);
-      free(T);
+    if (!B || !wv) {
       free(B);
       free(wv);
       return dso_error(err, DSO_ERR_MEMORY, "fit covariance: out of memory");
@@ -1389,8 +1378,6 @@ dsoStatus dso_fit_covariance_kind(dsoFit* f, const double* u, dsoFitSe kind, dou
     for (int k = 0; k < nf * nf; k++) {
       Vf[k] *= corr;
     }
-    free(M);
-    free(T);
     free(B);
     free(wv);
   }

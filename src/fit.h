@@ -8,19 +8,20 @@
 //
 // Bounds. The steps move the natural values v inside closed effective bounds: an entry's own
 // bounds, and for an open end of its transform's domain (0 under the log transform, both ends of
-// the logistic one) a floor DSO_FIT_FLOOR (1e-12) of the initial value (log) or of the range
-// (logistic) inside it, so that u stays finite. An entry on such a bound "is at a bound": a step
-// whose gradient pushes it outwards holds it there (the other entries are solved for without it),
-// and its standard error is not reported as if it were free.
+// the logistic one) a floor DSO_FIT_FLOOR of the initial value (log) or of the range (logistic)
+// inside it, so that u stays finite. An entry on such a bound "is at a bound": a step whose
+// gradient pushes it outwards holds it there (the other entries are solved for without it), and
+// its standard error is not reported as if it were free.
 //
 // Residuals, in this order:
 //   sysid   for every training episode, windows start at samples 0, W, 2W, ... from the recorded
 //           (qpos, qvel) (qpos entries the dataset lacks: the model's qpos0; qvel lacking: the
 //           backward difference (q_t - q_t-1) / dt of the recorded qpos under the Euler and
 //           implicit integrators, exact for their update q_t+1 = q_t + dt v_t+1 (forward at the
-//           first sample), the central difference under RK4; 0 without qpos) and run with the recorded
-//           ctrl (lacking: 0); after each step j, (simulated - recorded) / qpos_scale for every
-//           recorded qpos entry and / qvel_scale for every recorded qvel entry of sample start + j.
+//           first sample), the central difference under RK4; 0 without qpos) and run with the
+//           recorded ctrl (lacking: 0); after each step j, (simulated - recorded) / qpos_scale
+//           for every recorded qpos entry and / qvel_scale for every recorded qvel entry of
+//           sample start + j.
 //   calib   (settings.sensors and a recorded sensor column) for every training sample, with the
 //           state and ctrl set to the recorded ones and mj_forward:
 //           (recorded - (gain ⊙ sensordata + offset)) / std per recorded sensor column, std the
@@ -46,6 +47,11 @@ extern "C" {
 
 // Residual given to every remaining step of a diverged window (finite, large).
 #define DSO_FIT_DIVERGED 1e3
+
+// An open end of a natural domain (0 under the log transform, both ends of the logistic one) is
+// approached no closer than this fraction of the initial value (log) or of the range (logistic);
+// there the entry is at its bound.
+#define DSO_FIT_FLOOR 1e-12
 
 // Finite differences for the Jacobian (dsoFitSettings.jacobian).
 #define DSO_FIT_JACOBIAN_FORWARD 0  // one residual evaluation per fitted entry
@@ -73,9 +79,10 @@ typedef struct dsoFitSettings_ {
 void dso_fit_settings_default(dsoFitSettings* s);
 
 // Reads a task's "fit" object (JSON text) {"window": .., "max_iter": .., "tol": .., "lambda0": ..,
-// "qpos_scale": .., "qvel_scale": .., "sensors": true, "threads": .., "jacobian": "forward"} into s, which is first set
-// to the defaults. json_text may be NULL (defaults). Unknown keys are errors listing the valid
-// keys; errors name file and the JSON path "fit.x". On failure s holds the defaults.
+// "qpos_scale": .., "qvel_scale": .., "sensors": true, "threads": .., "jacobian": "forward"} into
+// s, which is first set to the defaults. json_text may be NULL (defaults). Unknown keys are
+// errors listing the valid keys; errors name file and the JSON path "fit.x". On failure s holds
+// the defaults.
 dsoStatus dso_fit_settings_from_json(dsoFitSettings* s, const char* json_text, const char* file,
                                      dsoError* err);
 
@@ -173,7 +180,7 @@ int dso_fit_nwindows(const dsoFit* f);
 
 // The kind DSO_FIT_SE_AUTO resolves to at u: DSO_FIT_SE_JACKKNIFE when dso_fit_nwindows is at
 // least twice the free fitted entries (not at a bound), else DSO_FIT_SE_IID.
-dsoFitSe dso_fit_se_auto(dsoFit* f, const double* u);
+dsoFitSe dso_fit_se_auto(const dsoFit* f, const double* u);
 
 // Covariance of the fitted entries at u of the given kind, over the entries not at a bound
 // (the others held): cov (theta->n x theta->n, row-major, unconstrained coordinates, zero rows
