@@ -20,12 +20,11 @@
 static const char* const kFitKeys[] = {"window", "max_iter", "tol", "lambda0", "qpos_scale",
                                        "qvel_scale", "sensors", "threads", "jacobian", NULL};
 
-// relative size of a finite-difference step (of the entry's typical size, see fd_step)
+// relative size of a finite-difference step (of the entry's typical size, see typical)
 #define DSO_FIT_FD 1e-4
 // accepted steps that each lower the cost by less than this fraction, in a row, with an entry at
 // a bound: the fit has stalled there
 #define DSO_FIT_STALL_DECREASE 1e-6
-
 
 // a unit of work: one shooting window (sysid) or one block of samples (calib)
 typedef struct {
@@ -91,7 +90,7 @@ struct dsoFit_ {
   double* dvdu;          // (nfit) dv/du there
   double* dfix;          // (nfit) steps of entries moved onto a bound within a step
   double* rhs;           // (nfit) work
-  double* meat;          // (nfit x nfit) sandwich middle
+  double* meat;          // (nfit x nfit) covariance of the free entries (natural values)
   double* score;         // (nfit) one cluster's Jᵀr
   int* state;            // (nfit) 0 free, -1 / +1 held at the lower / upper bound in this step,
                          // -2 / +2 moved onto it by this step
