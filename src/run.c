@@ -341,6 +341,64 @@ char* dso_run_result_json(const dsoTheta* theta, const double* u0, const double*
   return text;
 }
 
+char* dso_run_result_add_fit(const char* base, const dsoTheta* theta, const dsoRunFitFacts* f,
+                             dsoError* err) {
+  cJSON* root = base ? cJSON_Parse(base) : NULL;
+  cJSON* arr = root ? cJSON_GetObjectItemCaseSensitive(root, "theta") : NULL;
+  if (!arr || cJSON_GetArraySize(arr) != theta->n) {
+    cJSON_Delete(root);
+    dso_error(err, DSO_ERR_INPUT, "result: the base text is not a result of this theta layout");
+    return NULL;
+  }
+  int nbound = 0, i = 0;
+  for (cJSON* o = arr->child; o; o = o->next, i++) {
+    int b = f->at_bound ? f->at_bound[i] : 0;
+    if (f->se_iid && isfinite(f->se_iid[i]) && f->se_iid[i] > 0 && !b) {
+      cJSON_AddNumberToObject(o, "se_iid", f->se_iid[i]);
+    }
+    if (f->at_bound) {
+      cJSON_AddBoolToObject(o, "at_bound", b != 0);
+    }
+    if (b) {
+      nbound++;
+      cJSON_AddStringToObject(o, "bound", b < 0 ? "lower" : "upper");
+      cJSON_DeleteItemFromObjectCaseSensitive(o, "se");
+      cJSON_DeleteItemFromObjectCaseSensitive(o, "ci95");
+    }
+  }
+  if (f->se_kind) {
+    cJSON_AddStringToObject(root, "se_kind", f->se_kind);
+  }
+  cJSON_AddNumberToObject(root, "windows", f->nwindow);
+  cJSON_AddNumberToObject(root, "nbound", nbound);
+  if (f->stop) {
+    cJSON_AddStringToObject(root, "stop", f->stop);
+  }
+  if (f->eval_initial || f->eval_final) {
+    cJSON* ev = cJSON_AddObjectToObject(root, "evaluation");
+    const char* text[2] = {f->eval_initial, f->eval_final};
+    const char* key[2] = {"initial", "identified"};
+    for (int k = 0; k < 2; k++) {
+      if (!text[k]) {
+        continue;
+      }
+      cJSON* v = cJSON_Parse(text[k]);
+      if (!v) {
+        cJSON_Delete(root);
+        dso_error(err, DSO_ERR_INPUT, "result: the %s evaluation is not JSON", key[k]);
+        return NULL;
+      }
+      cJSON_AddItemToObject(ev, key[k], v);
+    }
+  }
+  char* out = cJSON_Print(root);
+  cJSON_Delete(root);
+  if (!out) {
+    dso_error(err, DSO_ERR_MEMORY, "result: out of memory");
+  }
+  return out;
+}
+
 int dso_run_bad_prior(const dsoTheta* theta, const double* u) {
   for (int i = 0; i < theta->n; i++) {
     const dsoThetaEntry* e = &theta->entry[i];

@@ -80,6 +80,26 @@ char* dso_run_result_json(const dsoTheta* theta, const double* u0, const double*
                           const char* const part_names[3], const double* val_rms, int nval,
                           double val_total, dsoError* err);
 
+// Facts of a least-squares fit that its result.json adds to dso_run_result_json's.
+typedef struct dsoRunFitFacts_ {
+  const double* se_iid;     // (n) classic standard errors s²(JᵀJ)⁻¹, NaN or <= 0 where none;
+                            // may be NULL
+  const int* at_bound;      // (n) -1 at the lower bound, +1 at the upper, 0 free; may be NULL
+  const char* se_kind;      // how "se" was estimated ("jackknife", "iid", ...); may be NULL
+  int nwindow;              // shooting windows the estimate clusters over
+  const char* stop;         // why the fit stopped ("converged", "max_iter", ...); may be NULL
+  const char* eval_initial; // evaluation at the initial θ as JSON text (dso_eval_json); may be NULL
+  const char* eval_final;   // the same at the final θ; may be NULL
+} dsoRunFitFacts;
+
+// Adds the facts of a fit to base (a dso_run_result_json text over theta) and returns the new
+// text (malloc'd; base is not freed): per entry "se_iid" and "at_bound" (an entry at a bound
+// keeps no "se" or "ci95": it is not a free estimate), and at the top level "se_kind",
+// "windows", "nbound", "stop" and "evaluation": {"initial": .., "identified": ..}. NULL with
+// err on failure (malformed evaluation text, out of memory).
+char* dso_run_result_add_fit(const char* base, const dsoTheta* theta, const dsoRunFitFacts* f,
+                             dsoError* err);
+
 // Checks that θ = u (theta->n, unconstrained coordinates) and row r (may be NULL) can be written:
 // every entry of u and its natural value, r's cost, gradient norm and lambda finite. Otherwise
 // DSO_ERR_NUMERIC with a message naming the first entry or field at fault; a non-finite cost names

@@ -158,6 +158,41 @@ static dsoStatus write_trajectories(const char* outdir, const dsoTask* task, dso
   return s;
 }
 
+// why the fit stopped, for result.json
+static const char* stop_name(int stop, int done) {
+  switch (stop) {
+    case DSO_FIT_CONVERGED: return "converged";
+    case DSO_FIT_STALLED_AT_BOUND: return "stalled_at_bound";
+    case DSO_FIT_NO_DECREASE: return "no_decrease";
+    default: return done ? "converged" : "max_iter";
+  }
+}
+
+// the evaluation table: RMS per recorded channel (rows) and window length (columns)
+static void print_evaluation(const dsoEval* ev, const char* label) {
+  dsoEvalResult r;
+  dso_eval_result(ev, &r);
+  printf("\nmultiple-shooting RMS at the %s theta (windows restart from the recording):\n%-28s",
+         label, "channel \\ window");
+  for (int w = 0; w < r.nwindow; w++) {
+    char head[32];
+    if (r.window[w] == DSO_EVAL_WHOLE) {
+      snprintf(head, sizeof(head), "whole");
+    } else {
+      snprintf(head, sizeof(head), "%d", r.window[w]);
+    }
+    printf(" %11s", head);
+  }
+  printf("\n");
+  for (int c = 0; c < r.nchannel; c++) {
+    printf("%-28s", r.channel[c]);
+    for (int w = 0; w < r.nwindow; w++) {
+      printf(" %11.4g", r.rms[(size_t)w * (size_t)r.nchannel + (size_t)c]);
+    }
+    printf("\n");
+  }
+}
+
 // --values FILE.json: the task's initial values replaced by the file's (a {"name": value} object
 // or a result.json; entries it does not name keep the task's)
 static dsoStatus start_from_values(dsoTask* task, const char* path, dsoError* err) {
@@ -277,12 +312,14 @@ int dso_cli_run(int argc, char** argv) {
   double* se = calloc((size_t)n + 1, sizeof(double));
   double* cov = calloc((size_t)n * (size_t)n + 1, sizeof(double));
   double* ut = calloc((size_t)n + 1, sizeof(double));
+  double* se_iid = calloc((size_t)n + 1, sizeof(double));
+  int* at_bound = calloc((size_t)n + 1, sizeof(int));
   dsoRunState st;
   memset(&st, 0, sizeof(st));
   dsoCliRun run;
   dso_cli_run_init(&run, task_path, outdir, max_iter, kParts);
   dsoFit* fit = NULL;
-  if (!u0 || !se || !cov || !ut) {
+  if (!u0 || !se || !cov || !ut || !se_iid || !at_bound) {
     status = DSO_EXIT_FAIL;
     goto done;
   }
@@ -329,6 +366,7 @@ int dso_cli_run(int argc, char** argv) {
   double t0 = dso_cli_now();
   long steps0 = st.record[st.nrecord - 1].steps;
   int start = st.record[st.nrecord - 1].iter;
+  int stop = DSO_FIT_RUNNING;
   while (!st.done && st.record[st.nrecord - 1].iter < fs.max_iter) {
     if (dso_cli_interrupted()) {
       break;
@@ -339,6 +377,7 @@ int dso_cli_run(int argc, char** argv) {
       goto done;
     }
     st.done = done;
+    stop = rep.stop;
     st.lambda = dso_fit_lambda(fit);
     dsoRunRecord r = {st.record[st.nrecord - 1].iter + 1, rep.cost,
                       {rep.cost_sysid, rep.cost_calib, rep.cost_prior}, rep.grad_norm,
@@ -372,6 +411,9 @@ int dso_cli_run(int argc, char** argv) {
   if (!have_se && !quiet) {
     printf("no confidence intervals: %s\n", cerr.msg);
   }
+  dsoFitSe se_kind = dso_fit_se_auto(fit, st.u);
+  int have_iid = dso_fit_covariance_kind(fit, st.u, DSO_FIT_SE_IID, cov, se_iid, &cerr) == DSO_OK;
+  int nbound = dso_fit_at_bound(fit, st.u, at_bound);
   int nval = dso_dataset_nvalidation(task->data);
   double* rms = calloc((size_t)(nval > 0 ? nval : dso_dataset_nepisode(task->data)) + 1,
                        sizeof(double));
@@ -387,9 +429,36 @@ int dso_cli_run(int argc, char** argv) {
   if (!have_val && verr.code && !quiet) {
     printf("no validation figures: %s\n", verr.msg);
   }
-  char* result = dso_run_result_json(task->theta, u0, st.u, have_se ? se : NULL,
-                                     &st.record[st.nrecord - 1], kParts, rms,
-                                     have_val ? nrms : 0, total, &err);
+  // the fitted values against the initial ones on the task's recordings: multiple-shooting RMS
+  // per window length and recorded channel (evaluate.h)
+  char* eval_text[2] = {NULL, NULL};
+  dsoError eerr = {0};
+  dsoEval* ev = dso_eval_create(task->model, task->theta, task->data, NULL, &eerr);
+  for (int k = 0; ev && k < 2; k++) {
+    if (dso_eval_run(ev, k ? st.u : u0, &eerr) == DSO_OK) {
+      eval_text[k] = dso_eval_json(ev, &eerr);
+      if (!quiet && k == 1) {
+        print_evaluation(ev, "identified");
+      }
+    } else if (!quiet) {
+      printf("no %s evaluation: %s\n", k ? "identified" : "initial", eerr.msg);
+    }
+  }
+  if (!ev && !quiet) {
+    printf("no evaluation: %s\n", eerr.msg);
+  }
+  dso_eval_free(ev);
+  char* base = dso_run_result_json(task->theta, u0, st.u, have_se ? se : NULL,
+                                   &st.record[st.nrecord - 1], kParts, rms,
+                                   have_val ? nrms : 0, total, &err);
+  dsoRunFitFacts facts = {have_iid ? se_iid : NULL, at_bound,
+                          se_kind == DSO_FIT_SE_JACKKNIFE ? "jackknife" : "iid",
+                          dso_fit_nwindows(fit), stop_name(stop, st.done), eval_text[0],
+                          eval_text[1]};
+  char* result = base ? dso_run_result_add_fit(base, task->theta, &facts, &err) : NULL;
+  free(base);
+  free(eval_text[0]);
+  free(eval_text[1]);
   dso_cli_join(file, sizeof(file), outdir, "result.json");
   if (!result || dso_write_file_atomic(file, result, strlen(result), &err)) {
     free(result);
@@ -405,7 +474,27 @@ int dso_cli_run(int argc, char** argv) {
     goto done;
   }
   if (!quiet) {
-    dso_cli_print_table(task->theta, "identified", u0, st.u, ut, have_se ? se : NULL, truth_path != NULL);
+    dso_cli_print_table(task->theta, "identified", u0, st.u, ut, have_se ? se : NULL, at_bound,
+                        truth_path != NULL);
+    if (have_se) {
+      printf("standard errors: %s (classic s^2 (J'J)^-1 as se_iid in result.json)\n",
+             se_kind == DSO_FIT_SE_JACKKNIFE ? "delete-one-window jackknife over the shooting "
+                                               "windows, robust to correlated residuals"
+                                             : "classic s^2 (J'J)^-1 (too few windows for the "
+                                               "jackknife)");
+    }
+    if (nbound > 0) {
+      printf("%d entr%s at a bound (no standard error):", nbound, nbound > 1 ? "ies" : "y");
+      for (int i = 0; i < n; i++) {
+        if (at_bound[i]) {
+          printf(" %s", task->theta->entry[i].name);
+        }
+      }
+      printf("\n");
+    }
+    if (stop == DSO_FIT_STALLED_AT_BOUND) {
+      printf("stopped: progress stalled with an entry at a bound\n");
+    }
     if (have_val) {
       printf("RMS error of qpos[%d] on %s episodes simulated from their first sample: %.4g "
              "(", qidx, nval > 0 ? "validation" : "all", total);
@@ -433,6 +522,8 @@ done:
   free(se);
   free(cov);
   free(ut);
+  free(se_iid);
+  free(at_bound);
   dso_task_free(task);
   return status;
 }

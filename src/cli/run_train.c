@@ -197,7 +197,7 @@ int dso_cli_run_train(dsoTask* task, const char* task_path, const char* outdir, 
     goto done;
   }
   if (!quiet) {
-    dso_cli_print_table(task->theta, "final", u0, st.u, u0, NULL, 0);
+    dso_cli_print_table(task->theta, "final", u0, st.u, u0, NULL, NULL, 0);
     if (st.refused > 0) {
       printf("%d step%s refused (non-finite cost, gradient or step; theta kept)\n", st.refused,
              st.refused > 1 ? "s" : "");

@@ -307,9 +307,10 @@ int dso_cli_interrupt(const dsoCliRun* run, const dsoRunState* st) {
 }
 
 void dso_cli_print_table(const dsoTheta* theta, const char* label, const double* u0,
-                        const double* u, const double* ut, const double* se, int truth) {
+                         const double* u, const double* ut, const double* se,
+                         const int* at_bound, int truth) {
   int n = theta->n;
-  printf("\n%-34s %s%14s %14s %12s%s\n", "entry", truth ? "          true" : "", "initial",
+  printf("\n%-34s %s%14s %14s %18s%s\n", "entry", truth ? "          true" : "", "initial",
          label, "+- se", truth ? "    error %" : "");
   for (int i = 0; i < n; i++) {
     const dsoThetaEntry* e = &theta->entry[i];
@@ -317,7 +318,9 @@ void dso_cli_print_table(const dsoTheta* theta, const char* label, const double*
       continue;  // long policy blocks are in result.json
     }
     char sebuf[32] = "-";
-    if (se && se[i] > 0) {
+    if (at_bound && at_bound[i]) {
+      snprintf(sebuf, sizeof(sebuf), "(at %s bound)", at_bound[i] < 0 ? "lower" : "upper");
+    } else if (se && se[i] > 0 && isfinite(se[i])) {
       snprintf(sebuf, sizeof(sebuf), "%.3g", se[i]);
     }
     double vt = dso_theta_entry_natural(e, ut[i]), vf = dso_theta_entry_natural(e, u[i]);
@@ -325,7 +328,7 @@ void dso_cli_print_table(const dsoTheta* theta, const char* label, const double*
     if (truth) {
       printf("%14.6g ", vt);
     }
-    printf("%14.6g %14.6g %12s", dso_theta_entry_natural(e, u0[i]), vf, sebuf);
+    printf("%14.6g %14.6g %18s", dso_theta_entry_natural(e, u0[i]), vf, sebuf);
     if (truth) {
       if (vt != 0) {
         printf("  %10.3g", 100 * (vf - vt) / fabs(vt));

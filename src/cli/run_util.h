@@ -89,10 +89,12 @@ int dso_cli_interrupted(void);
 // OUTDIR quoted for a POSIX shell where needed) and returns exit status 1.
 int dso_cli_interrupt(const dsoCliRun* run, const dsoRunState* st);
 
-// Prints the table of θ: initial, final (label), standard errors when se is given, and with truth
+// Prints the table of θ: initial, final (label), standard errors when se is given (entries that
+// at_bound (may be NULL) flags print their bound instead), and with truth
 // the true values ut and the errors in percent.
 void dso_cli_print_table(const dsoTheta* theta, const char* label, const double* u0,
-                         const double* u, const double* ut, const double* se, int truth);
+                         const double* u, const double* ut, const double* se,
+                         const int* at_bound, int truth);
 
 // The chain-optimization path of dso run (run_train.c).
 int dso_cli_run_train(dsoTask* task, const char* task_path, const char* outdir, int resume,
