@@ -348,14 +348,17 @@ static void test_fifo_inputs(void** state) {
   assert_int_equal(dso_mkdir_p(dir, &err), DSO_OK);
   remove(fifo);
   assert_int_equal(mkfifo(fifo, 0600), 0);
-  const char* cases[][8] = {
+  const char* data = data_file("arm_sysid");
+  const char* cases[][10] = {
       {"check", fifo, NULL},
       {"gradcheck", fifo, NULL},
       {"run", fifo, "-o", out, NULL},
       {"simulate", fifo, "-o", out, NULL},
       {"info", fifo, NULL},
       {"simulate", "tasks/arm_sysid.json", "-o", out, "--values", fifo, NULL},
-      {"run", "tasks/arm_sysid.json", "-o", out, "--truth", fifo, NULL},
+      {"run", "tasks/arm_sysid.json", "--data", data, "-o", out, "--truth", fifo, NULL},
+      {"run", "tasks/arm_sysid.json", "--data", data, "-o", out, "--values", fifo, NULL},
+      {"check", "tasks/arm_sysid.json", "--data", fifo, NULL},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     int st = run_limited(cases[i], 20);
