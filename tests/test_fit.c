@@ -791,19 +791,31 @@ static void test_se_coverage(void** state) {
   mj_deleteModel(m);
 }
 
-// a non-finite cost is never a success: a prior whose std underflows gives an infinite
-// residual (std 1e-320) or an overflowing square (std 1e-200); evaluate, step and covariance
-// refuse, and u is left as it was
+// a non-finite cost is never a success: a prior whose residual (value - mean) / std is finite
+// but whose square overflows (std 1e-150, the smallest theta accepts, 2e4 from the mean) makes
+// evaluate, step and covariance refuse, and u is left as it was; smaller stds (1e-200, 1e-320:
+// an infinite residual) are refused when the entry is read
 static void test_nonfinite(void** state) {
   (void)state;
   mjModel* m = load_model("pendulum.xml");
-  double stds[2] = {1e-200, 1e-320};
+  double small[2] = {1e-200, 1e-320};
   for (int k = 0; k < 2; k++) {
     dsoThetaEntry e;
     dsoError err = {0};
     char js[256];
     snprintf(js, sizeof(js),
              "{\"name\": \"physics.hinge.damping\", \"init\": 0.002, \"prior\": {\"mean\": 0.001,"
+             " \"std\": %.17g}}", small[k]);
+    assert_int_not_equal(dso_task_parse_entry(&e, m, js, "test", "theta", &err), DSO_OK);
+    assert_non_null(strstr(err.msg, "std"));
+  }
+  double stds[1] = {1e-150};
+  for (int k = 0; k < 1; k++) {
+    dsoThetaEntry e;
+    dsoError err = {0};
+    char js[256];
+    snprintf(js, sizeof(js),
+             "{\"name\": \"physics.hinge.damping\", \"init\": 0.002, \"prior\": {\"mean\": -2e4,"
              " \"std\": %.17g}}", stds[k]);
     assert_int_equal(dso_task_parse_entry(&e, m, js, "test", "theta", &err), DSO_OK);
     dsoTheta* th = dso_theta_create(&e, 1, &err);
