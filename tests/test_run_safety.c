@@ -168,6 +168,15 @@ static const char* kDesignTheta =
     " {\"name\": \"physics.arm.com[2]\", \"transform\": \"bounded\", \"bounds\": [-0.15, -0.05],\n"
     "  \"prior\": {\"mean\": -0.099, \"std\": 0.02}}]";
 
+// the same with the gear's prior mean 2e4 away: with std 1e-150 (the smallest a task may give)
+// the prior's square overflows at any admissible gear
+static const char* kDesignThetaFar =
+    "[{\"name\": \"action_noise.torque.std\", \"init\": 0.05, \"fixed\": true},\n"
+    " {\"name\": \"physics.torque.gear[0]\", \"transform\": \"log\", \"bounds\": [0.25, 1.0],\n"
+    "  \"prior\": {\"mean\": -2e4, \"std\": %s}},\n"
+    " {\"name\": \"physics.arm.com[2]\", \"transform\": \"bounded\", \"bounds\": [-0.15, -0.05],\n"
+    "  \"prior\": {\"mean\": -0.099, \"std\": 0.02}}]";
+
 // the pendulum fit on the real free-swing record (shared data, read in place)
 static void write_fit_task(const char* name, const char* damping_prior) {
   write_text(name,
@@ -198,8 +207,10 @@ static int setup(void** state) {
   write_train_task("lr.json", "{\"max_iter\": 3, \"lr\": 1e308}", theta);
   snprintf(theta, sizeof(theta), kDesignTheta, "1e-200");
   write_train_task("prior.json", "{\"max_iter\": 3}", theta);
+  snprintf(theta, sizeof(theta), kDesignThetaFar, "1e-150");
+  write_train_task("priorfar.json", "{\"max_iter\": 3}", theta);
   write_fit_task("fit.json", "");
-  write_fit_task("fitprior.json", ", \"prior\": {\"mean\": 0.0003, \"std\": 1e-200}");
+  write_fit_task("fitprior.json", ", \"prior\": {\"mean\": -2e4, \"std\": 1e-150}");
   return 0;
 }
 
@@ -398,21 +409,25 @@ static void test_huge_step(void** state) {
 
 static void test_tiny_prior_std(void** state) {
   (void)state;
-  // training: the first step moves the gear off the prior mean, where the prior overflows
+  // a std whose square underflows is refused when the task is read
   const char* args[] = {"run", "prior.json", "-o", "pr", NULL};
-  assert_int_equal(run(args), 1);
-  expect_in(g_err, "dso run: prior.json: 5 steps in a row refused with train.lr 0.05");
-  expect_in(g_err, "physics.torque.gear[0]");
-  expect_in(g_err, "std 1e-200");
+  assert_int_equal(run(args), 2);
+  expect_in(g_err, "theta[1].prior.std");
+  expect_in(g_err, "1e-200");
   assert_false(exists(at("pr/result.json")));
-  expect_all_finite(at("pr/checkpoint.json"));
-  expect_all_finite(at("pr/progress.csv"));
+  // training: the prior overflows at the initial theta; the run stops at once
+  const char* targs[] = {"run", "priorfar.json", "-o", "prf", NULL};
+  assert_int_equal(run(targs), 1);
+  expect_in(g_err, "dso run: priorfar.json: ");
+  expect_in(g_err, "physics.torque.gear[0]");
+  expect_in(g_err, "std 1e-150");
+  assert_false(exists(at("prf/result.json")));
   // a fit: the cost at the initial theta is not finite, nothing is written
   const char* fargs[] = {"run", "fitprior.json", "-o", "fpr", NULL};
   assert_int_equal(run(fargs), 1);
   expect_in(g_err, "dso run: fitprior.json: ");
   expect_in(g_err, "physics.hinge.damping");
-  expect_in(g_err, "std 1e-200");
+  expect_in(g_err, "std 1e-150");
   assert_false(exists(at("fpr/checkpoint.json")));
   assert_false(exists(at("fpr/result.json")));
   assert_false(exists(at("fpr/progress.csv")));
@@ -425,7 +440,7 @@ static void test_tiny_prior_std(void** state) {
              " \"estimator\": {\"corrector\": \"gain\", \"max_iter\": 3},\n"
              " \"theta\": [\n"
              "  {\"name\": \"physics.hinge.damping\", \"init\": 0.005,\n"
-             "   \"prior\": {\"mean\": 0.01, \"std\": 1e-200}},\n"
+             "   \"prior\": {\"mean\": -2e4, \"std\": 1e-150}},\n"
              "  {\"name\": \"action_noise.torque.std\", \"init\": 0.2, \"fixed\": true},\n"
              "  {\"name\": \"action_noise.disturbance.std\", \"init\": 0.03, \"fixed\": true},\n"
              "  {\"name\": \"sensor_noise.hinge_pos.std\", \"init\": 0.03, \"fixed\": true}]}\n",
@@ -438,7 +453,7 @@ static void test_tiny_prior_std(void** state) {
   assert_int_equal(run(eargs), 1);
   expect_in(g_err, "dso run: est.json: ");
   expect_in(g_err, "physics.hinge.damping");
-  expect_in(g_err, "std 1e-200");
+  expect_in(g_err, "std 1e-150");
   assert_false(exists(at("epr/checkpoint.json")));
 }
 

@@ -348,6 +348,16 @@ int dso_cli_run(int argc, char** argv) {
   memset(&rep, 0, sizeof(rep));
   if (!resume || st.nrecord == 0) {
     if (dso_fit_evaluate(fit, st.u, &rep, &err)) {
+      // a prior whose square overflows at the initial θ: name the entry
+      int k = err.code == DSO_ERR_NUMERIC ? dso_run_bad_prior(task->theta, st.u) : -1;
+      if (k >= 0) {
+        const dsoThetaEntry* e = &task->theta->entry[k];
+        dso_error_clear(&err);
+        dso_error(&err, DSO_ERR_NUMERIC, "the cost at the initial theta is not finite: the "
+                  "prior term of theta entry %s overflows (value %g, mean %g, std %g)", e->name,
+                  dso_theta_entry_natural(e, st.u[k]), e->prior_mean, e->prior_std);
+      }
+      dso_error_prefix(&err, "%s: ", task_path);
       status = dso_cli_fail("run", &err);
       goto done;
     }
