@@ -1087,6 +1087,9 @@ dsoStatus dso_dataset_episode_qvel(double* qvel, double* work, const mjModel* m,
     }
     if (any_qpos && T >= 2) {
       int a = t > 0 ? t - 1 : 0, b = t < T - 1 ? t + 1 : T - 1;
+      if (m->opt.integrator != mjINT_RK4 && t > 0) {
+        b = t;  // backward: exact for the Euler and implicit position update q' = q + h v'
+      }
       mj_differentiatePos(m, work, (b - a) * ds->dt, ep->qpos + (size_t)a * nq,
                           ep->qpos + (size_t)b * nq);
       for (int i = 0; i < nv; i++) {

@@ -256,9 +256,11 @@ long dso_dataset_nsample(const dsoDataset* ds);
 const dsoEpisode* dso_dataset_episode(const dsoDataset* ds, int n);
 
 // qvel of every sample of episode n as a multiple-shooting fit starts its windows: recorded
-// entries as they are; the others by central differences of the recorded qpos (one-sided at the
-// ends, mj_differentiatePos over the sample spacing ds->dt) when the dataset records any qpos
-// entry, else 0. qvel (T x nv) receives the result; work (nv) is scratch. ds must be resampled
+// entries as they are; the others by differences of the recorded qpos (mj_differentiatePos over
+// the sample spacing ds->dt) when the dataset records any qpos entry, else 0: backward under the
+// Euler and implicit integrators, whose position update q' = q + h v' makes them exact on
+// simulated data (central differences are off by h qacc / 2), central under RK4, one-sided at
+// the ends. qvel (T x nv) receives the result; work (nv) is scratch. ds must be resampled
 // (dt > 0) and made for m.
 dsoStatus dso_dataset_episode_qvel(double* qvel, double* work, const mjModel* m,
                                    const dsoDataset* ds, int n, dsoError* err);
