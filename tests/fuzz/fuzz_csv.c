@@ -7,11 +7,11 @@
 //   byte 1  bit 0 no resampling; bits 1-2 stride - 1; bit 3 max_episodes 1; bit 4 window
 //           [0.002, 0.01] s instead of [0, 1] s; bit 5 the column map of tests/data/datasets/data.json
 //           (t_ms -> time x 0.001, note ignored)
-// The text goes to a file in a temporary folder under the build folder. A load that succeeds
+// The text goes to an in-memory file (memfd; the box model to a temporary folder under the build
+// folder). A load that succeeds
 // must keep what dataset.h promises: episodes of at least 2 samples with strictly increasing,
 // finite times, finite values, the validation flag 0 or 1, masks 0 or 1.
-#define _POSIX_C_SOURCE 200809L
-#define _DEFAULT_SOURCE
+#define _GNU_SOURCE
 #include <math.h>
 
 #include "dso.h"
@@ -31,7 +31,8 @@ static const char* kXml =
     "</sensor></mujoco>";
 
 static mjModel* g_model[2];
-static char g_csv[FUZZ_PATH_LEN];
+static char g_csv[FUZZ_PATH_LEN];  // the in-memory file of the CSV text
+static int g_csv_fd = -1;
 
 static void init(void) {
   fuzz_tmp_dir("csv");
@@ -45,7 +46,7 @@ static void init(void) {
     fprintf(stderr, "fuzz_csv: %s\n", err.msg);
     abort();
   }
-  fuzz_tmp_path(g_csv, sizeof(g_csv), "input.csv");
+  g_csv_fd = fuzz_memfile(g_csv, sizeof(g_csv), "input.csv");
 }
 
 static void check_values(const double* v, long n, const char* what) {
@@ -91,7 +92,7 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   const mjModel* m = g_model[data[0] & 1];
   int opt = data[1];
-  fuzz_write(g_csv, data + 2, size - 2);
+  fuzz_fill(g_csv_fd, data + 2, size - 2);
   dsoDatasetSpec spec;
   dso_dataset_spec_default(&spec);
   spec.resample = !(opt & 1);

@@ -10,8 +10,7 @@
 //           bit 5 out_dir is the build folder (relative file references are rewritten)
 // dso_mjcf_edit must hold even when the text is not the file the base compiled from (the file
 // may have changed since): errors are fine, crashes, leaks and a missing message are not.
-#define _POSIX_C_SOURCE 200809L
-#define _DEFAULT_SOURCE
+#define _GNU_SOURCE
 #include <math.h>
 
 #include "dso.h"

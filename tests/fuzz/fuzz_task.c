@@ -6,8 +6,7 @@
 // and next to models/ (copies of the shipped models with small MuJoCo sizes), so that "../models/pendulum.xml" and
 // "datasets/single.csv" resolve as in the shipped tasks. A load that succeeds must give a model,
 // a θ layout whose initial unconstrained values are finite, and settings in range.
-#define _POSIX_C_SOURCE 200809L
-#define _DEFAULT_SOURCE
+#define _GNU_SOURCE
 #include <dirent.h>
 #include <math.h>
 
