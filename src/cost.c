@@ -184,7 +184,7 @@ static dsoStatus parse_term(dsoCostTerm* t, dsoCost* cost, const mjModel* m, con
       break;
     }
     case DSO_TERM_VELOCITY: {
-      int j;
+      int j = -1;
       if (element(&j, m, mjOBJ_JOINT, "joint", node, file, path, err)) return err->code;
       if (m->jnt_type[j] != mjJNT_HINGE && m->jnt_type[j] != mjJNT_SLIDE) {
         return dso_error(err, DSO_ERR_INPUT, "%s: %s.joint: only hinge and slide joints", file,

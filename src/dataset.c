@@ -1643,6 +1643,13 @@ static dsoStatus store_episode(dsoDataset* ds, const mjModel* m, const dsoDatase
       hi = lo + w;
       wt = (tau - lo[0]) / (hi[0] - lo[0]);
       ep->time[k] = tau;
+      if (k > 0 && !(tau > ep->time[k - 1])) {
+        // far from 0 the grid spacing falls below the resolution of a double
+        return dso_error(err, DSO_ERR_INPUT,
+                         "%s:%d: episode %ld: times near %.17g s cannot be resampled every %g s "
+                         "(neighbouring samples round to the same time); shift the time column, "
+                         "e.g. with a column map offset", t->path, t->line[r0], id, tau, h);
+      }
     } else {
       lo = hi = src + (size_t)k * spec->stride * dk * w;
       ep->time[k] = lo[0];

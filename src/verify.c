@@ -255,7 +255,7 @@ static dsoStatus sec_surrogate(dsoTable* tb, const dsoVerifySettings* vs, dsoErr
   // and by central differences of the value of S̃ (eq. 66) in α
   const double h = 1e-4;
   for (int k = 0; k < n && !st; k++) {
-    double vp, vm;
+    double vp = 0, vm = 0;
     memset(a, 0, sizeof(a));
     a[k] = h;
     st = dso_grad_surrogate(&vp, NULL, NULL, r.gr, r.ro, a, 0, err);

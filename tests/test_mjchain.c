@@ -366,8 +366,8 @@ static void check_policy_terms(const char* model, dsoPolicyKind kind, const char
 static void test_pathwise_policy_costs_pendulum(void** state) {
   const char* e[] = {"{\"name\": \"action_noise.torque.std\", \"init\": 0.3}",
                      "{\"name\": \"physics.arm.mass\"}", "{\"name\": \"physics.hinge.damping\"}",
-                     "{\"name\": \"physics.hinge.frictionloss\", \"init\": 0,"
-                     " \"transform\": \"identity\", \"fixed\": true}"};
+                     ("{\"name\": \"physics.hinge.frictionloss\", \"init\": 0,"
+                      " \"transform\": \"identity\", \"fixed\": true}")};
   // no dry friction: near rest its stick-slip switch makes J non-smooth in θ
   check_policy_terms("pendulum.xml", DSO_POLICY_MLP, "{\"term\": \"quadratic\", \"qpos\":"
                      " {\"hinge\": 1}, \"qpos_weight\": {\"hinge\": 1}, \"qvel_weight\":"
