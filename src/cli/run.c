@@ -67,6 +67,8 @@ static const char* kHelp =
     "--resume); 2 bad input or OUTDIR in use or not writable.\n";
 
 static const char* const kParts[3] = {"sysid", "calib", "prior"};
+// the parts when fit.inverse_dynamics makes the dynamics residuals torque residuals
+static const char* const kPartsInvdyn[3] = {"invdyn", "calib", "prior"};
 
 // OUTDIR/trajectories.csv: every validation episode simulated open loop from its first sample
 // at the initial (u0) and identified (u) θ against the recording, per recorded qpos entry; then
@@ -300,10 +302,17 @@ int dso_cli_run(int argc, char** argv) {
   }
   dsoFitSettings fs;
   dso_fit_settings_default(&fs);
-  if (task->fit && dso_fit_settings_from_json(&fs, task->fit, task_path, &err)) {
+  dsoInvdynSettings is;
+  memset(&is, 0, sizeof(is));
+  int invdyn = 0;
+  if ((task->fit && dso_fit_settings_from_json(&fs, task->fit, task_path, &err)) ||
+      dso_invdyn_settings_from_json(&is, &invdyn, task->model, task->fit, task_path, &err)) {
+    dso_invdyn_settings_free(&is);
     dso_task_free(task);
     return dso_cli_fail("run", &err);
   }
+  fs.invdyn = invdyn ? &is : NULL;
+  const char* const* parts = invdyn ? kPartsInvdyn : kParts;
   if (max_iter >= 0) {
     fs.max_iter = max_iter;
   }
@@ -317,7 +326,7 @@ int dso_cli_run(int argc, char** argv) {
   dsoRunState st;
   memset(&st, 0, sizeof(st));
   dsoCliRun run;
-  dso_cli_run_init(&run, task_path, outdir, max_iter, kParts);
+  dso_cli_run_init(&run, task_path, outdir, max_iter, parts);
   dsoFit* fit = NULL;
   if (!u0 || !se || !cov || !ut || !se_iid || !at_bound) {
     status = DSO_EXIT_FAIL;
@@ -335,6 +344,8 @@ int dso_cli_run(int argc, char** argv) {
     free(text);
   }
   fit = dso_fit_create(task->model, task->theta, task->data, &fs, &err);
+  fs.invdyn = NULL;
+  dso_invdyn_settings_free(&is);  // the fit copied them
   if (!fit) {
     status = dso_cli_fail("run", &err);
     goto done;
@@ -449,7 +460,7 @@ int dso_cli_run(int argc, char** argv) {
   }
   dso_eval_free(ev);
   char* base = dso_run_result_json(task->theta, u0, st.u, have_se ? se : NULL,
-                                   &st.record[st.nrecord - 1], kParts, rms,
+                                   &st.record[st.nrecord - 1], parts, rms,
                                    have_val ? nrms : 0, total, &err);
   dsoRunFitFacts facts = {have_iid ? se_iid : NULL, at_bound,
                           se_kind == DSO_FIT_SE_JACKKNIFE ? "jackknife" : "iid",
@@ -515,6 +526,7 @@ int dso_cli_run(int argc, char** argv) {
   }
   dso_cli_plot(outdir);
 done:
+  dso_invdyn_settings_free(&is);
   dso_cli_end_run(&run);
   dso_run_state_clear(&st);
   dso_fit_free(fit);
