@@ -370,9 +370,15 @@ int dso_cli_run(int argc, char** argv) {
     }
   }
   if (!quiet) {
-    printf("dso run %s: %d entries, %d episodes (%d validation), window %d, up to %d "
-           "iterations\n", task_path, n, dso_dataset_nepisode(task->data),
-           dso_dataset_nvalidation(task->data), fs.window, fs.max_iter);
+    char how[64];
+    if (invdyn) {
+      snprintf(how, sizeof(how), "inverse dynamics");
+    } else {
+      snprintf(how, sizeof(how), "window %d", fs.window);
+    }
+    printf("dso run %s: %d entries, %d episodes (%d validation), %s, up to %d iterations\n",
+           task_path, n, dso_dataset_nepisode(task->data), dso_dataset_nvalidation(task->data),
+           how, fs.max_iter);
   }
   double t0 = dso_cli_now();
   long steps0 = st.record[st.nrecord - 1].steps;
@@ -400,8 +406,9 @@ int dso_cli_run(int argc, char** argv) {
       double el = dso_cli_now() - t0;
       int it = r.iter - start;
       double eta = it > 0 ? el / it * (fs.max_iter - r.iter) : 0;
-      printf("iter %3d  J %.6e  (sysid %.3e  calib %.3e  prior %.3e)  |g| %.2e  lambda %.1e  "
-             "%.3g steps/s  ETA %s%.0f s\n", r.iter, r.cost, r.term[0], r.term[1], r.term[2],
+      printf("iter %3d  J %.6e  (%s %.3e  calib %.3e  prior %.3e)  |g| %.2e  lambda %.1e  "
+             "%.3g steps/s  ETA %s%.0f s\n", r.iter, r.cost, parts[0], r.term[0], r.term[1],
+             r.term[2],
              r.grad_norm, r.lambda, el > 0 ? (r.steps - steps0) / el : 0,
              done ? "0 (converged) " : "<= ", done ? 0.0 : eta);
       fflush(stdout);

@@ -1,0 +1,244 @@
+// Inverse-dynamics identification through the fit (fit.h with fit.inverse_dynamics, invdyn.h):
+// tasks/arm7_invdyn.json on a simulated recording of models/arm7.xml at its own (true) values,
+// through the library as dso run does it and through the CLI.
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "dso.h"
+#include "json.h"
+#include "rng.h"
+
+#define NJ 7
+#define PI 3.14159265358979323846
+
+static const char* kTask = DSO_SOURCE_DIR "/tasks/arm7_invdyn.json";
+static const char* kTruth = DSO_SOURCE_DIR "/tasks/truth/arm7_invdyn.json";
+
+// desired angle and speed of joint j at time s in episode e: a sum of three sines with
+// amplitudes 0.45, 0.22, 0.15 rad, frequencies spread over 0.25 to 1.3 Hz, phases by joint and
+// episode
+static void target(double* q, double* qd, int j, double s, int e) {
+  *q = 0;
+  *qd = 0;
+  for (int k = 0; k < 3; k++) {
+    double fr = 0.25 + 0.4 * k + 0.05 * j, a = 0.45 / (k + 1);
+    double ph = 0.9 * j + 1.1 * k + 2.3 * e;
+    *q += a * sin(2 * PI * fr * s + ph);
+    *qd += a * 2 * PI * fr * cos(2 * PI * fr * s + ph);
+  }
+}
+
+// records nep episodes of T samples of m (at its own values) tracking the target under PD
+// control (ctrl clamped to [-1, 1]); qpos with Gaussian noise qn rad and ctrl with cn; the last
+// episode is a validation episode
+static dsoDataset* record(const mjModel* m, int nep, int T, double qn, double cn, uint64_t seed) {
+  const double kp[NJ] = {400, 400, 300, 300, 60, 60, 40}, kd[NJ] = {40, 40, 30, 30, 6, 6, 4};
+  dsoError err = {0};
+  dsoDataset* ds = NULL;
+  assert_int_equal(dso_dataset_create(&ds, m, &err), DSO_OK);
+  mjData* d = mj_makeData(m);
+  dsoRng rng;
+  dso_rng_seed(&rng, seed, 0, 0);
+  for (int e = 0; e < nep; e++) {
+    int k = dso_dataset_add_episode(ds, m, T, &err);
+    assert_true(k >= 0);
+    dsoEpisode* ep = &ds->episode[k];
+    ep->validation = e == nep - 1;
+    mj_resetData(m, d);
+    for (int j = 0; j < NJ; j++) {
+      target(&d->qpos[j], &d->qvel[j], j, 0, e);
+    }
+    for (int t = 0; t < T; t++) {
+      double s = t * m->opt.timestep;
+      for (int j = 0; j < NJ; j++) {
+        double q, qd;
+        target(&q, &qd, j, s, e);
+        double c = (kp[j] * (q - d->qpos[j]) + kd[j] * (qd - d->qvel[j])) / m->actuator_gear[6 * j];
+        d->ctrl[j] = c > 1 ? 1 : (c < -1 ? -1 : c);
+      }
+      ep->time[t] = s;
+      for (int i = 0; i < m->nq; i++) {
+        ep->qpos[t * m->nq + i] = d->qpos[i] + qn * dso_rng_normal(&rng);
+      }
+      for (int i = 0; i < m->nu; i++) {
+        ep->ctrl[t * m->nu + i] = d->ctrl[i] + cn * dso_rng_normal(&rng);
+      }
+      mj_step(m, d);
+    }
+  }
+  for (int i = 0; i < m->nq; i++) {
+    ds->has[DSO_DATA_QPOS][i] = 1;
+  }
+  for (int i = 0; i < m->nu; i++) {
+    ds->has[DSO_DATA_CTRL][i] = 1;
+  }
+  ds->dt = m->opt.timestep;
+  mj_deleteData(d);
+  return ds;
+}
+
+static void test_library_fit(void** state) {
+  (void)state;
+  // two training episodes of 3 s at 500 Hz and a validation episode, positions with 1e-4 rad
+  // and controls with 0.002 (0.16 N m proximal, 0.04 N m wrist) noise, seed 21; the task's
+  // settings (10 Hz filter, every 2nd sample, min_speed 0.1 rad/s); from the task's start 30% off
+  dsoError err = {0};
+  dsoTask* task = dso_task_load_flags(kTask, DSO_TASK_SKIP_DATA, &err);
+  if (!task) {
+    fail_msg("%s", err.msg);
+  }
+  const mjModel* m = task->model;
+  const dsoTheta* th = task->theta;
+  int n = th->n;
+  assert_int_equal(n, 27);
+  dsoDataset* ds = record(m, 3, 1500, 1e-4, 0.002, 21);
+  dsoFitSettings fs;
+  dsoInvdynSettings is;
+  int present = 0;
+  assert_int_equal(dso_fit_settings_from_json(&fs, task->fit, kTask, &err), DSO_OK);
+  assert_int_equal(dso_invdyn_settings_from_json(&is, &present, m, task->fit, kTask, &err),
+                   DSO_OK);
+  assert_int_equal(present, 1);
+  fs.invdyn = &is;
+  dsoFit* f = dso_fit_create(m, th, ds, &fs, &err);
+  dso_invdyn_settings_free(&is);
+  if (!f) {
+    fail_msg("%s", err.msg);
+  }
+  double* u = (double*)calloc((size_t)n, sizeof(double));
+  double* ut = (double*)calloc((size_t)n, sizeof(double));
+  double* se = (double*)calloc((size_t)n, sizeof(double));
+  dso_theta_init(th, u);
+  char* text = dso_read_text_file(kTruth, &err);
+  assert_non_null(text);
+  assert_int_equal(dso_theta_from_json(th, ut, text, kTruth, &err), DSO_OK);
+  free(text);
+  dsoFitReport rep;
+  assert_int_equal(dso_fit_evaluate(f, u, &rep, &err), DSO_OK);
+  double cost0 = rep.cost;
+  // the dynamics slice is the torque residuals: 2 episodes x (1500 - 2 x 100 skip) / 2 x 7
+  assert_int_equal(rep.nresidual, 2 * 650 * NJ);
+  assert_true(rep.cost_sysid == rep.cost && rep.cost_calib == 0 && rep.cost_prior == 0);
+  int done = 0;
+  for (int it = 0; it < fs.max_iter && !done; it++) {
+    if (dso_fit_step(f, u, &rep, &done, &err)) {
+      fail_msg("%s", err.msg);
+    }
+  }
+  printf("invdyn fit: cost %.5g -> %.5g in %d iterations (stop %d), %d residuals, %d clusters\n",
+         cost0, rep.cost, rep.iter, rep.stop, rep.nresidual, dso_fit_nwindows(f));
+  // clusters of 0.2 s: 2 episodes x 2.6 s of samples -> 14 each (the first from 0.2 s)
+  assert_true(dso_fit_nwindows(f) >= 26 && dso_fit_nwindows(f) <= 30);
+  // fewer clusters than twice the 27 entries: the default standard errors are the iid ones
+  assert_int_equal(dso_fit_se_auto(f, u), DSO_FIT_SE_IID);
+  assert_int_equal(dso_fit_covariance(f, u, NULL, se, &err), DSO_OK);
+  double worst[4] = {0, 0, 0, 0}, zmax = 0;
+  for (int i = 0; i < n; i++) {
+    const dsoThetaEntry* e = &th->entry[i];
+    double v = dso_theta_entry_natural(e, u[i]), t = dso_theta_entry_natural(e, ut[i]);
+    double rel = (v - t) / t;
+    int g = i < 6 ? 0 : 1 + (i - 6) / NJ;  // mass, damping, frictionloss, armature
+    worst[g] = fmax(worst[g], fabs(rel));
+    assert_true(isfinite(se[i]) && se[i] > 0);
+    zmax = fmax(zmax, fabs(v - t) / se[i]);
+    printf("  %-28s true %7.4f  start %7.4f  fit %7.4f  (%+.2f%%, se %.2f%%)\n", e->name, t,
+           e->init, v, 100 * rel, 100 * se[i] / t);
+  }
+  printf("worst relative errors: mass %.2f%%, damping %.2f%%, frictionloss %.2f%%, armature "
+         "%.2f%%; largest |fit - truth| / se %.2f\n",
+         100 * worst[0], 100 * worst[1], 100 * worst[2], 100 * worst[3], zmax);
+  assert_true(worst[0] < 0.03);
+  assert_true(worst[1] < 0.05);
+  assert_true(worst[2] < 0.05);
+  assert_true(worst[3] < 0.02);
+  // validation still simulates open loop
+  double total = 0;
+  assert_int_equal(dso_fit_validation(f, u, 0, NULL, 0, &total, &err), DSO_OK);
+  assert_true(isfinite(total));
+  free(u);
+  free(ut);
+  free(se);
+  dso_fit_free(f);
+  dso_dataset_free(ds);
+  dso_task_free(task);
+}
+
+// runs dso with args (NULL-terminated) from the source folder, stdout into out_path; returns
+// its exit status
+static int run_dso(const char* const* args, const char* out_path) {
+  char* argv[24];
+  int n = 0;
+  argv[n++] = (char*)DSO_CLI;
+  for (int i = 0; args[i] && n < 23; i++) {
+    argv[n++] = (char*)args[i];
+  }
+  argv[n] = NULL;
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    FILE* o = freopen(out_path, "w", stdout);
+    if (!o || chdir(DSO_SOURCE_DIR) != 0) {
+      _exit(127);
+    }
+    execv(DSO_CLI, argv);
+    _exit(127);
+  }
+  int st = 0;
+  waitpid(pid, &st, 0);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_cli_run(void** state) {
+  (void)state;
+  // dso check and dso run on a recording given with --data: the progress names the part invdyn
+  char dir[1024], csv[1100], out[1100], log[1100];
+  snprintf(dir, sizeof(dir), "%s/test-output", DSO_BUILD_DIR);
+  mkdir(dir, 0755);
+  snprintf(dir, sizeof(dir), "%s/test-output/app_invdyn", DSO_BUILD_DIR);
+  mkdir(dir, 0755);
+  snprintf(csv, sizeof(csv), "%s/arm7.csv", dir);
+  snprintf(out, sizeof(out), "%s/run", dir);
+  snprintf(log, sizeof(log), "%s/stdout.txt", dir);
+  dsoError err = {0};
+  dsoTask* task = dso_task_load_flags(kTask, DSO_TASK_SKIP_DATA, &err);
+  if (!task) {
+    fail_msg("%s", err.msg);
+  }
+  dsoDataset* ds = record(task->model, 2, 1000, 1e-4, 0.002, 22);
+  assert_int_equal(dso_dataset_write_csv(csv, ds, task->model, &err), DSO_OK);
+  dso_dataset_free(ds);
+  dso_task_free(task);
+  const char* check[] = {"check", "tasks/arm7_invdyn.json", "--data", csv, NULL};
+  assert_int_equal(run_dso(check, log), 0);
+  const char* run[] = {"run",    "tasks/arm7_invdyn.json", "--data", csv, "--truth",
+                       "tasks/truth/arm7_invdyn.json", "-o", out, "--max-iter", "3", NULL};
+  int st = run_dso(run, log);
+  FILE* fp = fopen(log, "r");
+  assert_non_null(fp);
+  static char text[1 << 16];
+  size_t len = fread(text, 1, sizeof(text) - 1, fp);
+  text[len] = 0;
+  fclose(fp);
+  if (st != 0 || !strstr(text, "invdyn") || strstr(text, "sysid")) {
+    fail_msg("dso run: exit status %d, stdout:\n%s", st, text);
+  }
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_library_fit),
+      cmocka_unit_test(test_cli_run),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
