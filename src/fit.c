@@ -1066,6 +1066,48 @@ static dsoStatus jacobian(dsoFit* f, const double* u, dsoError* err) {
   return DSO_OK;
 }
 
+int dso_fit_nresidual(const dsoFit* f) {
+  return f ? (int)f->nres : 0;
+}
+
+dsoStatus dso_fit_residual(dsoFit* f, double* r, const double* u, dsoError* err) {
+  if (!f || !r || !u) {
+    return dso_error(err, DSO_ERR_INPUT, "fit residual: fit, r and u are required");
+  }
+  double cost = 0;
+  dsoStatus st = residuals_finite(f, u, &cost, err);
+  if (st != DSO_OK) {
+    return st;
+  }
+  memcpy(r, f->r, sizeof(double) * (size_t)f->nres);
+  return DSO_OK;
+}
+
+dsoStatus dso_fit_jacobian(dsoFit* f, double* J, double* r, const double* u, dsoError* err) {
+  if (!f || !J || !u) {
+    return dso_error(err, DSO_ERR_INPUT, "fit jacobian: fit, J and u are required");
+  }
+  dsoStatus st = jacobian(f, u, err);
+  if (st != DSO_OK) {
+    return st;
+  }
+  int n = f->theta->n;
+  size_t R = (size_t)f->nres;
+  memset(J, 0, sizeof(double) * R * (size_t)n);
+  // d r / d u = d r / d v * dv/du per fitted entry
+  for (int a = 0; a < f->nfit; a++) {
+    const double* row = f->Jt + (size_t)a * R;
+    int i = f->fit[a];
+    for (size_t k = 0; k < R; k++) {
+      J[k * (size_t)n + (size_t)i] = row[k] * f->dvdu[a];
+    }
+  }
+  if (r) {
+    memcpy(r, f->r, sizeof(double) * R);
+  }
+  return DSO_OK;
+}
+
 // JᵀJ into f->A and Jᵀr into f->g
 static void normal_equations(dsoFit* f) {
   int P = f->nfit;

@@ -166,6 +166,19 @@ dsoStatus dso_fit_evaluate(dsoFit* f, const double* u, dsoFitReport* rep, dsoErr
 // and λ give bitwise the same result for any thread count.
 dsoStatus dso_fit_step(dsoFit* f, double* u, dsoFitReport* rep, int* done, dsoError* err);
 
+// Number of residuals (dynamics + calib + prior, the order at the top of this file).
+int dso_fit_nresidual(const dsoFit* f);
+
+// Residuals r (dso_fit_nresidual) at u (theta->n, unconstrained). A non-finite u or cost is
+// DSO_ERR_NUMERIC naming the entry or the cost.
+dsoStatus dso_fit_residual(dsoFit* f, double* r, const double* u, dsoError* err);
+
+// Jacobian J (dso_fit_nresidual x theta->n, row-major) d r / d u at u by the finite differences
+// of dso_fit_step (settings.jacobian; one-sided inwards at a bound), zero columns for entries
+// that are not fitted, and the residuals at u into r (may be NULL). Reused while u is the same.
+// A non-finite residual or Jacobian is DSO_ERR_NUMERIC.
+dsoStatus dso_fit_jacobian(dsoFit* f, double* J, double* r, const double* u, dsoError* err);
+
 // Damping λ used by the next step (to save in a checkpoint).
 double dso_fit_lambda(const dsoFit* f);
 
