@@ -495,11 +495,14 @@ int dso_cli_run(int argc, char** argv) {
     dso_cli_print_table(task->theta, "identified", u0, st.u, ut, have_se ? se : NULL, at_bound,
                         truth_path != NULL);
     if (have_se) {
+      const char* jack = invdyn ? "delete-one-cluster jackknife over 0.2 s clusters of "
+                                  "inverse-dynamics samples, robust to correlated residuals"
+                                : "delete-one-window jackknife over the shooting windows, robust "
+                                  "to correlated residuals";
       printf("standard errors: %s (classic s^2 (J'J)^-1 as se_iid in result.json)\n",
-             se_kind == DSO_FIT_SE_JACKKNIFE ? "delete-one-window jackknife over the shooting "
-                                               "windows, robust to correlated residuals"
-                                             : "classic s^2 (J'J)^-1 (too few windows for the "
-                                               "jackknife)");
+             se_kind == DSO_FIT_SE_JACKKNIFE ? jack
+             : invdyn ? "classic s^2 (J'J)^-1 (too few clusters for the jackknife)"
+                      : "classic s^2 (J'J)^-1 (too few windows for the jackknife)");
     }
     if (nbound > 0) {
       printf("%d entr%s at a bound (no standard error):", nbound, nbound > 1 ? "ies" : "y");
