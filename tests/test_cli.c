@@ -378,7 +378,7 @@ static int make_data(void** state) {
   }
   const char* opts[] = {"--excitation 0.6 --validation 2", "--excitation 1.0",
                         "--validation 4", "--excitation 0.5 --horizon 400",
-                        "--excitation 0.3 --horizon 300"};
+                        "--excitation 0.5 --excitation-kind multisine --horizon 300"};
   for (int i = 0; i < NDATA; i++) {
     char cmd[2048], truth[256], full[1200];
     snprintf(truth, sizeof(truth), "tasks/truth/%s.json", kDataTasks[i]);
