@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "invdyn.h"
 #include "json.h"
 #include "mj.h"
 #include "sim.h"
@@ -18,7 +19,8 @@
 #define DSO_FIT_CALIB 2
 
 static const char* const kFitKeys[] = {"window", "max_iter", "tol", "lambda0", "qpos_scale",
-                                       "qvel_scale", "sensors", "threads", "jacobian", NULL};
+                                       "qvel_scale", "sensors", "threads", "jacobian", "inverse_dynamics",
+                                       NULL};
 
 // relative size of a finite-difference step (of the entry's typical size, see typical)
 #define DSO_FIT_FD 1e-4
@@ -26,12 +28,23 @@ static const char* const kFitKeys[] = {"window", "max_iter", "tol", "lambda0", "
 // a bound: the fit has stalled there
 #define DSO_FIT_STALL_DECREASE 1e-6
 
-// a unit of work: one shooting window (sysid) or one block of samples (calib)
+// inverse-dynamics residuals of the samples of one episode within this many seconds form one
+// cluster of the robust standard errors (fit.h)
+#define DSO_FIT_INVDYN_CLUSTER 0.2
+
+// item kinds
+#define DSO_FIT_ITEM_WINDOW 0  // a shooting window (sysid)
+#define DSO_FIT_ITEM_CALIB 1   // a block of calibration samples
+#define DSO_FIT_ITEM_INVDYN 2  // a cluster of inverse-dynamics residuals (computed as one block)
+
+// a unit of work: one shooting window (sysid) or one block of samples (calib); also a cluster of
+// the robust standard errors
 typedef struct {
-  int calib;       // 0: sysid window, 1: calibration block
+  int kind;        // DSO_FIT_ITEM_*
   int episode;     // dataset episode
-  int start, len;  // first sample and steps (sysid) or samples (calib)
+  int start, len;  // first sample and steps (sysid) or samples (calib, invdyn)
   long roff;       // first residual
+  long nres;       // residuals
 } dsoFitItem;
 
 struct dsoFit_;
@@ -52,6 +65,7 @@ struct dsoFit_ {
   const dsoTheta* theta;
   const dsoDataset* data;
   dsoFitSettings set;
+  dsoInvdyn* inv;        // the dynamics residuals when settings.invdyn is set, else NULL
   int nthread;
   dsoSim** sim;          // (nthread)
   double** ybuf;         // (nthread) x (nsensordata)
@@ -118,6 +132,7 @@ void dso_fit_settings_default(dsoFitSettings* s) {
   s->sensors = 1;
   s->threads = 2;
   s->jacobian = DSO_FIT_JACOBIAN_FORWARD;
+  s->invdyn = NULL;
 }
 
 // reads obj[key] when present: a number in [lo, hi] (lo excluded when open_lo), an integer
@@ -263,6 +278,7 @@ void dso_fit_free(dsoFit* f) {
   free(f->state);
   free(f->idx);
   free(f->ujac);
+  dso_invdyn_free(f->inv);
   free(f);
 }
 
@@ -303,16 +319,17 @@ static void fill_qvel(double* qv, const mjModel* m, const dsoDataset* ds, const 
   }
 }
 
-static int add_item(dsoFit* f, int cap, int calib, int episode, int start, int len) {
+static int add_item(dsoFit* f, int cap, int kind, int episode, int start, int len) {
   if (f->nitem >= cap) {
     return 0;
   }
   dsoFitItem* it = &f->item[f->nitem++];
-  it->calib = calib;
+  it->kind = kind;
   it->episode = episode;
   it->start = start;
   it->len = len;
   it->roff = 0;
+  it->nres = 0;
   return 1;
 }
 
@@ -458,15 +475,24 @@ dsoFit* dso_fit_create(const mjModel* m, const dsoTheta* theta, const dsoDataset
     return NULL;
   }
 
+  // inverse dynamics instead of multiple shooting
+  if (set.invdyn) {
+    f->inv = dso_invdyn_create(m, theta, data, set.invdyn, err);
+    if (!f->inv) {
+      dso_fit_free(f);
+      return NULL;
+    }
+  }
+
   // episodes: filled qvel, items, validation list
   {
-    int cap = 0, W = set.window;
+    int cap = f->inv ? dso_invdyn_nresidual(f->inv) / (nv > 0 ? nv : 1) : 0, W = set.window;
     for (int e = 0; e < nep; e++) {
       const dsoEpisode* ep = &data->episode[e];
       if (nval != nep ? ep->validation : 0) {
         continue;
       }
-      cap += (ep->T - 1 + W - 1) / W + (ep->T + W - 1) / W;
+      cap += (f->inv ? 0 : (ep->T - 1 + W - 1) / W) + (ep->T + W - 1) / W;
     }
     f->item = (dsoFitItem*)calloc((size_t)cap + 1, sizeof(dsoFitItem));
     double* dq = (double*)calloc((size_t)nv + 1, sizeof(double));
@@ -489,7 +515,27 @@ dsoFit* dso_fit_create(const mjModel* m, const dsoTheta* theta, const dsoDataset
       fill_qvel(f->qvel[e], m, data, ep, dq);
     }
     f->nval = iv;
-    // sysid windows first, then calibration blocks, in episode order
+    // inverse-dynamics clusters (in the block's residual order: episode, sample, dof): the
+    // samples of one episode within the same DSO_FIT_INVDYN_CLUSTER seconds
+    if (f->inv) {
+      int ns_inv = dso_invdyn_nresidual(f->inv) / (nv > 0 ? nv : 1);
+      long last_block = -1;
+      int last_ep = -1;
+      for (int i = 0; i < ns_inv; i++) {
+        int t = 0, e = dso_invdyn_sample(f->inv, i, &t);
+        long block = (long)floor(t * data->dt / DSO_FIT_INVDYN_CLUSTER);
+        if (e != last_ep || block != last_block) {
+          add_item(f, cap, DSO_FIT_ITEM_INVDYN, e, i, 0);
+          last_ep = e;
+          last_block = block;
+        }
+        dsoFitItem* it = &f->item[f->nitem - 1];
+        it->len++;
+        it->nres += nv;
+      }
+    }
+    // sysid windows (or the inverse-dynamics clusters above) first, then calibration blocks, in
+    // episode order
     for (int pass = 0; pass < 2; pass++) {
       for (int e = 0; e < nep; e++) {
         const dsoEpisode* ep = &data->episode[e];
@@ -497,19 +543,19 @@ dsoFit* dso_fit_create(const mjModel* m, const dsoTheta* theta, const dsoDataset
           continue;
         }
         if (pass == 0) {
-          if (f->nqr + f->nvr == 0) {
+          if (f->inv || f->nqr + f->nvr == 0) {
             break;
           }
           for (int k = 0; k < ep->T - 1; k += W) {
             int len = ep->T - 1 - k < W ? ep->T - 1 - k : W;
-            add_item(f, cap, 0, e, k, len);
+            add_item(f, cap, DSO_FIT_ITEM_WINDOW, e, k, len);
           }
         } else {
           if (f->nsr == 0) {
             break;
           }
           for (int k = 0; k < ep->T; k += W) {
-            add_item(f, cap, 1, e, k, ep->T - k < W ? ep->T - k : W);
+            add_item(f, cap, DSO_FIT_ITEM_CALIB, e, k, ep->T - k < W ? ep->T - k : W);
           }
         }
       }
@@ -519,12 +565,14 @@ dsoFit* dso_fit_create(const mjModel* m, const dsoTheta* theta, const dsoDataset
     for (int i = 0; i < f->nitem; i++) {
       dsoFitItem* it = &f->item[i];
       it->roff = off;
-      long per = it->calib ? f->nsr : f->nqr + f->nvr;
-      off += per * it->len;
-      if (it->calib) {
-        f->ncalib += per * it->len;
+      if (it->kind != DSO_FIT_ITEM_INVDYN) {
+        it->nres = (long)(it->kind == DSO_FIT_ITEM_CALIB ? f->nsr : f->nqr + f->nvr) * it->len;
+      }
+      off += it->nres;
+      if (it->kind == DSO_FIT_ITEM_CALIB) {
+        f->ncalib += it->nres;
       } else {
-        f->nsysid += per * it->len;
+        f->nsysid += it->nres;
       }
     }
     f->nres = off + f->nprior;
@@ -731,9 +779,9 @@ static void* worker_main(void* arg) {
   int end = (int)((long)f->nitem * (w->thread + 1) / nt);
   for (int i = begin; i < end; i++) {
     const dsoFitItem* it = &f->item[i];
-    if (it->calib && (w->parts & DSO_FIT_CALIB)) {
+    if (it->kind == DSO_FIT_ITEM_CALIB && (w->parts & DSO_FIT_CALIB)) {
       run_calib(w, it);
-    } else if (!it->calib && (w->parts & DSO_FIT_SYSID)) {
+    } else if (it->kind == DSO_FIT_ITEM_WINDOW && (w->parts & DSO_FIT_SYSID)) {
       run_window(w, it);
     }
   }
@@ -756,6 +804,17 @@ static dsoStatus residuals_part(dsoFit* f, double* r, const double* u, int parts
       memcpy(r, f->rcache, sizeof(double) * (size_t)f->nres);
     }
     return DSO_OK;
+  }
+  if (f->inv && (parts & DSO_FIT_SYSID)) {
+    // the torque residuals of the whole block at once (its own threads)
+    dsoInvdynInfo before, after;
+    dso_invdyn_info(f->inv, &before);
+    dsoStatus st = dso_invdyn_residual(f->inv, u, r, NULL, err);
+    dso_invdyn_info(f->inv, &after);
+    f->steps += after.calls - before.calls;
+    if (st != DSO_OK) {
+      return st;
+    }
   }
   int nt = f->nthread < f->nitem ? f->nthread : f->nitem;
   if (nt < 1) {
@@ -1004,6 +1063,48 @@ static dsoStatus jacobian(dsoFit* f, const double* u, dsoError* err) {
   }
   memcpy(f->ujac, u, sizeof(double) * (size_t)n);
   f->jac_valid = 1;
+  return DSO_OK;
+}
+
+int dso_fit_nresidual(const dsoFit* f) {
+  return f ? (int)f->nres : 0;
+}
+
+dsoStatus dso_fit_residual(dsoFit* f, double* r, const double* u, dsoError* err) {
+  if (!f || !r || !u) {
+    return dso_error(err, DSO_ERR_INPUT, "fit residual: fit, r and u are required");
+  }
+  double cost = 0;
+  dsoStatus st = residuals_finite(f, u, &cost, err);
+  if (st != DSO_OK) {
+    return st;
+  }
+  memcpy(r, f->r, sizeof(double) * (size_t)f->nres);
+  return DSO_OK;
+}
+
+dsoStatus dso_fit_jacobian(dsoFit* f, double* J, double* r, const double* u, dsoError* err) {
+  if (!f || !J || !u) {
+    return dso_error(err, DSO_ERR_INPUT, "fit jacobian: fit, J and u are required");
+  }
+  dsoStatus st = jacobian(f, u, err);
+  if (st != DSO_OK) {
+    return st;
+  }
+  int n = f->theta->n;
+  size_t R = (size_t)f->nres;
+  memset(J, 0, sizeof(double) * R * (size_t)n);
+  // d r / d u = d r / d v * dv/du per fitted entry
+  for (int a = 0; a < f->nfit; a++) {
+    const double* row = f->Jt + (size_t)a * R;
+    int i = f->fit[a];
+    for (size_t k = 0; k < R; k++) {
+      J[k * (size_t)n + (size_t)i] = row[k] * f->dvdu[a];
+    }
+  }
+  if (r) {
+    memcpy(r, f->r, sizeof(double) * R);
+  }
   return DSO_OK;
 }
 
@@ -1339,7 +1440,7 @@ dsoStatus dso_fit_covariance_kind(dsoFit* f, const double* u, dsoFitSe kind, dou
       if (c < f->nitem) {
         const dsoFitItem* it = &f->item[c];
         r0 = it->roff;
-        r1 = r0 + (long)(it->calib ? f->nsr : f->nqr + f->nvr) * it->len;
+        r1 = r0 + it->nres;
       } else {
         r0 = f->nsysid + f->ncalib + (c - f->nitem);
         r1 = r0 + 1;

@@ -13,8 +13,17 @@
 // gradient pushes it outwards holds it there (the other entries are solved for without it), and
 // its standard error is not reported as if it were free.
 //
+// Inverse dynamics. With settings.invdyn set (a task's "fit": {"inverse_dynamics": {...}}), the
+// dynamics residuals are the torque residuals of invdyn.h instead of multiple shooting: no
+// shooting windows are made and the "sysid" slice, cost_sysid included, holds the torque
+// residuals (progress labels call it "invdyn"); calibration and prior are unchanged. Their
+// robust standard errors take the samples of one episode within 0.2 s (all dofs of them) as one
+// cluster, so that the errors the zero-phase filter spreads over neighbouring samples stay
+// within a cluster. Validation and trajectories still simulate open loop.
+//
 // Residuals, in this order:
-//   sysid   for every training episode, windows start at samples 0, W, 2W, ... from the recorded
+//   sysid   (or the torque residuals of invdyn.h, see above)
+//           for every training episode, windows start at samples 0, W, 2W, ... from the recorded
 //           (qpos, qvel) (qpos entries the dataset lacks: the model's qpos0; qvel lacking: the
 //           backward difference (q_t - q_t-1) / dt of the recorded qpos under the Euler and
 //           implicit integrators, exact for their update q_t+1 = q_t + dt v_t+1 (forward at the
@@ -39,6 +48,7 @@
 
 #include "dataset.h"
 #include "error.h"
+#include "invdyn.h"
 #include "theta.h"
 
 #ifdef __cplusplus
@@ -73,16 +83,21 @@ typedef struct dsoFitSettings_ {
   int threads;         // windows in parallel, bitwise identical for any count (default 2)
   int jacobian;        // DSO_FIT_JACOBIAN_FORWARD (default) or _CENTRAL; JSON "forward" /
                        // "central"
+  const dsoInvdynSettings* invdyn;  // inverse-dynamics settings (borrowed until dso_fit_create
+                       // returns, which copies them): the dynamics residuals are the torque
+                       // residuals of invdyn.h; NULL (default): multiple shooting
 } dsoFitSettings;
 
 // Fills s with the defaults listed above.
 void dso_fit_settings_default(dsoFitSettings* s);
 
 // Reads a task's "fit" object (JSON text) {"window": .., "max_iter": .., "tol": .., "lambda0": ..,
-// "qpos_scale": .., "qvel_scale": .., "sensors": true, "threads": .., "jacobian": "forward"} into
-// s, which is first set to the defaults. json_text may be NULL (defaults). Unknown keys are
-// errors listing the valid keys; errors name file and the JSON path "fit.x". On failure s holds
-// the defaults.
+// "qpos_scale": .., "qvel_scale": .., "sensors": true, "threads": .., "jacobian": "forward",
+// "inverse_dynamics": {..}} into s, which is first set to the defaults. json_text may be NULL
+// (defaults). Unknown keys are errors listing the valid keys; errors name file and the JSON path
+// "fit.x". On failure s holds the defaults. "inverse_dynamics" is only accepted here: the caller
+// reads it with dso_invdyn_settings_from_json (it needs the model) and sets s->invdyn when it is
+// present.
 dsoStatus dso_fit_settings_from_json(dsoFitSettings* s, const char* json_text, const char* file,
                                      dsoError* err);
 
@@ -118,13 +133,15 @@ typedef enum dsoFitStop_ {
 typedef struct dsoFitReport_ {
   int iter;            // accepted iterations so far
   double cost;         // 0.5 |r|^2 at u (all residuals incl. prior)
-  double cost_sysid, cost_calib, cost_prior;  // the parts
+  double cost_sysid, cost_calib, cost_prior;  // the parts (cost_sysid: the torque residuals
+                                              // under settings.invdyn)
   double grad_norm;    // |J^T r| over fitted entries, at the last Jacobian (0 before the first)
   double lambda;       // damping for the next step
-  long steps;          // mj_step calls so far (for steps/s), except those of recomputing the
+  long steps;          // mj_step calls so far (inverse-dynamics evaluations under
+                       // settings.invdyn) (for steps/s), except those of recomputing the
                        // residuals at the u a step starts from (evaluated before, by the last
                        // step, dso_fit_evaluate or the run a checkpoint resumes)
-  int nresidual;       // residuals (sysid + calib + prior)
+  int nresidual;       // residuals (sysid or invdyn + calib + prior)
   int nfitted;         // fitted entries
   long diverged;       // windows that diverged, over all evaluations so far
   int nbound;          // fitted entries at a bound at u (see dso_fit_at_bound)
@@ -148,6 +165,19 @@ dsoStatus dso_fit_evaluate(dsoFit* f, const double* u, dsoFitReport* rep, dsoErr
 // non-finite cost is rejected); u never receives a non-finite value. Deterministic: the same u
 // and λ give bitwise the same result for any thread count.
 dsoStatus dso_fit_step(dsoFit* f, double* u, dsoFitReport* rep, int* done, dsoError* err);
+
+// Number of residuals (dynamics + calib + prior, the order at the top of this file).
+int dso_fit_nresidual(const dsoFit* f);
+
+// Residuals r (dso_fit_nresidual) at u (theta->n, unconstrained). A non-finite u or cost is
+// DSO_ERR_NUMERIC naming the entry or the cost.
+dsoStatus dso_fit_residual(dsoFit* f, double* r, const double* u, dsoError* err);
+
+// Jacobian J (dso_fit_nresidual x theta->n, row-major) d r / d u at u by the finite differences
+// of dso_fit_step (settings.jacobian; one-sided inwards at a bound), zero columns for entries
+// that are not fitted, and the residuals at u into r (may be NULL). Reused while u is the same.
+// A non-finite residual or Jacobian is DSO_ERR_NUMERIC.
+dsoStatus dso_fit_jacobian(dsoFit* f, double* J, double* r, const double* u, dsoError* err);
 
 // Damping λ used by the next step (to save in a checkpoint).
 double dso_fit_lambda(const dsoFit* f);
@@ -175,7 +205,8 @@ typedef enum dsoFitSe_ {
                          // 94% (sandwich 91-94%, iid 24-33%)
 } dsoFitSe;
 
-// Clusters of the robust kinds from data: the shooting windows and calibration blocks.
+// Clusters of the robust kinds from data: the shooting windows (or inverse-dynamics clusters of
+// 0.2 s) and calibration blocks.
 int dso_fit_nwindows(const dsoFit* f);
 
 // The kind DSO_FIT_SE_AUTO resolves to at u: DSO_FIT_SE_JACKKNIFE when dso_fit_nwindows is at

@@ -8,7 +8,10 @@
 
 #include "mj.h"
 #include "mjchain.h"
+#include "rng.h"
 #include "sim.h"
+
+#define PI 3.14159265358979323846
 
 // the entry "action_noise.<actuator>.std" with natural value std, parsed like a task entry
 static dsoStatus noise_entry(dsoThetaEntry* out, const mjModel* m, int actuator, double std,
@@ -152,9 +155,234 @@ static dsoStatus record_episode(dsoEpisode* ep, const mjModel* m, const dsoMjCha
   return DSO_OK;
 }
 
+// multi-sine excitation of episode e: frequencies (nu x K, Hz) log-spaced over the band and
+// interleaved across actuators, so that all are distinct; phases uniform from stream (seed, 1, e)
+static void multisine_plan(double* freq, double* phase, int nu, uint64_t seed, int e) {
+  int K = DSO_SIMULATE_MULTISINE_SINES;
+  double lo = DSO_SIMULATE_MULTISINE_LO, hi = DSO_SIMULATE_MULTISINE_HI;
+  dsoRng rng;
+  dso_rng_seed(&rng, seed, 1, (uint64_t)e);
+  for (int i = 0; i < nu; i++) {
+    for (int k = 0; k < K; k++) {
+      double x = (k * nu + i + 0.5) / (double)(K * nu);
+      freq[i * K + k] = lo * pow(hi / lo, x);
+      phase[i * K + k] = 2 * PI * dso_rng_uniform(&rng);
+    }
+  }
+}
+
+// scratch of record_multisine
+typedef struct {
+  double *x, *s, *h, *mu, *y, *dx, *freq, *phase, *zeta, *xi, *aprev;
+  dsoPolicyWork* pw;
+} dsoMultisineWork;
+
+static void multisine_work_free(dsoMultisineWork* w) {
+  free(w->x);
+  free(w->s);
+  free(w->h);
+  free(w->mu);
+  free(w->y);
+  free(w->dx);
+  free(w->freq);
+  free(w->phase);
+  free(w->zeta);
+  free(w->xi);
+  free(w->aprev);
+  dso_policy_work_free(w->pw);
+}
+
+static dsoStatus multisine_work_create(dsoMultisineWork* w, const mjModel* m,
+                                       const dsoMjChain* mc, dsoError* err) {
+  memset(w, 0, sizeof(*w));
+  size_t nx = (size_t)(m->nq + m->nv + m->na), nu = (size_t)m->nu, ns = (size_t)m->nsensordata;
+  size_t K = DSO_SIMULATE_MULTISINE_SINES;
+  w->x = (double*)calloc(nx + 1, sizeof(double));
+  w->s = (double*)calloc((size_t)mc->nin + 1, sizeof(double));
+  w->h = (double*)calloc((size_t)mc->nh + 1, sizeof(double));
+  w->mu = (double*)calloc(nu + 1, sizeof(double));
+  w->y = (double*)calloc(ns + 1, sizeof(double));
+  w->dx = (double*)calloc((size_t)dso_mj_tangent_size(m) + 1, sizeof(double));
+  w->freq = (double*)calloc(nu * K + 1, sizeof(double));
+  w->phase = (double*)calloc(nu * K + 1, sizeof(double));
+  w->zeta = (double*)calloc(ns + 1, sizeof(double));
+  w->xi = (double*)calloc(nu + 1, sizeof(double));
+  w->aprev = (double*)calloc(nu + 1, sizeof(double));
+  if (!w->x || !w->s || !w->h || !w->mu || !w->y || !w->dx || !w->freq || !w->phase ||
+      !w->zeta || !w->xi || !w->aprev) {
+    multisine_work_free(w);
+    return dso_error(err, DSO_ERR_MEMORY, "simulate: out of memory");
+  }
+  if (mc->policy && !(w->pw = dso_policy_work_create(mc->policy, err))) {
+    multisine_work_free(w);
+    return err->code;
+  }
+  return DSO_OK;
+}
+
+// runs and records episode e (ep->T rows) under multi-sine excitation: the chain's initial state
+// (mean and init_std), its policy on its input, the action noise of θ and the sines; sim has θ
+// written (sensor gains, offsets, deviations, action deviations, constant forces)
+static dsoStatus record_multisine(dsoEpisode* ep, const mjModel* m, const dsoMjChain* mc,
+                                  dsoSim* sim, const double* uc, double excitation,
+                                  uint64_t seed, int e, dsoMultisineWork* w, dsoError* err) {
+  int nq = m->nq, nv = m->nv, na = m->na, nu = m->nu, ns = m->nsensordata;
+  int K = DSO_SIMULATE_MULTISINE_SINES, ndx = dso_mj_tangent_size(m);
+  double amp = excitation * sqrt(2.0 / K);  // RMS excitation per actuator
+  mjData* d = sim->d;
+  dsoRng rng;
+  dso_rng_seed(&rng, seed, 0, (uint64_t)e);
+  multisine_plan(w->freq, w->phase, nu, seed, e);
+  // initial state: the chain's mean, perturbed by init_std in the tangent space
+  mj_resetData(sim->m, d);
+  mju_copy(d->qpos, mc->init_qpos, nq);
+  mju_copy(d->qvel, mc->init_qvel, nv);
+  for (int i = 0; i < ndx; i++) {
+    w->dx[i] = mc->init_std[i] > 0 ? mc->init_std[i] * dso_rng_normal(&rng) : 0;
+  }
+  mj_integratePos(sim->m, d->qpos, w->dx, 1.0);
+  for (int i = 0; i < nv; i++) {
+    d->qvel[i] += w->dx[nv + i];
+  }
+  for (int i = 0; i < na; i++) {
+    d->act[i] += w->dx[2 * nv + i];
+  }
+  memset(w->h, 0, sizeof(double) * (size_t)mc->nh);
+  memset(w->aprev, 0, sizeof(double) * (size_t)nu);
+  for (int t = 0; t < ep->T; t++) {
+    double time = t * m->opt.timestep;
+    for (int i = 0; i < ns; i++) {
+      w->zeta[i] = dso_rng_normal(&rng);
+    }
+    for (int i = 0; i < nu; i++) {
+      w->xi[i] = dso_rng_normal(&rng);
+    }
+    dso_mj_state_get(w->x, sim->m, d);
+    // the policy's input: the state, or the measurement under the previous control
+    const double* s = w->s;
+    mju_copy(d->ctrl, w->aprev, nu);
+    mju_copy(d->qfrc_applied, sim->qfrc, nv);
+    dsoSimulateForward fw = {sim->m, d};
+    dsoStatus st = dso_mj_trap(forward_call, &fw, err);
+    if (st) {
+      dso_error_prefix(err, "simulate: episode %d, sample %d: ", e, t);
+      return st;
+    }
+    if (mc->input == DSO_INPUT_STATE) {
+      dso_mj_input(w->s, m, mc->periodic, mc->nperiodic, w->x);
+    } else {
+      dso_sim_measure(sim, w->s);
+      for (int i = 0; i < ns; i++) {
+        w->s[i] += sim->sensor_std[i] * w->zeta[i];
+      }
+    }
+    if (mc->policy) {
+      dso_policy_forward(w->mu, w->h, mc->policy, w->pw, s, w->h, uc + mc->policy_start);
+    } else {
+      memset(w->mu, 0, sizeof(double) * (size_t)nu);
+    }
+    double* a = ep->ctrl + (size_t)t * nu;
+    for (int i = 0; i < nu; i++) {
+      double sig = 0;
+      for (int k = 0; k < K; k++) {
+        sig += sin(2 * PI * w->freq[i * K + k] * time + w->phase[i * K + k]);
+      }
+      a[i] = w->mu[i] + sim->action_std[i] * w->xi[i] + amp * sig;
+      if (!isfinite(a[i])) {
+        return dso_error(err, DSO_ERR_NUMERIC, "simulate: episode %d diverged at step %d (t = "
+                         "%g s): the control of actuator %d is not finite", e, t, time, i);
+      }
+      if (m->actuator_ctrllimited[i]) {
+        a[i] = fmin(fmax(a[i], m->actuator_ctrlrange[2 * i]), m->actuator_ctrlrange[2 * i + 1]);
+      }
+    }
+    ep->time[t] = time;
+    mju_copy(ep->qpos + (size_t)t * nq, d->qpos, nq);
+    mju_copy(ep->qvel + (size_t)t * nv, d->qvel, nv);
+    // the row's measurement at (x_t, a_t), with this step's noise draw
+    mju_copy(d->ctrl, a, nu);
+    if (ns > 0) {
+      if ((st = dso_mj_trap(forward_call, &fw, err))) {
+        dso_error_prefix(err, "simulate: episode %d, sample %d: measuring: ", e, t);
+        return st;
+      }
+      double* y = ep->sensordata + (size_t)t * ns;
+      dso_sim_measure(sim, y);
+      for (int i = 0; i < ns; i++) {
+        y[i] += sim->sensor_std[i] * w->zeta[i];
+      }
+    }
+    mju_copy(w->aprev, a, nu);
+    st = dso_sim_step(sim, err);
+    int finite = 1;
+    for (int i = 0; i < nq + nv; i++) {
+      finite &= isfinite(i < nq ? d->qpos[i] : d->qvel[i - nq]) != 0;
+    }
+    if (st || !finite) {
+      return dso_error(err, DSO_ERR_NUMERIC, "simulate: episode %d diverged at step %d of %d (t "
+                       "= %g s); lower the excitation or the horizon, or check theta", e, t,
+                       ep->T, time);
+    }
+  }
+  return DSO_OK;
+}
+
+// the multi-sine kind: every episode by record_multisine on the chain's own model
+static dsoStatus simulate_multisine(dsoDataset** out, const dsoTask* task, const dsoMjChain* mc,
+                                    const dsoTheta* th, const double* uc, int nepisode,
+                                    int horizon, uint64_t seed, double excitation,
+                                    int nvalidation, dsoError* err) {
+  const mjModel* m = task->model;
+  dsoSim* sim = NULL;
+  dsoDataset* ds = NULL;
+  dsoMultisineWork w;
+  dsoStatus st = multisine_work_create(&w, m, mc, err);
+  if (st) {
+    return st;
+  }
+  if (!(sim = dso_sim_create(mc->base, err)) || dso_sim_write(sim, th, uc, err) ||
+      dso_dataset_create(&ds, m, err)) {
+    st = err->code;
+    goto done;
+  }
+  ds->dt = m->opt.timestep;
+  for (int e = 0; e < nepisode; e++) {
+    int k = dso_dataset_add_episode(ds, m, horizon, err);
+    if (k < 0) {
+      st = err->code;
+      goto done;
+    }
+    dsoEpisode* ep = &ds->episode[k];
+    ep->validation = e >= nepisode - nvalidation;
+    if ((st = record_multisine(ep, m, mc, sim, uc, excitation, seed, e, &w, err))) {
+      goto done;
+    }
+  }
+  int sizes[DSO_NDATA] = {m->nq, m->nv, m->nu, m->nsensordata};
+  for (int g = 0; g < DSO_NDATA; g++) {
+    for (int i = 0; i < sizes[g]; i++) {
+      ds->has[g][i] = 1;
+    }
+  }
+  *out = ds;
+  ds = NULL;
+done:
+  dso_dataset_free(ds);
+  dso_sim_free(sim);
+  multisine_work_free(&w);
+  return st;
+}
+
 dsoStatus dso_simulate(dsoDataset** out, const dsoTask* task, const double* u, int nepisode,
                        int horizon, uint64_t seed, double excitation, int nvalidation,
                        dsoError* err) {
+  return dso_simulate_kind(out, task, u, nepisode, horizon, seed, excitation,
+                           DSO_EXCITATION_WHITE, nvalidation, err);
+}
+
+dsoStatus dso_simulate_kind(dsoDataset** out, const dsoTask* task, const double* u, int nepisode,
+                            int horizon, uint64_t seed, double excitation,
+                            dsoExcitationKind kind, int nvalidation, dsoError* err) {
   dsoError local = {0};
   err = err ? err : &local;
   if (!out) {
@@ -171,6 +399,9 @@ dsoStatus dso_simulate(dsoDataset** out, const dsoTask* task, const double* u, i
   if (!(excitation >= 0) || !isfinite(excitation)) {
     return dso_error(err, DSO_ERR_INPUT, "simulate: excitation=%g must be finite and >= 0",
                      excitation);
+  }
+  if (kind != DSO_EXCITATION_WHITE && kind != DSO_EXCITATION_MULTISINE) {
+    return dso_error(err, DSO_ERR_INPUT, "simulate: unknown excitation kind %d", (int)kind);
   }
   if (nvalidation < 0 || nvalidation > nepisode) {
     return dso_error(err, DSO_ERR_INPUT, "simulate: validation=%d must be in [0, %d] (the "
@@ -205,7 +436,7 @@ dsoStatus dso_simulate(dsoDataset** out, const dsoTask* task, const double* u, i
   }
   const dsoTheta* th = task->theta;
   const double* uc = u0;
-  if (excitation > 0) {
+  if (excitation > 0 && kind == DSO_EXCITATION_WHITE) {
     if (!(th_exc = excited_theta(&ue, task, u0, excitation, err))) {
       st = err->code;
       goto done;
@@ -218,6 +449,11 @@ dsoStatus dso_simulate(dsoDataset** out, const dsoTask* task, const double* u, i
   cs.randomize_std = NULL;
   if (!(mc = dso_mjchain_create(m, th, task->policy, task->cost, &cs, err))) {
     st = err->code;
+    goto done;
+  }
+  if (kind == DSO_EXCITATION_MULTISINE) {
+    st = simulate_multisine(out, task, mc, th, uc, nepisode, horizon, seed, excitation,
+                            nvalidation, err);
     goto done;
   }
   dsoRolloutSettings rs = task->rollout;

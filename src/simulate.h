@@ -52,6 +52,31 @@ dsoStatus dso_simulate(dsoDataset** out, const dsoTask* task, const double* u, i
                        int horizon, uint64_t seed, double excitation, int nvalidation,
                        dsoError* err);
 
+// Kinds of excitation of dso_simulate_kind.
+typedef enum dsoExcitationKind_ {
+  DSO_EXCITATION_WHITE = 0,  // white noise of std excitation (dso_simulate)
+  DSO_EXCITATION_MULTISINE   // a sum of sines per actuator (below)
+} dsoExcitationKind;
+
+// Sines per actuator of the multi-sine excitation and their band (Hz).
+#define DSO_SIMULATE_MULTISINE_SINES 4
+#define DSO_SIMULATE_MULTISINE_LO 0.1
+#define DSO_SIMULATE_MULTISINE_HI 1.0
+
+// As dso_simulate with the excitation of the given kind. DSO_EXCITATION_MULTISINE adds to every
+// actuator's control (after the policy and the action noise of θ, before clipping to ctrlrange)
+// excitation sqrt(2 / K) Σ_k sin(2π f_ik t + φ_ik), K = DSO_SIMULATE_MULTISINE_SINES sines of RMS
+// excitation in total, t the time from the episode's start. The frequencies f_ik are
+// log-spaced over [DSO_SIMULATE_MULTISINE_LO, _HI] Hz and interleaved across actuators, so that
+// every actuator has its own; the phases φ_ik are uniform, drawn per episode from the seed.
+// Unlike white noise, the sines keep a slow joint moving over its range (rich data for
+// inverse-dynamics identification, invdyn.h). The episodes are then run step by step by this
+// module with the chain's model, initial state, policy and noise model (the same distributions as
+// the white kind, other random draws); deterministic for a seed.
+dsoStatus dso_simulate_kind(dsoDataset** out, const dsoTask* task, const double* u, int nepisode,
+                            int horizon, uint64_t seed, double excitation,
+                            dsoExcitationKind kind, int nvalidation, dsoError* err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -23,9 +23,9 @@
 #include "run_cli.h"
 
 // the shipped tasks whose data are made by dso simulate (make_data), in g_data/<task>.csv
-enum { NDATA = 4 };
+enum { NDATA = 5 };
 static const char* kDataTasks[NDATA] = {"arm_sysid", "arm_calibration", "pendulum_estim",
-                                        "drive_sysid"};
+                                        "drive_sysid", "arm7_invdyn"};
 static char g_data[1024];
 
 // g_data/<task>.csv
@@ -380,7 +380,8 @@ static int make_data(void** state) {
     return -1;
   }
   const char* opts[] = {"--excitation 0.6 --validation 2", "--excitation 1.0",
-                        "--validation 4", "--excitation 0.5 --horizon 400"};
+                        "--validation 4", "--excitation 0.5 --horizon 400",
+                        "--excitation 0.5 --excitation-kind multisine --horizon 300"};
   for (int i = 0; i < NDATA; i++) {
     char cmd[2048], truth[256], full[1200];
     snprintf(truth, sizeof(truth), "tasks/truth/%s.json", kDataTasks[i]);

@@ -9,6 +9,7 @@
 #include "dso.h"
 #include "estimfit.h"
 #include "fit.h"
+#include "invdyn.h"
 #include "train.h"
 
 static const char* kHelp =
@@ -75,6 +76,17 @@ int dso_cli_check(int argc, char** argv) {
       (task->train && dso_train_settings_from_json(&ts, task->train, task->path, &err))) {
     dso_task_free(task);
     return dso_cli_fail("check", &err);
+  }
+  if (task->fit) {
+    // fit.inverse_dynamics needs the model
+    dsoInvdynSettings is;
+    dsoStatus ist = dso_invdyn_settings_from_json(&is, NULL, task->model, task->fit, task->path,
+                                                  &err);
+    dso_invdyn_settings_free(&is);
+    if (ist) {
+      dso_task_free(task);
+      return dso_cli_fail("check", &err);
+    }
   }
   if (task->estimator) {
     if (dso_estimfit_settings_from_json(&es, task->model, task->estimator, task->path, &err)) {

@@ -67,6 +67,8 @@ static const char* kHelp =
     "--resume); 2 bad input or OUTDIR in use or not writable.\n";
 
 static const char* const kParts[3] = {"sysid", "calib", "prior"};
+// the parts when fit.inverse_dynamics makes the dynamics residuals torque residuals
+static const char* const kPartsInvdyn[3] = {"invdyn", "calib", "prior"};
 
 // OUTDIR/trajectories.csv: every validation episode simulated open loop from its first sample
 // at the initial (u0) and identified (u) θ against the recording, per recorded qpos entry; then
@@ -300,10 +302,17 @@ int dso_cli_run(int argc, char** argv) {
   }
   dsoFitSettings fs;
   dso_fit_settings_default(&fs);
-  if (task->fit && dso_fit_settings_from_json(&fs, task->fit, task_path, &err)) {
+  dsoInvdynSettings is;
+  memset(&is, 0, sizeof(is));
+  int invdyn = 0;
+  if ((task->fit && dso_fit_settings_from_json(&fs, task->fit, task_path, &err)) ||
+      dso_invdyn_settings_from_json(&is, &invdyn, task->model, task->fit, task_path, &err)) {
+    dso_invdyn_settings_free(&is);
     dso_task_free(task);
     return dso_cli_fail("run", &err);
   }
+  fs.invdyn = invdyn ? &is : NULL;
+  const char* const* parts = invdyn ? kPartsInvdyn : kParts;
   if (max_iter >= 0) {
     fs.max_iter = max_iter;
   }
@@ -317,7 +326,7 @@ int dso_cli_run(int argc, char** argv) {
   dsoRunState st;
   memset(&st, 0, sizeof(st));
   dsoCliRun run;
-  dso_cli_run_init(&run, task_path, outdir, max_iter, kParts);
+  dso_cli_run_init(&run, task_path, outdir, max_iter, parts);
   dsoFit* fit = NULL;
   if (!u0 || !se || !cov || !ut || !se_iid || !at_bound) {
     status = DSO_EXIT_FAIL;
@@ -335,6 +344,8 @@ int dso_cli_run(int argc, char** argv) {
     free(text);
   }
   fit = dso_fit_create(task->model, task->theta, task->data, &fs, &err);
+  fs.invdyn = NULL;
+  dso_invdyn_settings_free(&is);  // the fit copied them
   if (!fit) {
     status = dso_cli_fail("run", &err);
     goto done;
@@ -369,9 +380,15 @@ int dso_cli_run(int argc, char** argv) {
     }
   }
   if (!quiet) {
-    printf("dso run %s: %d entries, %d episodes (%d validation), window %d, up to %d "
-           "iterations\n", task_path, n, dso_dataset_nepisode(task->data),
-           dso_dataset_nvalidation(task->data), fs.window, fs.max_iter);
+    char how[64];
+    if (invdyn) {
+      snprintf(how, sizeof(how), "inverse dynamics");
+    } else {
+      snprintf(how, sizeof(how), "window %d", fs.window);
+    }
+    printf("dso run %s: %d entries, %d episodes (%d validation), %s, up to %d iterations\n",
+           task_path, n, dso_dataset_nepisode(task->data), dso_dataset_nvalidation(task->data),
+           how, fs.max_iter);
   }
   double t0 = dso_cli_now();
   long steps0 = st.record[st.nrecord - 1].steps;
@@ -399,8 +416,9 @@ int dso_cli_run(int argc, char** argv) {
       double el = dso_cli_now() - t0;
       int it = r.iter - start;
       double eta = it > 0 ? el / it * (fs.max_iter - r.iter) : 0;
-      printf("iter %3d  J %.6e  (sysid %.3e  calib %.3e  prior %.3e)  |g| %.2e  lambda %.1e  "
-             "%.3g steps/s  ETA %s%.0f s\n", r.iter, r.cost, r.term[0], r.term[1], r.term[2],
+      printf("iter %3d  J %.6e  (%s %.3e  calib %.3e  prior %.3e)  |g| %.2e  lambda %.1e  "
+             "%.3g steps/s  ETA %s%.0f s\n", r.iter, r.cost, parts[0], r.term[0], r.term[1],
+             r.term[2],
              r.grad_norm, r.lambda, el > 0 ? (r.steps - steps0) / el : 0,
              done ? "0 (converged) " : "<= ", done ? 0.0 : eta);
       fflush(stdout);
@@ -459,7 +477,7 @@ int dso_cli_run(int argc, char** argv) {
   }
   dso_eval_free(ev);
   char* base = dso_run_result_json(task->theta, u0, st.u, have_se ? se : NULL,
-                                   &st.record[st.nrecord - 1], kParts, rms,
+                                   &st.record[st.nrecord - 1], parts, rms,
                                    have_val ? nrms : 0, total, &err);
   dsoRunFitFacts facts = {have_iid ? se_iid : NULL, at_bound,
                           se_kind == DSO_FIT_SE_JACKKNIFE ? "jackknife" : "iid",
@@ -487,11 +505,14 @@ int dso_cli_run(int argc, char** argv) {
     dso_cli_print_table(task->theta, "identified", u0, st.u, ut, have_se ? se : NULL, at_bound,
                         truth_path != NULL);
     if (have_se) {
+      const char* jack = invdyn ? "delete-one-cluster jackknife over 0.2 s clusters of "
+                                  "inverse-dynamics samples, robust to correlated residuals"
+                                : "delete-one-window jackknife over the shooting windows, robust "
+                                  "to correlated residuals";
       printf("standard errors: %s (classic s^2 (J'J)^-1 as se_iid in result.json)\n",
-             se_kind == DSO_FIT_SE_JACKKNIFE ? "delete-one-window jackknife over the shooting "
-                                               "windows, robust to correlated residuals"
-                                             : "classic s^2 (J'J)^-1 (too few windows for the "
-                                               "jackknife)");
+             se_kind == DSO_FIT_SE_JACKKNIFE ? jack
+             : invdyn ? "classic s^2 (J'J)^-1 (too few clusters for the jackknife)"
+                      : "classic s^2 (J'J)^-1 (too few windows for the jackknife)");
     }
     if (nbound > 0) {
       printf("%d entr%s at a bound (no standard error):", nbound, nbound > 1 ? "ies" : "y");
@@ -525,6 +546,7 @@ int dso_cli_run(int argc, char** argv) {
   }
   dso_cli_plot(outdir);
 done:
+  dso_invdyn_settings_free(&is);
   dso_cli_end_run(&run);
   dso_run_state_clear(&st);
   dso_fit_free(fit);

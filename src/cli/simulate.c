@@ -13,7 +13,8 @@
 
 static const char* kHelp =
     "usage: dso simulate TASK.json -o DATA.csv [--episodes N] [--horizon T] [--seed S]\n"
-    "                    [--excitation E] [--validation K] [--values FILE.json]\n"
+    "                    [--excitation E] [--excitation-kind white|multisine]\n"
+    "                    [--validation K] [--values FILE.json]\n"
     "                    [--set NAME=VALUE ...]\n\n"
     "Runs the task's MuJoCo chain (policy, action noise, sensor model and sensor noise) at the\n"
     "true theta and records every rollout as an episode of DATA.csv (written atomically):\n"
@@ -26,6 +27,10 @@ static const char* kHelp =
     "  --seed S           seed of the random streams (default: the task's rollout.seed);\n"
     "                     the same seed gives the same file\n"
     "  --excitation E     std of extra white noise on every control, in control units (default 0)\n"
+    "                     (the RMS of the sines with --excitation-kind multisine)\n"
+    "  --excitation-kind K  white (default) or multisine: a sum of 4 sines per actuator with\n"
+    "                     its own frequencies in 0.1 to 1 Hz and phases drawn from the seed,\n"
+    "                     added to the control (keeps slow joints moving; inverse dynamics)\n"
     "  --validation K     flag the last K episodes as validation episodes (default 0)\n"
     "  --values FILE.json true natural values by name, {\"name\": value, ...} (before --set)\n"
     "  --set NAME=VALUE   true natural value of the theta entry NAME (repeatable; default: the\n"
@@ -42,6 +47,7 @@ typedef struct {
   long episodes, horizon, validation;  // -1: the task's value (validation: 0)
   long long seed;                      // -1: the task's value
   double excitation;
+  int multisine;                       // --excitation-kind multisine
   int nset;
   const char* set[DSO_MAX_SET];
 } Options;
@@ -72,7 +78,8 @@ static int parse_options(Options* o, int argc, char** argv) {
       continue;
     }
     static const char* const kValued[] = {"-o", "--output", "--episodes", "--horizon", "--seed",
-                                          "--excitation", "--validation", "--set", "--values"};
+                                          "--excitation", "--validation", "--set", "--values",
+                                          "--excitation-kind"};
     int known = 0;
     for (size_t k = 0; k < sizeof(kValued) / sizeof(kValued[0]); k++) {
       known |= !strcmp(a, kValued[k]);
@@ -103,6 +110,12 @@ static int parse_options(Options* o, int argc, char** argv) {
       o->seed = x;
     } else if (!strcmp(a, "--excitation")) {
       ok = dso_args_double(&o->excitation, v, 0, INFINITY, 0, "simulate", a);
+    } else if (!strcmp(a, "--excitation-kind")) {
+      if (!strcmp(v, "multisine")) {
+        o->multisine = 1;
+      } else if (strcmp(v, "white") != 0) {
+        return bad("--excitation-kind: expected white or multisine, got '%s'", v);
+      }
     } else if (!strcmp(a, "--values")) {
       ok = dso_args_nonempty(v, "a JSON file of true values", "simulate", a);
       o->values = v;
@@ -214,14 +227,17 @@ int dso_cli_simulate(int argc, char** argv) {
     status = DSO_EXIT_INPUT;
     goto done;
   }
-  if (dso_simulate(&ds, task, u, episodes, horizon, seed, o.excitation, validation, &err) ||
+  dsoExcitationKind kind = o.multisine ? DSO_EXCITATION_MULTISINE : DSO_EXCITATION_WHITE;
+  if (dso_simulate_kind(&ds, task, u, episodes, horizon, seed, o.excitation, kind, validation,
+                        &err) ||
       dso_dataset_write_csv(o.output, ds, task->model, &err)) {
     status = dso_cli_fail("simulate", &err);
     goto done;
   }
   printf("dso simulate: %d episodes (%d validation) x %d samples = %ld samples, seed %llu, "
-         "excitation %g -> %s\n", dso_dataset_nepisode(ds), dso_dataset_nvalidation(ds),
-         horizon, dso_dataset_nsample(ds), (unsigned long long)seed, o.excitation, o.output);
+         "excitation %g%s -> %s\n", dso_dataset_nepisode(ds), dso_dataset_nvalidation(ds),
+         horizon, dso_dataset_nsample(ds), (unsigned long long)seed, o.excitation,
+         o.multisine ? " (multisine)" : "", o.output);
 done:
   dso_dataset_free(ds);
   free(u);
