@@ -5,13 +5,13 @@
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "invdyn.h"
 #include "json.h"
 #include "mj.h"
+#include "parallel.h"
 #include "sim.h"
 
 #define DSO_FIT_MAX_THREADS 256
@@ -282,43 +282,6 @@ void dso_fit_free(dsoFit* f) {
   free(f);
 }
 
-// qvel of every sample of an episode: recorded entries as they are, the others by differences
-// of the recorded qpos when qpos is recorded, else 0: backward differences under the Euler and
-// implicit integrators, whose position update q' = q + h v' makes them exact on simulated data
-// (central differences are off by h qacc / 2 there, a bias of the fit), central ones under RK4;
-// one-sided at the ends
-static void fill_qvel(double* qv, const mjModel* m, const dsoDataset* ds, const dsoEpisode* ep,
-                      double* dq) {
-  int nq = m->nq, nv = m->nv, T = ep->T;
-  int any_qpos = 0;
-  for (int i = 0; i < nq; i++) {
-    any_qpos |= ds->has[DSO_DATA_QPOS][i];
-  }
-  for (int t = 0; t < T; t++) {
-    const double* rec = ep->qvel + (size_t)t * nv;
-    double* out = qv + (size_t)t * nv;
-    for (int i = 0; i < nv; i++) {
-      out[i] = 0;
-    }
-    if (any_qpos && T >= 2) {
-      int a = t > 0 ? t - 1 : 0, b = t < T - 1 ? t + 1 : T - 1;
-      if (m->opt.integrator != mjINT_RK4 && t > 0) {
-        b = t;
-      }
-      mj_differentiatePos(m, dq, (b - a) * ds->dt, ep->qpos + (size_t)a * nq,
-                          ep->qpos + (size_t)b * nq);
-      for (int i = 0; i < nv; i++) {
-        out[i] = dq[i];
-      }
-    }
-    for (int i = 0; i < nv; i++) {
-      if (ds->has[DSO_DATA_QVEL][i]) {
-        out[i] = rec[i];
-      }
-    }
-  }
-}
-
 static int add_item(dsoFit* f, int cap, int kind, int episode, int start, int len) {
   if (f->nitem >= cap) {
     return 0;
@@ -512,7 +475,11 @@ dsoFit* dso_fit_create(const mjModel* m, const dsoTheta* theta, const dsoDataset
         free(dq);
         goto oom;
       }
-      fill_qvel(f->qvel[e], m, data, ep, dq);
+      if (dso_dataset_episode_qvel(f->qvel[e], dq, m, data, e, err)) {
+        free(dq);
+        dso_fit_free(f);
+        return NULL;
+      }
     }
     f->nval = iv;
     // inverse-dynamics clusters (in the block's residual order: episode, sample, dof): the
@@ -767,12 +734,14 @@ static void run_calib(dsoFitWorker* w, const dsoFitItem* it) {
   }
 }
 
-static void* worker_main(void* arg) {
-  dsoFitWorker* w = (dsoFitWorker*)arg;
+// one thread's share of the items: thread t of nt runs items [nitem t / nt, nitem (t+1) / nt)
+static void worker_block(void* ctx, int t, int thread) {
+  (void)thread;
+  dsoFitWorker* w = &((dsoFitWorker*)ctx)[t];
   dsoFit* f = w->f;
   w->status = dso_sim_write(f->sim[w->thread], f->theta, w->u, &w->err);
   if (w->status != DSO_OK) {
-    return NULL;
+    return;
   }
   int nt = f->nthread < f->nitem ? f->nthread : f->nitem;
   int begin = (int)((long)f->nitem * w->thread / nt);
@@ -785,7 +754,6 @@ static void* worker_main(void* arg) {
       run_window(w, it);
     }
   }
-  return NULL;
 }
 
 // residuals r (nres) at u of the parts (DSO_FIT_SYSID | DSO_FIT_CALIB; the prior always); the
@@ -820,8 +788,6 @@ static dsoStatus residuals_part(dsoFit* f, double* r, const double* u, int parts
   if (nt < 1) {
     nt = 1;
   }
-  pthread_t tid[DSO_FIT_MAX_THREADS];
-  int started[DSO_FIT_MAX_THREADS];
   for (int t = 0; t < nt; t++) {
     dsoFitWorker* w = &f->work[t];
     memset(w, 0, sizeof(*w));
@@ -835,18 +801,7 @@ static dsoStatus residuals_part(dsoFit* f, double* r, const double* u, int parts
     // prior only: still write θ once for the sensor deviations
     f->work[0].status = dso_sim_write(f->sim[0], th, u, &f->work[0].err);
   } else {
-    for (int t = 1; t < nt; t++) {
-      started[t] = pthread_create(&tid[t], NULL, worker_main, &f->work[t]) == 0;
-      if (!started[t]) {
-        worker_main(&f->work[t]);
-      }
-    }
-    worker_main(&f->work[0]);
-    for (int t = 1; t < nt; t++) {
-      if (started[t]) {
-        pthread_join(tid[t], NULL);
-      }
-    }
+    dso_parallel_for(nt, nt, worker_block, f->work);
   }
   for (int t = 0; t < nt; t++) {
     dsoFitWorker* w = &f->work[t];
