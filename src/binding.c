@@ -8,6 +8,7 @@
 
 #include "dataset.h"
 #include "fit.h"
+#include "invdyn.h"
 #include "mj.h"
 #include "mjchain.h"
 #include "rollout.h"
@@ -207,68 +208,19 @@ dsoStatus dso_task_simulate_csv(const dsoTask* task, const char* path, const dou
 struct dsoTaskFit_ {
   const dsoTask* task;
   dsoFitSettings set;
-  dsoFit* fit;          // the library's fit: cost, LM steps, covariance
-  dsoSim* sim;          // simulator of the residuals (warm start off, as in fit.c)
-  double* y;            // (nsensordata) measurement scratch
-  double** qvel;        // (nepisode) qvel of every sample of training episodes (T x nv), else NULL
-  int* qpos_idx;        // (nqr) recorded qpos entries
-  int* qvel_idx;        // (nvr) recorded qvel entries
-  int* sens_idx;        // (nsr) fitted sensor columns
-  int nqr, nvr, nsr;
-  int* fitted;          // (nfit) fitted θ entries, ascending
+  dsoInvdynSettings inv;  // fit.inverse_dynamics when the task has it (set.invdyn points here)
+  dsoFit* fit;            // the library's fit: residuals, Jacobian, cost, LM steps, covariance
+  int* fitted;            // (nfit) fitted θ entries, ascending
   int nfit;
-  int* prior;           // (nprior) fitted entries with a prior
-  int nprior;
-  long nsysid, ncalib, nres;
-  double* uwork;        // (ntheta)
-  double* rp;           // (nres) residuals at u + h e_i
-  double* rm;           // (nres) residuals at u - h e_i
+  long nres;
 };
 
 void dso_task_fit_free(dsoTaskFit* f) {
   if (!f) return;
   dso_fit_free(f->fit);
-  dso_sim_free(f->sim);
-  if (f->qvel) {
-    for (int e = 0; e < f->task->data->nepisode; e++) free(f->qvel[e]);
-  }
-  free(f->qvel);
-  free(f->y);
-  free(f->qpos_idx);
-  free(f->qvel_idx);
-  free(f->sens_idx);
+  dso_invdyn_settings_free(&f->inv);
   free(f->fitted);
-  free(f->prior);
-  free(f->uwork);
-  free(f->rp);
-  free(f->rm);
   free(f);
-}
-
-// training episodes: those not flagged validation, or all when every flag is 0
-static int is_training(const dsoDataset* ds, int e) {
-  return !ds->episode[e].validation || dso_dataset_nvalidation(ds) == 0;
-}
-
-// qvel of every sample: recorded entries, else central differences of the recorded qpos
-// (one-sided at the ends) when any qpos is recorded, else 0 (as fit.c fills them)
-static void fill_qvel(double* qv, const mjModel* m, const dsoDataset* ds, const dsoEpisode* ep,
-                      double* dq) {
-  int nq = m->nq, nv = m->nv, T = ep->T, any_qpos = 0;
-  for (int i = 0; i < nq; i++) any_qpos |= ds->has[DSO_DATA_QPOS][i];
-  for (int t = 0; t < T; t++) {
-    double* out = qv + (size_t)t * nv;
-    memset(out, 0, (size_t)nv * sizeof(double));
-    if (any_qpos && T >= 2) {
-      int a = t > 0 ? t - 1 : 0, b = t < T - 1 ? t + 1 : T - 1;
-      mj_differentiatePos(m, dq, (b - a) * ds->dt, ep->qpos + (size_t)a * nq,
-                          ep->qpos + (size_t)b * nq);
-      memcpy(out, dq, (size_t)nv * sizeof(double));
-    }
-    for (int i = 0; i < nv; i++) {
-      if (ds->has[DSO_DATA_QVEL][i]) out[i] = ep->qvel[(size_t)t * nv + i];
-    }
-  }
 }
 
 dsoTaskFit* dso_task_fit_create(const dsoTask* task, dsoError* err) {
@@ -285,93 +237,35 @@ dsoTaskFit* dso_task_fit_create(const dsoTask* task, dsoError* err) {
     return NULL;
   }
   f->task = task;
-  if (dso_fit_settings_from_json(&f->set, task->fit, task->path, err)) {
-    free(f);
-    return NULL;
-  }
-  f->fit = dso_fit_create(task->model, task->theta, task->data, &f->set, err);
-  if (!f->fit) {
-    dso_error_prefix(err, "%s: ", task->path);
-    free(f);
-    return NULL;
-  }
-  const mjModel* m = task->model;
-  const dsoDataset* ds = task->data;
-  const dsoTheta* th = task->theta;
-  int n = th->n, nq = m->nq, nv = m->nv, ns = m->nsensordata;
-  f->sim = dso_sim_create(m, err);
-  f->y = (double*)calloc((size_t)ns + 1, sizeof(double));
-  f->qvel = (double**)calloc((size_t)ds->nepisode, sizeof(double*));
-  f->qpos_idx = (int*)calloc((size_t)nq + 1, sizeof(int));
-  f->qvel_idx = (int*)calloc((size_t)nv + 1, sizeof(int));
-  f->sens_idx = (int*)calloc((size_t)ns + 1, sizeof(int));
-  f->fitted = (int*)calloc((size_t)n + 1, sizeof(int));
-  f->prior = (int*)calloc((size_t)n + 1, sizeof(int));
-  f->uwork = (double*)calloc((size_t)n + 1, sizeof(double));
-  double* dq = (double*)calloc((size_t)nv + 1, sizeof(double));
-  if (!f->sim || !f->y || !f->qvel || !f->qpos_idx || !f->qvel_idx || !f->sens_idx ||
-      !f->fitted || !f->prior || !f->uwork || !dq) {
-    free(dq);
-    if (f->sim) dso_error(err, DSO_ERR_MEMORY, "fit: out of memory");
+  int invdyn = 0;
+  if (dso_fit_settings_from_json(&f->set, task->fit, task->path, err) ||
+      dso_invdyn_settings_from_json(&f->inv, &invdyn, task->model, task->fit, task->path, err)) {
     dso_task_fit_free(f);
     return NULL;
   }
-  f->sim->m->opt.disableflags |= mjDSBL_WARMSTART;
-  for (int i = 0; i < nq; i++) {
-    if (ds->has[DSO_DATA_QPOS][i]) f->qpos_idx[f->nqr++] = i;
+  f->set.invdyn = invdyn ? &f->inv : NULL;
+  f->fit = dso_fit_create(task->model, task->theta, task->data, &f->set, err);
+  f->set.invdyn = NULL;  // the fit keeps its own copy
+  if (!f->fit) {
+    dso_error_prefix(err, "%s: ", task->path);
+    dso_task_fit_free(f);
+    return NULL;
   }
-  for (int i = 0; i < nv; i++) {
-    if (ds->has[DSO_DATA_QVEL][i]) f->qvel_idx[f->nvr++] = i;
-  }
-  for (int i = 0; f->set.sensors && i < ns; i++) {
-    if (ds->has[DSO_DATA_SENSOR][i]) f->sens_idx[f->nsr++] = i;
-  }
-  // fitted entries: non-fixed physics entries, and gains/offsets of fitted sensor columns
-  for (int i = 0; i < n; i++) {
-    const dsoThetaEntry* e = &th->entry[i];
-    int k = e->bind.kind;
-    int fitted = !e->fixed &&
-                 ((e->block == DSO_BLOCK_PHYSICS && k != DSO_BIND_NONE) ||
-                  ((k == DSO_BIND_SENSOR_GAIN || k == DSO_BIND_SENSOR_OFFSET) && f->set.sensors &&
-                   e->bind.target >= 0 && e->bind.target < ns &&
-                   ds->has[DSO_DATA_SENSOR][e->bind.target]));
-    if (fitted) {
-      f->fitted[f->nfit++] = i;
-      if (e->has_prior) f->prior[f->nprior++] = i;
-    }
-  }
-  for (int e = 0; e < ds->nepisode; e++) {
-    const dsoEpisode* ep = &ds->episode[e];
-    if (!is_training(ds, e)) continue;
-    f->qvel[e] = (double*)calloc((size_t)ep->T * nv + 1, sizeof(double));
-    if (!f->qvel[e]) {
-      free(dq);
-      dso_error(err, DSO_ERR_MEMORY, "fit: out of memory");
-      dso_task_fit_free(f);
-      return NULL;
-    }
-    fill_qvel(f->qvel[e], m, ds, ep, dq);
-    if (f->nqr + f->nvr > 0) f->nsysid += (long)(f->nqr + f->nvr) * (ep->T - 1);
-    f->ncalib += (long)f->nsr * ep->T;
-  }
-  free(dq);
-  f->nres = f->nsysid + f->ncalib + f->nprior;
-  dsoFitReport rep;
-  dsoStatus st = DSO_OK;
-  // the library's count must agree with this copy of the layout
-  if (f->nres > 0) {
-    f->rp = (double*)calloc((size_t)f->nres, sizeof(double));
-    f->rm = (double*)calloc((size_t)f->nres, sizeof(double));
-  }
-  if (!f->rp || !f->rm) {
-    st = dso_error(err, DSO_ERR_MEMORY, "fit: out of memory");
-  } else {
-    dso_theta_init(th, f->uwork);
-    st = dso_fit_evaluate(f->fit, f->uwork, &rep, err);
-    if (st == DSO_OK && rep.nresidual != f->nres) {
-      st = dso_error(err, DSO_ERR_INTERNAL,
-                     "%s: binding: %ld residuals, the fit has %d (binding.c and fit.c disagree "
-                     "on the residual layout)", task->path, f->nres, rep.nresidual);
+  int n = task->theta->n;
+  f->nres = dso_fit_nresidual(f->fit);
+  f->fitted = (int*)calloc((size_t)n + 1, sizeof(int));
+  dsoStatus st = f->fitted ? DSO_OK : dso_error(err, DSO_ERR_MEMORY, "fit: out of memory");
+  // the fitted entries: the columns the fit's Jacobian can be nonzero in (fit.h)
+  if (!st) {
+    for (int i = 0; i < n; i++) {
+      const dsoThetaEntry* e = &task->theta->entry[i];
+      int k = e->bind.kind;
+      int sensor = (k == DSO_BIND_SENSOR_GAIN || k == DSO_BIND_SENSOR_OFFSET) && f->set.sensors &&
+                   e->bind.target >= 0 && e->bind.target < task->model->nsensordata &&
+                   task->data->has[DSO_DATA_SENSOR][e->bind.target];
+      if (!e->fixed && ((e->block == DSO_BLOCK_PHYSICS && k != DSO_BIND_NONE) || sensor)) {
+        f->fitted[f->nfit++] = i;
+      }
     }
   }
   if (st) {
@@ -407,134 +301,11 @@ dsoStatus dso_task_fit_fitted(const dsoTaskFit* f, int* index, dsoError* err) {
   return DSO_OK;
 }
 
-static int unstable(const mjData* d) {
-  return d->warning[mjWARN_BADQACC].number + d->warning[mjWARN_BADQPOS].number +
-         d->warning[mjWARN_BADQVEL].number;
-}
-
-static int state_finite(const mjModel* m, const mjData* d) {
-  for (int i = 0; i < m->nq; i++) {
-    if (!isfinite(d->qpos[i])) return 0;
-  }
-  for (int i = 0; i < m->nv; i++) {
-    if (!isfinite(d->qvel[i])) return 0;
-  }
-  return 1;
-}
-
-// the simulator at recorded sample t of episode e, with that sample's control
-static void set_recorded(dsoTaskFit* f, int e, int t) {
-  const dsoEpisode* ep = &f->task->data->episode[e];
-  const mjModel* m = f->sim->m;
-  mjData* d = f->sim->d;
-  memset(d->warning, 0, sizeof(d->warning));
-  mju_zero(d->act, m->na);
-  mju_zero(d->qacc_warmstart, m->nv);
-  mju_zero(d->xfrc_applied, 6 * m->nbody);
-  d->time = ep->time[t];
-  mju_copy(d->qpos, ep->qpos + (size_t)t * m->nq, m->nq);
-  mju_copy(d->qvel, f->qvel[e] + (size_t)t * m->nv, m->nv);
-  mju_copy(d->ctrl, ep->ctrl + (size_t)t * m->nu, m->nu);
-  mju_copy(d->qfrc_applied, f->sim->qfrc, m->nv);
-}
-
-// multiple shooting: window [start, start + len] of episode e from the recorded state, r of
-// (len x (nqr + nvr)) simulated minus recorded over the scales
-static void window_residuals(dsoTaskFit* f, double* r, int e, int start, int len) {
-  const dsoEpisode* ep = &f->task->data->episode[e];
-  const mjModel* m = f->sim->m;
-  mjData* d = f->sim->d;
-  int per = f->nqr + f->nvr;
-  double iqs = 1.0 / f->set.qpos_scale, ivs = 1.0 / f->set.qvel_scale;
-  set_recorded(f, e, start);
-  for (int j = 1; j <= len; j++) {
-    int t = start + j;
-    mju_copy(d->ctrl, ep->ctrl + (size_t)(t - 1) * m->nu, m->nu);
-    dsoError se = {DSO_OK, ""};
-    dsoStatus st = dso_sim_step(f->sim, &se);
-    double* rj = r + (size_t)(j - 1) * per;
-    if (st != DSO_OK || unstable(d) || !state_finite(m, d)) {
-      for (long k = 0; k < (long)(len - j + 1) * per; k++) rj[k] = DSO_FIT_DIVERGED;
-      return;
-    }
-    for (int k = 0; k < f->nqr; k++) {
-      int i = f->qpos_idx[k];
-      rj[k] = (d->qpos[i] - ep->qpos[(size_t)t * m->nq + i]) * iqs;
-    }
-    for (int k = 0; k < f->nvr; k++) {
-      int i = f->qvel_idx[k];
-      rj[f->nqr + k] = (d->qvel[i] - ep->qvel[(size_t)t * m->nv + i]) * ivs;
-    }
-  }
-}
-
-typedef struct {
-  const mjModel* m;
-  mjData* d;
-} dsoBindingForward;
-
-static void forward_call(void* p) {
-  dsoBindingForward* a = (dsoBindingForward*)p;
-  mj_forward(a->m, a->d);
-}
-
-// calibration: r (T x nsr) recorded minus predicted measurements over the noise deviation
-static void calib_residuals(dsoTaskFit* f, double* r, int e) {
-  const dsoEpisode* ep = &f->task->data->episode[e];
-  int ns = f->sim->m->nsensordata;
-  for (int t = 0; t < ep->T; t++) {
-    set_recorded(f, e, t);
-    dsoBindingForward a = {f->sim->m, f->sim->d};
-    dsoError fe = {DSO_OK, ""};
-    double* rt = r + (size_t)t * f->nsr;
-    if (dso_mj_trap(forward_call, &a, &fe) != DSO_OK || unstable(f->sim->d)) {
-      for (int k = 0; k < f->nsr; k++) rt[k] = DSO_FIT_DIVERGED;
-      continue;
-    }
-    dso_sim_measure(f->sim, f->y);
-    for (int k = 0; k < f->nsr; k++) {
-      int i = f->sens_idx[k];
-      double sd = f->sim->sensor_std[i] > 0 ? f->sim->sensor_std[i] : 1.0;
-      double v = (ep->sensordata[(size_t)t * ns + i] - f->y[i]) / sd;
-      rt[k] = isfinite(v) ? v : DSO_FIT_DIVERGED;
-    }
-  }
-}
-
-// all residuals at u (finite, checked by the caller)
-static dsoStatus residuals(dsoTaskFit* f, double* r, const double* u, dsoError* err) {
-  const dsoDataset* ds = f->task->data;
-  const dsoTheta* th = f->task->theta;
-  if (dso_sim_write(f->sim, th, u, err)) return err->code;
-  int W = f->set.window, per = f->nqr + f->nvr;
-  long off = 0;
-  for (int e = 0; per > 0 && e < ds->nepisode; e++) {
-    if (!is_training(ds, e)) continue;
-    int T = ds->episode[e].T;
-    for (int k = 0; k < T - 1; k += W) {
-      int len = T - 1 - k < W ? T - 1 - k : W;
-      window_residuals(f, r + off, e, k, len);
-      off += (long)len * per;
-    }
-  }
-  for (int e = 0; f->nsr > 0 && e < ds->nepisode; e++) {
-    if (!is_training(ds, e)) continue;
-    calib_residuals(f, r + off, e);
-    off += (long)f->nsr * ds->episode[e].T;
-  }
-  for (int k = 0; k < f->nprior; k++) {
-    const dsoThetaEntry* e = &th->entry[f->prior[k]];
-    double x = (dso_theta_entry_natural(e, u[f->prior[k]]) - e->prior_mean) / e->prior_std;
-    r[off + k] = isfinite(x) ? x : DSO_FIT_DIVERGED;
-  }
-  return DSO_OK;
-}
-
 dsoStatus dso_task_fit_residual(dsoTaskFit* f, double* r, const double* u, dsoError* err) {
   DSO_ERR_BEGIN(err);
   if (!fit_ok(f, err) || need_finite(f->task->theta, u, "fit residual", err)) return err->code;
   if (!r) return dso_error(err, DSO_ERR_INPUT, "fit residual: r is NULL");
-  return residuals(f, r, u, err);
+  return dso_fit_residual(f->fit, r, u, err);
 }
 
 dsoStatus dso_task_fit_jacobian(dsoTaskFit* f, double* J, double* r, const double* u,
@@ -542,23 +313,7 @@ dsoStatus dso_task_fit_jacobian(dsoTaskFit* f, double* J, double* r, const doubl
   DSO_ERR_BEGIN(err);
   if (!fit_ok(f, err) || need_finite(f->task->theta, u, "fit jacobian", err)) return err->code;
   if (!J) return dso_error(err, DSO_ERR_INPUT, "fit jacobian: J is NULL");
-  int n = f->task->theta->n;
-  size_t R = (size_t)f->nres;
-  memset(J, 0, R * (size_t)n * sizeof(double));
-  memcpy(f->uwork, u, (size_t)n * sizeof(double));
-  for (int c = 0; c < f->nfit; c++) {
-    int i = f->fitted[c];
-    double h = 1e-4 * (1.0 + fabs(u[i]));
-    f->uwork[i] = u[i] + h;
-    dsoStatus st = residuals(f, f->rp, f->uwork, err);
-    f->uwork[i] = u[i] - h;
-    if (st == DSO_OK) st = residuals(f, f->rm, f->uwork, err);
-    f->uwork[i] = u[i];
-    if (st) return st;
-    double ih = 0.5 / h;
-    for (size_t k = 0; k < R; k++) J[k * (size_t)n + (size_t)i] = (f->rp[k] - f->rm[k]) * ih;
-  }
-  return r ? residuals(f, r, u, err) : DSO_OK;
+  return dso_fit_jacobian(f->fit, J, r, u, err);
 }
 
 dsoStatus dso_task_fit_cost(dsoTaskFit* f, double* cost, double* parts, const double* u,

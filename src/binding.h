@@ -118,13 +118,15 @@ int dso_task_fit_nfitted(const dsoTaskFit* fit, dsoError* err);
 // Indices into θ of the fitted entries, ascending (nfitted ints).
 dsoStatus dso_task_fit_fitted(const dsoTaskFit* fit, int* index, dsoError* err);
 
-// Residuals r (nresidual) at u (ntheta), as fit.h defines them: 0.5 |r|² equals the cost of
+// Residuals r (nresidual) at u (ntheta), as fit.h defines them (dso_fit_residual; multiple
+// shooting or, with fit.inverse_dynamics, torque residuals): 0.5 |r|² equals the cost of
 // dso_fit_evaluate. A diverged window gives DSO_FIT_DIVERGED entries (finite).
 dsoStatus dso_task_fit_residual(dsoTaskFit* fit, double* r, const double* u, dsoError* err);
 
-// Jacobian J (nresidual x ntheta, row-major) of the residuals at u by central differences in u
-// with the step 1e-4 (1 + |u_i|) that dso_fit_step uses; columns of entries that are not fitted
-// are 0. r (nresidual, may be NULL) receives the residuals at u.
+// Jacobian J (nresidual x ntheta, row-major) d r / d u at u by the finite differences
+// dso_fit_step uses (dso_fit_jacobian: fit.jacobian, forward by default, "central" in the task's
+// fit section for second order); columns of entries that are not fitted are 0. r (nresidual,
+// may be NULL) receives the residuals at u.
 dsoStatus dso_task_fit_jacobian(dsoTaskFit* fit, double* J, double* r, const double* u,
                                 dsoError* err);
 

@@ -230,6 +230,7 @@ static void test_fit_residual_layout(void** state) {
     assert_near(r[nres - 1], (v[5] - 1.0) / 0.1, 1e-12);
   }
   // Jacobian: held columns zero, a fitted column against central differences with another step
+  // (the fit's own differences are forward ones, fit.jacobian's default: first order, 1e-4)
   assert_int_equal(dso_task_fit_jacobian(f, J, rp, u, &err), DSO_OK);
   assert_int_equal(dso_task_fit_residual(f, r, u, &err), DSO_OK);
   assert_memory_equal(r, rp, (size_t)nres * sizeof(double));
@@ -250,7 +251,7 @@ static void test_fit_residual_layout(void** state) {
       den += J[k * 7 + i] * J[k * 7 + i];
     }
     assert_true(den > 0);
-    if (!(sqrt(num) <= 1e-5 * sqrt(den))) {
+    if (!(sqrt(num) <= 1e-4 * sqrt(den))) {
       fprintf(stderr, "column %d: |fd - J| / |J| = %.3g\n", i, sqrt(num / den));
       fail();
     }

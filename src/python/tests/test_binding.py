@@ -123,21 +123,22 @@ def test_jacobian_against_finite_differences(arm_task):
         assert J.shape == (fit.nresidual, len(task.names)) and np.all(np.isfinite(J))
         assert np.abs(J[:3992]).max() > 1  # the windows depend on θ
         # directional derivatives along random directions, by central differences with a
-        # different step from the Jacobian's own (1e-4 (1 + |u|) per column)
+        # different step from the Jacobian's own (the fit's forward differences, fit.jacobian's
+        # default: first order, about 2e-5 here)
         rng = np.random.default_rng(3)
         for _ in range(2):
             d = rng.standard_normal(u.size)
             h = 1e-5
             fd = (fit.residual(u + h * d) - fit.residual(u - h * d)) / (2 * h)
             rel = np.linalg.norm(fd - J @ d) / np.linalg.norm(J @ d)
-            assert rel < 1e-5, rel
+            assert rel < 1e-4, rel
         # one column on its own
         i = task.index("physics.elbow.damping")
         h = 1e-6 * (1 + abs(u[i]))
         e = np.zeros(u.size)
         e[i] = h
         col = (fit.residual(u + e) - fit.residual(u - e)) / (2 * h)
-        assert np.linalg.norm(col - J[:, i]) <= 1e-5 * np.linalg.norm(J[:, i])
+        assert np.linalg.norm(col - J[:, i]) <= 1e-4 * np.linalg.norm(J[:, i])
 
 
 def test_scipy_least_squares_example_recovers_truth(arm_task, truth, capsys):
