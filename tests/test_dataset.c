@@ -179,7 +179,7 @@ static void test_round_trip(void** state) {
     assert_int_equal(back->episode[2].line, 2 + 40 + 2);
     assert_int_equal(back->episode[2].file, 0);
     // writing what was read gives the same bytes
-    char path2[160];
+    char path2[1200];
     snprintf(path2, sizeof(path2), "%s/round2.csv", g_dir);
     assert_int_equal(dso_dataset_write_csv(path2, back, g_model, &err), DSO_OK);
     char* a = NULL;
@@ -553,7 +553,7 @@ static void test_bad_files_more(void** state) {
 
 // a model with many joints: the list of valid names is cut short and points to dso info
 static void test_long_name_list(void** state) {
-  char xml[8192], path[128];
+  char xml[8192], path[1200];
   int len = snprintf(xml, sizeof(xml), "<mujoco><worldbody>");
   for (int i = 0; i < 40; i++) {
     len += snprintf(xml + len, sizeof(xml) - len,

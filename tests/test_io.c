@@ -69,7 +69,7 @@ static void remove_tree(const char* dir) {
 }
 
 static void test_replace(void** state) {
-  char dir[64], path[128], buf[256];
+  char dir[1024], path[1200], buf[256];
   make_dir(dir, sizeof(dir), "replace");
   snprintf(path, sizeof(path), "%s/out.txt", dir);
   dsoError err = {0};
@@ -95,7 +95,7 @@ static void test_replace(void** state) {
 }
 
 static void test_streaming(void** state) {
-  char dir[64], path[128], buf[4096];
+  char dir[1024], path[1200], buf[4096];
   make_dir(dir, sizeof(dir), "stream");
   snprintf(path, sizeof(path), "%s/table.csv", dir);
   dsoError err = {0};
@@ -126,7 +126,7 @@ static void test_streaming(void** state) {
 }
 
 static void test_abort_keeps_original(void** state) {
-  char dir[64], path[128], buf[256];
+  char dir[1024], path[1200], buf[256];
   make_dir(dir, sizeof(dir), "abort");
   snprintf(path, sizeof(path), "%s/keep.json", dir);
   dsoError err = {0};
@@ -150,7 +150,7 @@ static void test_abort_keeps_original(void** state) {
 }
 
 static void test_failures_leave_nothing(void** state) {
-  char dir[64], path[256], buf[256];
+  char dir[1024], path[1200], buf[256];
   make_dir(dir, sizeof(dir), "fail");
   dsoError err = {0};
   // a folder that does not exist
@@ -160,7 +160,7 @@ static void test_failures_leave_nothing(void** state) {
   assert_non_null(strstr(err.msg, "No such file"));
   assert_null(dso_atomic_open(path, NULL));
   // a path below a regular file
-  char file[128];
+  char file[1200];
   snprintf(file, sizeof(file), "%s/plain", dir);
   dso_error_clear(&err);
   assert_int_equal(dso_write_file_atomic(file, "keep", 4, &err), DSO_OK);
@@ -169,7 +169,7 @@ static void test_failures_leave_nothing(void** state) {
   assert_int_equal(dso_write_file_atomic(path, "x", 1, &err), DSO_ERR_IO);
   assert_non_null(strstr(err.msg, path));
   // the destination is a folder: the rename fails, the temporary file is removed
-  char sub[128];
+  char sub[1200];
   snprintf(sub, sizeof(sub), "%s/sub", dir);
   assert_int_equal(dso_mkdir_p(sub, &err), DSO_OK);
   dso_error_clear(&err);
@@ -196,7 +196,7 @@ static void test_write_error_reported_by_commit(void** state) {
     skip();
   }
   // /dev/full cannot hold a temporary file beside it, so fake one: swap the stream
-  char dir[64], path[128], buf[64];
+  char dir[1024], path[1200], buf[64];
   make_dir(dir, sizeof(dir), "full");
   snprintf(path, sizeof(path), "%s/out.txt", dir);
   dsoError err = {0};
@@ -221,7 +221,7 @@ static void test_write_error_reported_by_commit(void** state) {
 }
 
 static void test_mkdir_p(void** state) {
-  char dir[64], path[256];
+  char dir[1024], path[1200];
   make_dir(dir, sizeof(dir), "mkdir");
   dsoError err = {0};
   snprintf(path, sizeof(path), "%s/a/b//c/", dir);

@@ -303,7 +303,7 @@ static void test_write_recompiles(void** state) {
   assert_non_null(m);
   dsoTheta* th = every_kind(m);
   double* u = init_u(th);
-  char out[256];
+  char out[1200];
   snprintf(out, sizeof(out), "%s/model.xml", g_dir);
   if (dso_mjcf_write(out, path, m, th, u, &err)) {
     fail_msg("%s", err.msg);
@@ -343,14 +343,14 @@ static void write_text(const char* path, const char* text) {
 // a model with a mesh in its own folder, written to another folder: the mesh still resolves
 static void test_relocated_mesh(void** state) {
   (void)state;
-  char src[128], path[192], mesh[192], out[192];
+  char src[1200], path[1200], mesh[1200], out[1200];
   snprintf(src, sizeof(src), "%s/src", g_dir);
   snprintf(path, sizeof(path), "%s/model.xml", src);
   snprintf(mesh, sizeof(mesh), "%s/tetra.stl", src);
   snprintf(out, sizeof(out), "%s/out/model.xml", g_dir);
   dsoError err = {0};
   assert_int_equal(dso_mkdir_p(src, &err), DSO_OK);
-  char od[192];
+  char od[1200];
   snprintf(od, sizeof(od), "%s/out", g_dir);
   assert_int_equal(dso_mkdir_p(od, &err), DSO_OK);
   // binary STL: 80-byte header, count, 4 facets of (normal, 3 vertices, attribute)

@@ -51,7 +51,7 @@ static void test_checkpoint_roundtrip(void** state) {
   st.done = 1;
   char dir[1024];
   assert_int_equal(dso_test_mkdtemp(dir, sizeof(dir), "dso_test_run"), 0);
-  char path[256];
+  char path[1200];
   snprintf(path, sizeof(path), "%s/checkpoint.json", dir);
   assert_int_equal(dso_run_checkpoint_write(path, th, &st, &err), DSO_OK);
   double zero[3] = {0, 0, 0};
@@ -132,7 +132,7 @@ static void test_non_finite_refused(void** state) {
   st.refused = 3;
   char dir[1024];
   assert_int_equal(dso_test_mkdtemp(dir, sizeof(dir), "dso_test_run_nf"), 0);
-  char path[256], csv[256];
+  char path[1200], csv[1200];
   snprintf(path, sizeof(path), "%s/checkpoint.json", dir);
   snprintf(csv, sizeof(csv), "%s/progress.csv", dir);
   assert_int_equal(dso_run_checkpoint_write(path, th, &st, &err), DSO_OK);

@@ -21,7 +21,7 @@
 
 #include <cjson/cJSON.h>
 
-static char g_dir[64];
+static char g_dir[1024];
 
 static int setup(void** state) {
   (void)state;

@@ -24,7 +24,10 @@ static inline int dso_test_mkdtemp(char* buf, size_t len, const char* name) {
   if (mkdir(base, 0755) != 0 && errno != EEXIST) {
     return -1;
   }
-  snprintf(buf, len, "%s/%s_XXXXXX", base, name);
+  if ((size_t)snprintf(buf, len, "%s/%s_XXXXXX", base, name) >= len) {
+    fprintf(stderr, "test: the scratch folder name under %s does not fit %zu bytes\n", base, len);
+    return -1;
+  }
   return mkdtemp(buf) ? 0 : -1;
 }
 
@@ -36,7 +39,9 @@ static inline int dso_test_mkstemp(char* buf, size_t len, const char* name) {
   if (mkdir(base, 0755) != 0 && errno != EEXIST) {
     return -1;
   }
-  snprintf(buf, len, "%s/%s_XXXXXX", base, name);
+  if ((size_t)snprintf(buf, len, "%s/%s_XXXXXX", base, name) >= len) {
+    return -1;
+  }
   int fd = mkstemp(buf);
   if (fd < 0) {
     return -1;
@@ -55,7 +60,10 @@ static inline int dso_test_mkstemps(char* buf, size_t len, const char* name, con
   if (mkdir(base, 0755) != 0 && errno != EEXIST) {
     return -1;
   }
-  snprintf(buf, len, "%s/%s_%ld_%d%s", base, name, (long)getpid(), k++, suffix);
+  if ((size_t)snprintf(buf, len, "%s/%s_%ld_%d%s", base, name, (long)getpid(), k++, suffix) >=
+      len) {
+    return -1;
+  }
   return open(buf, O_RDWR | O_CREAT | O_EXCL, 0644);
 }
 
