@@ -41,36 +41,6 @@ static const char* kHelp =
     "Exit status 2 for bad input (naming the file and field), 1 when every window of a length\n"
     "diverged.\n";
 
-// reads the task's "data" object into spec (defaults without one); *has_data tells which
-static dsoStatus task_data_spec(dsoDatasetSpec* spec, int* has_data, const char* task_path,
-                                dsoError* err) {
-  dso_dataset_spec_default(spec);
-  *has_data = 0;
-  char* text = dso_read_text_file(task_path, err);
-  cJSON* root = text ? dso_json_parse(text, task_path, err) : NULL;
-  free(text);
-  if (!root) {
-    return err->code;
-  }
-  const cJSON* data = cJSON_GetObjectItemCaseSensitive(root, "data");
-  dsoStatus st = DSO_OK;
-  if (data) {
-    *has_data = 1;
-    // files are relative to the task file's folder
-    char dir[4096];
-    snprintf(dir, sizeof(dir), "%s", task_path);
-    char* slash = strrchr(dir, '/');
-    if (slash) {
-      slash[1] = '\0';
-    } else {
-      snprintf(dir, sizeof(dir), ".");
-    }
-    st = dso_dataset_spec_from_json(spec, data, dir, task_path, "data", err);
-  }
-  cJSON_Delete(root);
-  return st;
-}
-
 static void print_table(const dsoEvalResult* r, double timestep) {
   printf("RMS error per window length (steps of %g s; windows restart from the recorded state)\n",
          timestep);
@@ -182,13 +152,13 @@ int dso_cli_evaluate(int argc, char** argv) {
     fprintf(stderr, "dso evaluate: need TASK.json\n%s", kHelp);
     return DSO_EXIT_INPUT;
   }
-  dsoTask* task = dso_task_load_flags(task_path, DSO_TASK_SKIP_DATA, &err);
+  // the task's data settings read the task's recordings, or the --data files instead
+  dsoTask* task = dso_task_load_data(task_path, 0, data, ndata, &err);
   if (!task) {
     return dso_cli_fail("evaluate", &err);
   }
-  int status = DSO_EXIT_OK, has_data = 0;
-  dsoDatasetSpec spec;
-  dsoDataset* ds = NULL;
+  int status = DSO_EXIT_OK;
+  const dsoDataset* ds = task->data;
   dsoEval* ev = NULL;
   double* u = calloc((size_t)task->theta->n + 1, sizeof(double));
   if (!u) {
@@ -197,30 +167,10 @@ int dso_cli_evaluate(int argc, char** argv) {
     dso_task_free(task);
     return status;
   }
-  if (task_data_spec(&spec, &has_data, task_path, &err)) {
-    status = dso_cli_fail("evaluate", &err);
-    goto done;
-  }
-  if (ndata > 0) {
-    dso_dataset_spec_clear_files(&spec);
-    for (int i = 0; i < ndata; i++) {
-      if (dso_dataset_spec_add_file(&spec, NULL, data[i], &err)) {
-        status = dso_cli_fail("evaluate", &err);
-        goto done;
-      }
-    }
-  } else if (!has_data) {
+  if (!ds) {
     fprintf(stderr, "dso evaluate: %s: the task has no \"data\" section; name recordings with "
             "--data FILE.csv\n", task_path);
     status = DSO_EXIT_INPUT;
-    goto done;
-  }
-  if (dso_dataset_load(&ds, task->model, &spec, &err)) {
-    if (ndata == 0) {
-      dso_error_prefix(&err, "%s: data: ", task_path);
-    }
-    // an unreadable recording is bad input
-    status = dso_cli_fail("evaluate", &err);
     goto done;
   }
   dso_theta_init(task->theta, u);
@@ -260,8 +210,6 @@ int dso_cli_evaluate(int argc, char** argv) {
   }
 done:
   dso_eval_free(ev);
-  dso_dataset_free(ds);
-  dso_dataset_spec_clear(&spec);
   free(u);
   dso_task_free(task);
   return status;
