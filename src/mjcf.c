@@ -892,6 +892,11 @@ static void force_act_name(char* buf, size_t len, const mjModel* m, int j) {
 static void append_to_root(mjcfEditor* w, const char* text) {
   const mjcfDoc* d = &w->doc;
   const mjcfElem* e = &d->el[d->root];
+  if (e->close_start < 0) {
+    // a self-closing root (<mujoco/>) has no child: the text becomes its only one
+    insert_child(w, d->root, text);
+    return;
+  }
   char ind[128];
   int fc = e->first_child;
   indent_of(d, fc >= 0 ? d->el[fc].start : e->start, ind, sizeof(ind));
