@@ -271,35 +271,6 @@ dsoEval* dso_eval_create(const mjModel* m, const dsoTheta* theta, const dsoDatas
   return ev;
 }
 
-static int state_finite(const mjModel* m, const mjData* d) {
-  for (int i = 0; i < m->nq; i++) {
-    if (!isfinite(d->qpos[i])) {
-      return 0;
-    }
-  }
-  for (int i = 0; i < m->nv; i++) {
-    if (!isfinite(d->qvel[i])) {
-      return 0;
-    }
-  }
-  return 1;
-}
-
-static int bad_warnings(const mjData* d) {
-  return d->warning[mjWARN_BADQACC].number + d->warning[mjWARN_BADQPOS].number +
-         d->warning[mjWARN_BADQVEL].number;
-}
-
-typedef struct {
-  const mjModel* m;
-  mjData* d;
-} dsoEvalForward;
-
-static void forward_call(void* p) {
-  dsoEvalForward* a = (dsoEvalForward*)p;
-  mj_forward(a->m, a->d);
-}
-
 // runs one window of len steps from sample start of evaluated episode k; adds the squared errors
 // into ev->wsum (zeroed here); returns 0, or 1 when the window diverged
 static int run_window(dsoEval* ev, int k, int start, int len) {
@@ -312,26 +283,20 @@ static int run_window(dsoEval* ev, int k, int start, int len) {
     ev->wsum[c] = 0;
   }
   // the recorded state, as the fit sets it (fit.c)
-  memset(d->warning, 0, sizeof(d->warning));
-  mju_zero(d->act, m->na);
-  mju_zero(d->qacc_warmstart, nv);
-  mju_zero(d->xfrc_applied, 6 * m->nbody);
-  d->time = ep->time[start];
-  mju_copy(d->qpos, ep->qpos + (size_t)start * nq, nq);
-  mju_copy(d->qvel, ev->qvel[k] + (size_t)start * nv, nv);
+  dso_sim_set_recorded(sim, ep->time[start], ep->qpos + (size_t)start * nq,
+                       ev->qvel[k] + (size_t)start * nv, ep->ctrl + (size_t)start * nu);
   for (int j = 1; j <= len; j++) {
     int t = start + j;
     mju_copy(d->ctrl, ep->ctrl + (size_t)(t - 1) * nu, nu);
     dsoError e = {0};
-    dsoStatus st = dso_sim_step(sim, &e);
+    dsoStatus st = dso_sim_step(sim, &e);  // a bad warning or non-finite state is an error
     ev->steps++;
-    if (st != DSO_OK || bad_warnings(d) || !state_finite(m, d)) {
+    if (st != DSO_OK) {
       return 1;
     }
     if (ev->has_sensor) {
       mju_copy(d->ctrl, ep->ctrl + (size_t)t * nu, nu);
-      dsoEvalForward a = {m, d};
-      if (dso_mj_trap(forward_call, &a, &e) != DSO_OK || bad_warnings(d)) {
+      if (dso_sim_forward(sim, &e) != DSO_OK) {
         return 1;
       }
       dso_sim_measure(sim, ev->y);

@@ -619,41 +619,12 @@ oom:
 // ---------------------------------------------------------------------------------------------
 // residuals
 
-static int state_finite(const mjModel* m, const mjData* d) {
-  for (int i = 0; i < m->nq; i++) {
-    if (!isfinite(d->qpos[i])) {
-      return 0;
-    }
-  }
-  for (int i = 0; i < m->nv; i++) {
-    if (!isfinite(d->qvel[i])) {
-      return 0;
-    }
-  }
-  return 1;
-}
-
-static int bad_warnings(const mjData* d) {
-  return d->warning[mjWARN_BADQACC].number + d->warning[mjWARN_BADQPOS].number +
-         d->warning[mjWARN_BADQVEL].number;
-}
-
 // sets sim->d to the recorded state of sample t of episode e (ctrl of the same sample)
 static void set_recorded(dsoFit* f, dsoSim* sim, int e, int t) {
   const dsoEpisode* ep = &f->data->episode[e];
   const mjModel* m = sim->m;
-  mjData* d = sim->d;
-  // everything mj_step reads besides the model: state, inputs, warnings (cheaper than
-  // mj_resetData, which clears the whole arena)
-  memset(d->warning, 0, sizeof(d->warning));
-  mju_zero(d->act, m->na);
-  mju_zero(d->qacc_warmstart, m->nv);
-  mju_zero(d->xfrc_applied, 6 * m->nbody);
-  d->time = ep->time[t];
-  mju_copy(d->qpos, ep->qpos + (size_t)t * m->nq, m->nq);
-  mju_copy(d->qvel, f->qvel[e] + (size_t)t * m->nv, m->nv);
-  mju_copy(d->ctrl, ep->ctrl + (size_t)t * m->nu, m->nu);
-  mju_copy(d->qfrc_applied, sim->qfrc, m->nv);
+  dso_sim_set_recorded(sim, ep->time[t], ep->qpos + (size_t)t * m->nq,
+                       f->qvel[e] + (size_t)t * m->nv, ep->ctrl + (size_t)t * m->nu);
 }
 
 static void run_window(dsoFitWorker* w, const dsoFitItem* it) {
@@ -673,7 +644,7 @@ static void run_window(dsoFitWorker* w, const dsoFitItem* it) {
     dsoStatus st = dso_sim_step(sim, &e);
     w->steps++;
     double* rj = r + (size_t)(j - 1) * per;
-    if (st != DSO_OK || bad_warnings(d) || !state_finite(m, d)) {
+    if (st != DSO_OK) {  // a MuJoCo error, bad warning or non-finite state (dso_mj_step)
       for (long k = 0; k < (long)(it->len - j + 1) * per; k++) {
         rj[k] = DSO_FIT_DIVERGED;
       }
@@ -693,16 +664,6 @@ static void run_window(dsoFitWorker* w, const dsoFitItem* it) {
   }
 }
 
-typedef struct {
-  const mjModel* m;
-  mjData* d;
-} dsoFitForward;
-
-static void forward_call(void* p) {
-  dsoFitForward* a = (dsoFitForward*)p;
-  mj_forward(a->m, a->d);
-}
-
 static void run_calib(dsoFitWorker* w, const dsoFitItem* it) {
   dsoFit* f = w->f;
   dsoSim* sim = f->sim[w->thread];
@@ -713,10 +674,9 @@ static void run_calib(dsoFitWorker* w, const dsoFitItem* it) {
   for (int j = 0; j < it->len; j++) {
     int t = it->start + j;
     set_recorded(f, sim, it->episode, t);
-    dsoFitForward a = {sim->m, sim->d};
     dsoError e = {0};
     double* rj = r + (size_t)j * f->nsr;
-    if (dso_mj_trap(forward_call, &a, &e) != DSO_OK || bad_warnings(sim->d)) {
+    if (dso_sim_forward(sim, &e) != DSO_OK) {
       for (int k = 0; k < f->nsr; k++) {
         rj[k] = DSO_FIT_DIVERGED;
       }
@@ -1494,7 +1454,7 @@ static dsoStatus simulate_episode(dsoFit* f, dsoSim* sim, int e, double* qpos, i
     dsoError e2 = {0};
     dsoStatus st = dso_sim_step(sim, &e2);
     f->steps++;
-    if (st != DSO_OK || bad_warnings(d) || !state_finite(m, d)) {
+    if (st != DSO_OK) {
       return dso_error(err, DSO_ERR_NUMERIC, "fit: episode %ld diverged at sample %d of %d "
                        "(simulated open loop from its first sample)", ep->id, t, ep->T);
     }

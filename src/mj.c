@@ -215,6 +215,43 @@ static void step_call(void* p) {
 
 static const int kBadWarnings[] = {mjWARN_BADQPOS, mjWARN_BADQVEL, mjWARN_BADQACC, mjWARN_BADCTRL};
 
+static void forward_call(void* p) {
+  dsoStepArgs* a = (dsoStepArgs*)p;
+  mj_forward(a->m, a->d);
+}
+
+// the first of MuJoCo's bad-state warnings raised since the counters were cleared, or -1
+static int bad_warning(const mjData* d) {
+  for (int i = 0; i < 4; i++) {
+    if (d->warning[kBadWarnings[i]].number > 0) {
+      return i;
+    }
+  }
+  return -1;
+}
+
+static const char* bad_warning_name(int i) {
+  return i == 0 ? "qpos" : i == 1 ? "qvel" : i == 2 ? "qacc" : "ctrl";
+}
+
+dsoStatus dso_mj_forward(const mjModel* m, mjData* d, dsoError* err) {
+  for (int i = 0; i < 4; i++) {
+    d->warning[kBadWarnings[i]].number = 0;
+  }
+  dsoStepArgs a = {m, d};
+  dsoStatus s = dso_mj_trap(forward_call, &a, err);
+  if (s != DSO_OK) {
+    mj_resetData(m, d);
+    return s;
+  }
+  int w = bad_warning(d);
+  if (w >= 0) {
+    return dso_error(err, DSO_ERR_NUMERIC, "mj_forward at time %g: MuJoCo reported a bad %s",
+                     d->time, bad_warning_name(w));
+  }
+  return DSO_OK;
+}
+
 dsoStatus dso_mj_step(const mjModel* m, mjData* d, dsoError* err) {
   // MuJoCo resets d when a step goes bad and then counts the warning, so the counters are cleared
   // before each step and read after it
@@ -228,13 +265,11 @@ dsoStatus dso_mj_step(const mjModel* m, mjData* d, dsoError* err) {
     mj_resetData(m, d);
     return s;
   }
-  for (int i = 0; i < 4; i++) {
-    if (d->warning[kBadWarnings[i]].number > 0) {
-      return dso_error(err, DSO_ERR_NUMERIC,
-                       "simulation diverged at time %g: MuJoCo reported a bad %s and reset the "
-                       "state", d->time,
-                       i == 0 ? "qpos" : i == 1 ? "qvel" : i == 2 ? "qacc" : "ctrl");
-    }
+  int w = bad_warning(d);
+  if (w >= 0) {
+    return dso_error(err, DSO_ERR_NUMERIC,
+                     "simulation diverged at time %g: MuJoCo reported a bad %s and reset the "
+                     "state", d->time, bad_warning_name(w));
   }
   for (int i = 0; i < m->nq; i++) {
     if (!isfinite(d->qpos[i])) {

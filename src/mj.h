@@ -40,6 +40,11 @@ void dso_mj_install_handlers(void);
 // raised a fatal error (d is then reset with mj_resetData); err says which.
 dsoStatus dso_mj_step(const mjModel* m, mjData* d, dsoError* err);
 
+// mj_forward on d with errors trapped (sensors, accelerations at the state d holds). Returns
+// DSO_ERR_NUMERIC when MuJoCo raised a bad qpos/qvel/qacc/ctrl warning and DSO_ERR_MUJOCO on a
+// fatal error (d is then reset with mj_resetData).
+dsoStatus dso_mj_forward(const mjModel* m, mjData* d, dsoError* err);
+
 // Size of the state vector x = (qpos, qvel, act): nq + nv + na.
 int dso_mj_state_size(const mjModel* m);
 

@@ -164,6 +164,28 @@ void dso_sim_reset(dsoSim* sim) {
   mju_copy(sim->d->qfrc_applied, sim->qfrc, sim->m->nv);
 }
 
+void dso_sim_set_recorded(dsoSim* sim, double time, const double* qpos, const double* qvel,
+                          const double* ctrl) {
+  const mjModel* m = sim->m;
+  mjData* d = sim->d;
+  // everything mj_step reads besides the model: state, inputs, warnings (cheaper than
+  // mj_resetData, which clears the whole arena)
+  memset(d->warning, 0, sizeof(d->warning));
+  mju_zero(d->act, m->na);
+  mju_zero(d->qacc_warmstart, m->nv);
+  mju_zero(d->xfrc_applied, 6 * m->nbody);
+  d->time = time;
+  mju_copy(d->qpos, qpos, m->nq);
+  mju_copy(d->qvel, qvel, m->nv);
+  mju_copy(d->ctrl, ctrl, m->nu);
+  mju_copy(d->qfrc_applied, sim->qfrc, m->nv);
+}
+
+dsoStatus dso_sim_forward(dsoSim* sim, dsoError* err) {
+  mju_copy(sim->d->qfrc_applied, sim->qfrc, sim->m->nv);
+  return dso_mj_forward(sim->m, sim->d, err);
+}
+
 dsoStatus dso_sim_step(dsoSim* sim, dsoError* err) {
   mju_copy(sim->d->qfrc_applied, sim->qfrc, sim->m->nv);
   return dso_mj_step(sim->m, sim->d, err);

@@ -40,6 +40,15 @@ dsoStatus dso_sim_write(dsoSim* sim, const dsoTheta* theta, const double* u, dso
 // Resets sim->d to the model's initial state (mj_resetData) and applies the constant forces.
 void dso_sim_reset(dsoSim* sim);
 
+// Sets sim->d to a recorded state, as a multiple-shooting window starts: time, qpos (nq), qvel (nv)
+// and ctrl (nu) copied, act, warm start, applied body forces and warnings cleared, the constant
+// forces applied (fit.h, evaluate.h).
+void dso_sim_set_recorded(dsoSim* sim, double time, const double* qpos, const double* qvel,
+                          const double* ctrl);
+
+// mj_forward with the constant forces applied and errors trapped; see dso_mj_forward.
+dsoStatus dso_sim_forward(dsoSim* sim, dsoError* err);
+
 // One mj_step with the constant forces applied and errors trapped; see dso_mj_step.
 dsoStatus dso_sim_step(dsoSim* sim, dsoError* err);
 
