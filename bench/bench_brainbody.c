@@ -21,7 +21,7 @@
 #include <time.h>
 
 #include "dso.h"
-#include "train.h"
+#include "apps/train.h"
 
 #define MAX_SEEDS 32
 #define EVAL_SEED 424242

@@ -13,8 +13,8 @@
 #include <time.h>
 
 #include "dso.h"
-#include "estimfit.h"
-#include "simulate.h"
+#include "estim/estimfit.h"
+#include "apps/simulate.h"
 
 static double now(void) {
   struct timespec ts;

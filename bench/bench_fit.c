@@ -29,7 +29,7 @@
 #include <time.h>
 
 #include "dso.h"
-#include "json.h"
+#include "config/json.h"
 
 #define NMIXED 5
 #define DSO_BENCH_MAXN 64

@@ -8,6 +8,9 @@
 #include <time.h>
 
 #include "dso.h"
+#include "verify/lmdp.h"
+#include "verify/tabular.h"
+#include "verify/verify.h"
 
 typedef struct {
   const dsoTabular* tab;

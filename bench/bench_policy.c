@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "parallel.h"
-#include "policy.h"
+#include "core/parallel.h"
+#include "mujoco/policy.h"
 
 static double now(void) {
   struct timespec ts;

@@ -20,7 +20,7 @@
 #include <time.h>
 
 #include "dso.h"
-#include "train.h"
+#include "apps/train.h"
 
 static double now(void) {
   struct timespec ts;

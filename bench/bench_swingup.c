@@ -34,10 +34,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "clone.h"
+#include "mujoco/clone.h"
 #include "dso.h"
-#include "kalman.h"
-#include "train.h"
+#include "estim/kalman.h"
+#include "apps/train.h"
 
 #ifndef DSO_SOURCE_DIR
 #define DSO_SOURCE_DIR "."

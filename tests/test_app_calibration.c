@@ -19,7 +19,7 @@
 #include <cmocka.h>
 
 #include "run_cli.h"
-#include "json.h"
+#include "config/json.h"
 
 static char g_dir[1024];
 

@@ -20,9 +20,9 @@
 
 #include "run_cli.h"
 #include "dso.h"
-#include "estimfit.h"
-#include "json.h"
-#include "simulate.h"
+#include "estim/estimfit.h"
+#include "config/json.h"
+#include "apps/simulate.h"
 
 #define TASK DSO_SOURCE_DIR "/tasks/pendulum_estim.json"
 

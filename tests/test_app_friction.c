@@ -17,7 +17,7 @@
 #include <cmocka.h>
 
 #include "dso.h"
-#include "json.h"
+#include "config/json.h"
 
 #define PI 3.14159265358979323846
 

@@ -16,8 +16,8 @@
 #include <cmocka.h>
 
 #include "dso.h"
-#include "json.h"
-#include "rng.h"
+#include "config/json.h"
+#include "core/rng.h"
 
 #define NJ 7
 #define PI 3.14159265358979323846

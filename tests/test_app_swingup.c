@@ -32,9 +32,9 @@
 
 #include <cmocka.h>
 
-#include "task.h"
-#include "theta.h"
-#include "train.h"
+#include "apps/task.h"
+#include "mujoco/theta.h"
+#include "apps/train.h"
 
 #define SW_CLONE_ITERS 200
 #define SW_PLAIN_ITERS 40

@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "binding.h"
+#include "apps/binding.h"
 #include "test_util.h"
 
 // |a - b| <= tol

@@ -39,8 +39,8 @@ static const char* data_file(const char* task) {
   }
   return NULL;
 }
-#include "io.h"
-#include "json.h"
+#include "core/io.h"
+#include "config/json.h"
 
 static void test_help_and_statuses(void** state) {
   assert_int_equal(run("--help"), 0);

@@ -19,12 +19,12 @@
 
 #include "test_util.h"
 
-#include "clone.h"
-#include "dataset.h"
-#include "simulate.h"
-#include "task.h"
-#include "theta.h"
-#include "train.h"
+#include "mujoco/clone.h"
+#include "mujoco/dataset.h"
+#include "apps/simulate.h"
+#include "apps/task.h"
+#include "mujoco/theta.h"
+#include "apps/train.h"
 
 static char g_dir[1024];
 

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "cost.h"
+#include "mujoco/cost.h"
 #include "dso.h"
 
 static mjModel* load(const char* rel) {

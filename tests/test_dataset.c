@@ -20,9 +20,9 @@
 
 #include "test_util.h"
 
-#include "dataset.h"
+#include "mujoco/dataset.h"
 #include "dso.h"
-#include "io.h"
+#include "core/io.h"
 
 // a floating box (free joint root: nq 7, nv 6), an arm on hinge "hinge", an unnamed slide joint,
 // motor "motor", sensors "angle" (1) and "acc" (3); timestep 1 ms

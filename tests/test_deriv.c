@@ -14,7 +14,7 @@
 
 #include "test_util.h"
 
-#include "deriv.h"
+#include "mujoco/deriv.h"
 #include "dso.h"
 
 static const char* kXml =

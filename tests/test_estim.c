@@ -18,9 +18,9 @@
 #include "test_util.h"
 
 #include "dso.h"
-#include "estim.h"
-#include "estimfit.h"
-#include "kalman.h"
+#include "estim/estim.h"
+#include "estim/estimfit.h"
+#include "estim/kalman.h"
 
 static const char* kXml =
     "<mujoco><option timestep=\"0.01\" integrator=\"Euler\"/>"

@@ -18,8 +18,8 @@
 #include <cmocka.h>
 
 #include "dso.h"
-#include "evaluate.h"
-#include "json.h"
+#include "apps/evaluate.h"
+#include "config/json.h"
 #include "run_cli.h"
 
 #define OUT_DIR DSO_BUILD_DIR "/test_files/evaluate"

@@ -12,8 +12,8 @@
 
 #include <cmocka.h>
 
-#include "filter.h"
-#include "rng.h"
+#include "core/filter.h"
+#include "core/rng.h"
 
 #define PI 3.14159265358979323846
 

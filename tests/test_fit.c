@@ -13,8 +13,8 @@
 #include <cmocka.h>
 
 #include "dso.h"
-#include "fit.h"
-#include "json.h"
+#include "apps/fit.h"
+#include "config/json.h"
 
 static double now(void) {
   struct timespec ts;

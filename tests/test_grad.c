@@ -9,8 +9,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "grad.h"
-#include "tabular.h"
+#include "chain/grad.h"
+#include "verify/tabular.h"
 
 typedef struct {
   dsoTabular* tab;

@@ -18,7 +18,7 @@
 #include <lapacke.h>
 
 #include "dso.h"
-#include "invdyn.h"
+#include "apps/invdyn.h"
 
 #define PI 3.14159265358979323846
 #define NJ 7

@@ -17,8 +17,8 @@
 
 #include "test_util.h"
 
-#include "io.h"
-#include "json.h"
+#include "core/io.h"
+#include "config/json.h"
 
 // a fresh folder under the build folder for one test
 static void make_dir(char* dir, size_t len, const char* tag) {

@@ -7,9 +7,9 @@
 #include <cmocka.h>
 #include <math.h>
 
-#include "grad.h"
-#include "lmdp.h"
-#include "rng.h"
+#include "chain/grad.h"
+#include "verify/lmdp.h"
+#include "core/rng.h"
 
 enum { NS = 5 };
 

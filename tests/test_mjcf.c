@@ -17,9 +17,9 @@
 #include "test_util.h"
 
 #include "dso.h"
-#include "json.h"
-#include "mj.h"
-#include "mjcf.h"
+#include "config/json.h"
+#include "mujoco/mj.h"
+#include "mujoco/mjcf.h"
 
 #define MJCF_DIR DSO_SOURCE_DIR "/tests/data/mjcf"
 

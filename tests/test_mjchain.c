@@ -14,10 +14,10 @@
 #include <cmocka.h>
 
 #include "dso.h"
-#include "grad.h"
-#include "mjchain.h"
-#include "policy.h"
-#include "rollout.h"
+#include "chain/grad.h"
+#include "mujoco/mjchain.h"
+#include "mujoco/policy.h"
+#include "chain/rollout.h"
 
 typedef struct {
   mjModel* m;

@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lmdp.h"
-#include "optim.h"
-#include "rng.h"
+#include "verify/lmdp.h"
+#include "chain/optim.h"
+#include "core/rng.h"
 
 typedef struct {
   const dsoTabular* tab;

@@ -8,7 +8,7 @@
 
 #include <string.h>
 
-#include "parallel.h"
+#include "core/parallel.h"
 
 void openblas_set_num_threads(int num_threads);
 

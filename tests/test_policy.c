@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "policy.h"
+#include "mujoco/policy.h"
 
 //---------------------------------- allocation counter -------------------------------------------
 // In the plain build the program replaces malloc (glibc allows it) to count allocations made while

@@ -23,9 +23,9 @@
 #include <cmocka.h>
 
 #include "dso.h"
-#include "mjchain.h"
-#include "rollout.h"
-#include "task.h"
+#include "mujoco/mjchain.h"
+#include "chain/rollout.h"
+#include "apps/task.h"
 #include "run_cli.h"
 
 static char g_dir[1024];

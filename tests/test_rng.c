@@ -7,7 +7,7 @@
 #include <cmocka.h>
 #include <math.h>
 
-#include "rng.h"
+#include "core/rng.h"
 
 static void test_same_key_same_stream(void** state) {
   dsoRng a, b;

@@ -8,9 +8,9 @@
 #include <math.h>
 #include <string.h>
 
-#include "grad.h"
-#include "rollout.h"
-#include "tabular.h"
+#include "chain/grad.h"
+#include "chain/rollout.h"
+#include "verify/tabular.h"
 
 static dsoTabular* make(dsoSetting set, double gamma, int nterm) {
   dsoError err = {0};

@@ -15,8 +15,8 @@
 #include "test_util.h"
 
 #include "dso.h"
-#include "json.h"
-#include "run.h"
+#include "config/json.h"
+#include "apps/run.h"
 
 static const char* const kParts[3] = {"sysid", "calib", "prior"};
 

@@ -15,8 +15,8 @@
 #include <cmocka.h>
 
 #include "dso.h"
-#include "json.h"
-#include "mj.h"
+#include "config/json.h"
+#include "mujoco/mj.h"
 #include "run_cli.h"
 
 #include <cjson/cJSON.h>

@@ -24,7 +24,7 @@
 #include <cmocka.h>
 
 #include "dso.h"
-#include "run.h"
+#include "apps/run.h"
 
 #define DIR_ DSO_BUILD_DIR "/test_run_safety"
 

@@ -8,8 +8,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "rng.h"
-#include "tabular.h"
+#include "core/rng.h"
+#include "verify/tabular.h"
 
 static double rel_err(const double* a, const double* b, int n) {
   double d = 0, s = 0;

@@ -23,9 +23,9 @@
 #include "test_util.h"
 
 #include "dso.h"
-#include "estimfit.h"
-#include "fit.h"
-#include "train.h"
+#include "estim/estimfit.h"
+#include "apps/fit.h"
+#include "apps/train.h"
 
 extern char** environ;
 

@@ -28,12 +28,12 @@
 #include <cmocka.h>
 
 #include "dso.h"
-#include "grad.h"
-#include "mjchain.h"
-#include "rollout.h"
-#include "task.h"
+#include "chain/grad.h"
+#include "mujoco/mjchain.h"
+#include "chain/rollout.h"
+#include "apps/task.h"
 #include "run_cli.h"
-#include "json.h"
+#include "config/json.h"
 
 static char g_dir[1024];
 static int g_count;

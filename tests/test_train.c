@@ -19,11 +19,11 @@
 #include "test_util.h"
 
 #include "dso.h"
-#include "mjchain.h"
-#include "rollout.h"
-#include "task.h"
-#include "theta.h"
-#include "train.h"
+#include "mujoco/mjchain.h"
+#include "chain/rollout.h"
+#include "apps/task.h"
+#include "mujoco/theta.h"
+#include "apps/train.h"
 
 #define NITER 40
 #define EVAL_ROLLOUTS 64

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#include "verify.h"
+#include "verify/verify.h"
 
 static void test_every_row_passes(void** s) {
   dsoVerifyRow* rows = NULL;

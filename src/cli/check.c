@@ -7,10 +7,10 @@
 #include "args.h"
 #include "cli.h"
 #include "dso.h"
-#include "estimfit.h"
-#include "fit.h"
-#include "invdyn.h"
-#include "train.h"
+#include "estim/estimfit.h"
+#include "apps/fit.h"
+#include "apps/invdyn.h"
+#include "apps/train.h"
 
 static const char* kHelp =
     "usage: dso check TASK.json [--data FILE.csv ...]\n\n"

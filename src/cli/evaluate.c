@@ -10,11 +10,11 @@
 #include <cJSON.h>
 
 #include "cli.h"
-#include "dataset.h"
-#include "evaluate.h"
-#include "io.h"
-#include "json.h"
-#include "task.h"
+#include "mujoco/dataset.h"
+#include "apps/evaluate.h"
+#include "core/io.h"
+#include "config/json.h"
+#include "apps/task.h"
 
 #define DSO_EVAL_MAX_DATA 256
 

@@ -12,11 +12,11 @@
 #include "cli.h"
 #include "run_util.h"
 #include "dso.h"
-#include "evaluate.h"
-#include "fit.h"
-#include "json.h"
-#include "run.h"
-#include "train.h"
+#include "apps/evaluate.h"
+#include "apps/fit.h"
+#include "config/json.h"
+#include "apps/run.h"
+#include "apps/train.h"
 
 static const char* kHelp =
     "usage: dso run TASK.json -o OUTDIR [--resume] [--max-iter N] [--values FILE.json]\n"

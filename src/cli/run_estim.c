@@ -9,8 +9,8 @@
 
 #include "cli.h"
 #include "dso.h"
-#include "estimfit.h"
-#include "run.h"
+#include "estim/estimfit.h"
+#include "apps/run.h"
 #include "run_util.h"
 
 static const char* const kEstimParts[3] = {"estim", "prior", "val_rms"};

@@ -10,10 +10,10 @@
 
 #include "cli.h"
 #include "dso.h"
-#include "json.h"
-#include "run.h"
+#include "config/json.h"
+#include "apps/run.h"
 #include "run_util.h"
-#include "train.h"
+#include "apps/train.h"
 
 // progress.csv / result.json parts. With data-driven costs: the chain objective J, the weighted
 // data-driven costs (clone L_clone + hybrid L_hybrid, paper section 5.2) and L_prior, whose sum

@@ -14,9 +14,9 @@
 
 #include "cli.h"
 #include "dso.h"
-#include "json.h"
-#include "mjcf.h"
-#include "run.h"
+#include "config/json.h"
+#include "mujoco/mjcf.h"
+#include "apps/run.h"
 #include "run_util.h"
 
 double dso_cli_now(void) {

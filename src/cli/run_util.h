@@ -5,9 +5,9 @@
 
 #include <stddef.h>
 
-#include "error.h"
-#include "run.h"
-#include "task.h"
+#include "core/error.h"
+#include "apps/run.h"
+#include "apps/task.h"
 
 // Monotonic wall-clock time in seconds.
 double dso_cli_now(void);

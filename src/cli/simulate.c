@@ -9,7 +9,7 @@
 #include "args.h"
 #include "cli.h"
 #include "dso.h"
-#include "json.h"
+#include "config/json.h"
 
 static const char* kHelp =
     "usage: dso simulate TASK.json -o DATA.csv [--episodes N] [--horizon T] [--seed S]\n"

@@ -8,7 +8,7 @@
 
 #include "args.h"
 #include "cli.h"
-#include "verify.h"
+#include "verify/verify.h"
 
 static void verify_usage(FILE* out) {
   fprintf(out,
