@@ -77,12 +77,7 @@ static int bench(const dsoConfig* c, int niter, int nseed, int neval) {
   }
   dsoTrainSettings set;
   dso_train_settings_default(&set);
-  if (task->train &&
-      dso_train_settings_from_json(&set, task->train, task->path, &err) != DSO_OK) {
-    fprintf(stderr, "bench_brainbody: %s\n", err.msg);
-    dso_task_free(task);
-    return 1;
-  }
+  if (task->train) set = *task->train;  // the task's "train" section, read at load
   if (niter <= 0) niter = set.max_iter;
   int n = task->theta->n, np = 0;
   for (int i = 0; i < n; i++) {

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "dso.h"
+#include "config/estimator_section.h"
 #include "estim/estimfit.h"
 #include "apps/simulate.h"
 

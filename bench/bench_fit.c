@@ -157,11 +157,8 @@ static int pendulum(int jacobian) {
   double* se3 = calloc((size_t)n * 3, sizeof(double));
   double* seg = calloc((size_t)n * (size_t)ds->nepisode, sizeof(double));
   dsoDataset* one = NULL;
-  if (dso_fit_settings_from_json(&fs, task->fit, task->path, &err) != DSO_OK) {
-    fprintf(stderr, "bench_fit: %s\n", err.msg);
-    status = 1;
-    goto done;
-  }
+  dso_fit_settings_default(&fs);
+  if (task->fit) fs = *task->fit;  // the task's "fit" section, read at load
   if (jacobian >= 0) {
     fs.jacobian = jacobian;
   }
@@ -302,12 +299,13 @@ int main(int argc, char** argv) {
   int status = 0;
   if (!text ||
       dso_theta_from_json(th, ut, text, "tasks/truth/arm_sysid.json", &err) != DSO_OK ||
-      dso_simulate(&ds, task, ut, 4, 500, 5, 0.6, 2, &err) != DSO_OK ||
-      dso_fit_settings_from_json(&fs, task->fit, task->path, &err) != DSO_OK) {
+      dso_simulate(&ds, task, ut, 4, 500, 5, 0.6, 2, &err) != DSO_OK) {
     fprintf(stderr, "bench_fit: %s\n", err.msg);
     status = 1;
     goto done;
   }
+  dso_fit_settings_default(&fs);
+  if (task->fit) fs = *task->fit;  // the task's "fit" section, read at load
   if (jac) {
     if (strcmp(jac, "forward") && strcmp(jac, "central")) {
       fprintf(stderr, "bench_fit: --jacobian: expected forward or central, got %s\n", jac);

@@ -93,7 +93,7 @@ int main(int argc, char** argv) {
          iters, task->nrollout, task->rollout.horizon, neval);
   dsoTrainSettings ts;
   dso_train_settings_default(&ts);
-  if (task->train && dso_train_settings_from_json(&ts, task->train, path, &err)) die(&err);
+  if (task->train) ts = *task->train;  // the task's "train" section, read at load
   ts.max_iter = iters;
   for (int v = 0; v < 4; v++) {
     task->cost = costs[v];

@@ -21,6 +21,7 @@
 #include "run_cli.h"
 #include "dso.h"
 #include "estim/estimfit.h"
+#include "config/estimator_section.h"
 #include "config/json.h"
 #include "apps/simulate.h"
 

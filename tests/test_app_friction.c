@@ -317,8 +317,8 @@ static dsoTask* drive_task(const char* csv, int stiff) {
 // relative errors of Fv and Fc and the validation RMS of the position
 static void fit_drive(double* rel_fv, double* rel_fc, double* rms, int* iters, const dsoTask* t) {
   dsoError err = {0};
-  dsoFitSettings fs;
-  assert_int_equal(dso_fit_settings_from_json(&fs, t->fit, t->path, &err), DSO_OK);
+  assert_non_null(t->fit);
+  dsoFitSettings fs = *t->fit;  // the task's "fit" section, read at load
   dsoFit* f = dso_fit_create(t->model, t->theta, t->data, &fs, &err);
   if (!f) {
     fail_msg("%s", err.msg);

@@ -82,16 +82,11 @@ static void test_library_fit(void** state) {
   const dsoTheta* th = task->theta;
   int n = th->n;
   dsoDataset* ds = record(task, 3, 3000, 1e-4, 0.002, 21);
-  dsoFitSettings fs;
-  dsoInvdynSettings is;
-  int present = 0;
-  assert_int_equal(dso_fit_settings_from_json(&fs, task->fit, kTask, &err), DSO_OK);
-  assert_int_equal(dso_invdyn_settings_from_json(&is, &present, m, task->fit, kTask, &err),
-                   DSO_OK);
-  assert_int_equal(present, 1);
-  fs.invdyn = &is;
-  dsoFit* f = dso_fit_create(m, th, ds, &fs, &err);
-  dso_invdyn_settings_free(&is);
+  // the task's "fit" section with its inverse dynamics, read at load
+  assert_non_null(task->fit);
+  assert_non_null(task->invdyn);
+  assert_ptr_equal(task->fit->invdyn, task->invdyn);
+  dsoFit* f = dso_fit_create(m, th, ds, task->fit, &err);
   if (!f) {
     fail_msg("%s", err.msg);
   }
@@ -110,7 +105,7 @@ static void test_library_fit(void** state) {
   assert_int_equal(rep.nresidual, 2 * 1400 * NJ);
   assert_true(rep.cost_sysid == rep.cost && rep.cost_calib == 0 && rep.cost_prior == 0);
   int done = 0;
-  for (int it = 0; it < fs.max_iter && !done; it++) {
+  for (int it = 0; it < task->fit->max_iter && !done; it++) {
     if (dso_fit_step(f, u, &rep, &done, &err)) {
       fail_msg("%s", err.msg);
     }
@@ -178,14 +173,10 @@ static void test_residual_jacobian(void** state) {
   const dsoTheta* th = task->theta;
   int n = th->n;
   dsoDataset* ds = record(task, 2, 800, 1e-4, 0.002, 23);
-  dsoFitSettings fs;
-  dsoInvdynSettings is;
-  assert_int_equal(dso_fit_settings_from_json(&fs, task->fit, kTask, &err), DSO_OK);
-  assert_int_equal(dso_invdyn_settings_from_json(&is, NULL, m, task->fit, kTask, &err), DSO_OK);
-  fs.invdyn = &is;
-  dsoFit* f = dso_fit_create(m, th, ds, &fs, &err);
-  dsoInvdyn* inv = dso_invdyn_create(m, th, ds, &is, &err);
-  dso_invdyn_settings_free(&is);
+  assert_non_null(task->fit);
+  assert_non_null(task->invdyn);
+  dsoFit* f = dso_fit_create(m, th, ds, task->fit, &err);
+  dsoInvdyn* inv = dso_invdyn_create(m, th, ds, task->invdyn, &err);
   assert_non_null(f);
   assert_non_null(inv);
   int R = dso_fit_nresidual(f);

@@ -25,6 +25,7 @@
 #include "apps/task.h"
 #include "mujoco/theta.h"
 #include "apps/train.h"
+#include "config/train_section.h"
 
 static char g_dir[1024];
 

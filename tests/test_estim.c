@@ -19,6 +19,7 @@
 
 #include "dso.h"
 #include "estim/estim.h"
+#include "config/estimator_section.h"
 #include "estim/estimfit.h"
 #include "estim/kalman.h"
 

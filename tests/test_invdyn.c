@@ -19,6 +19,7 @@
 
 #include "dso.h"
 #include "apps/invdyn.h"
+#include "config/fit_section.h"
 
 #define PI 3.14159265358979323846
 #define NJ 7

@@ -24,6 +24,7 @@
 #include "apps/task.h"
 #include "mujoco/theta.h"
 #include "apps/train.h"
+#include "config/train_section.h"
 
 #define NITER 40
 #define EVAL_ROLLOUTS 64

@@ -8,7 +8,6 @@
 
 #include "mujoco/dataset.h"
 #include "apps/fit.h"
-#include "apps/invdyn.h"
 #include "mujoco/mj.h"
 #include "mujoco/mjchain.h"
 #include "chain/rollout.h"
@@ -207,8 +206,7 @@ dsoStatus dso_task_simulate_csv(const dsoTask* task, const char* path, const dou
 
 struct dsoTaskFit_ {
   const dsoTask* task;
-  dsoFitSettings set;
-  dsoInvdynSettings inv;  // fit.inverse_dynamics when the task has it (set.invdyn points here)
+  dsoFitSettings set;     // the task's "fit" section (defaults when absent)
   dsoFit* fit;            // the library's fit: residuals, Jacobian, cost, LM steps, covariance
   int* fitted;            // (nfit) fitted θ entries, ascending
   int nfit;
@@ -218,7 +216,6 @@ struct dsoTaskFit_ {
 void dso_task_fit_free(dsoTaskFit* f) {
   if (!f) return;
   dso_fit_free(f->fit);
-  dso_invdyn_settings_free(&f->inv);
   free(f->fitted);
   free(f);
 }
@@ -237,13 +234,8 @@ dsoTaskFit* dso_task_fit_create(const dsoTask* task, dsoError* err) {
     return NULL;
   }
   f->task = task;
-  int invdyn = 0;
-  if (dso_fit_settings_from_json(&f->set, task->fit, task->path, err) ||
-      dso_invdyn_settings_from_json(&f->inv, &invdyn, task->model, task->fit, task->path, err)) {
-    dso_task_fit_free(f);
-    return NULL;
-  }
-  f->set.invdyn = invdyn ? &f->inv : NULL;
+  dso_fit_settings_default(&f->set);
+  if (task->fit) f->set = *task->fit;  // read at load; set.invdyn points into the task
   f->fit = dso_fit_create(task->model, task->theta, task->data, &f->set, err);
   f->set.invdyn = NULL;  // the fit keeps its own copy
   if (!f->fit) {
@@ -471,10 +463,12 @@ dsoTaskRun* dso_task_run_create(const dsoTask* task, dsoError* err) {
   run->kind = kind;
   if (kind == DSO_TASK_KIND_FIT) {
     dsoFitSettings fs;
+    dso_fit_settings_default(&fs);
+    if (task->fit) fs = *task->fit;  // read at load, with its inverse dynamics
     if (!task->data) {
       dso_error(err, DSO_ERR_INPUT, "%s: run: a fit needs the task's data (load it with data)",
                 task->path);
-    } else if (dso_fit_settings_from_json(&fs, task->fit, task->path, err) == DSO_OK) {
+    } else {
       run->max_iter = fs.max_iter;
       if (!(run->fit = dso_fit_create(task->model, task->theta, task->data, &fs, err))) {
         dso_error_prefix(err, "%s: ", task->path);
@@ -487,10 +481,9 @@ dsoTaskRun* dso_task_run_create(const dsoTask* task, dsoError* err) {
   } else {
     dsoTrainSettings ts;
     dso_train_settings_default(&ts);
-    if (!task->train || dso_train_settings_from_json(&ts, task->train, task->path, err) == DSO_OK) {
-      run->max_iter = ts.max_iter;
-      run->train = dso_train_create(task, &ts, err);
-    }
+    if (task->train) ts = *task->train;  // read at load
+    run->max_iter = ts.max_iter;
+    run->train = dso_train_create(task, &ts, err);
     if (!run->train) {
       dso_task_run_free(run);
       return NULL;

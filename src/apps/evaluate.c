@@ -1,16 +1,14 @@
 // Multiple-shooting evaluation of parameter values on recorded data, per window length and per
-// recorded channel, and values files (see evaluate.h).
+// recorded channel (see evaluate.h; the JSON output is evaluate_json.c).
 #define _POSIX_C_SOURCE 200809L  // strdup
 #include "apps/evaluate.h"
 
-#include <cJSON.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "config/json.h"
 #include "mujoco/mj.h"
 #include "mujoco/sim.h"
 
@@ -23,6 +21,7 @@ struct dsoEval_ {
   double** qvel;       // (nepisode) window-start velocities (T x nv) of evaluated episodes
   int nepisode;
   int* episode;        // (nepisode)
+  long* episode_id;    // (nepisode) their ids
   int nchannel;
   char** channel;      // (nchannel)
   int* group;          // (nchannel)
@@ -127,6 +126,7 @@ void dso_eval_free(dsoEval* ev) {
   dso_sim_free(ev->sim);
   free(ev->qvel);
   free(ev->episode);
+  free(ev->episode_id);
   free(ev->channel);
   free(ev->group);
   free(ev->index);
@@ -187,6 +187,7 @@ dsoEval* dso_eval_create(const mjModel* m, const dsoTheta* theta, const dsoDatas
   int all = set.all_episodes || nval == 0;
   ev->nepisode = all ? nep : nval;
   ev->episode = (int*)calloc((size_t)ev->nepisode, sizeof(int));
+  ev->episode_id = (long*)calloc((size_t)ev->nepisode, sizeof(long));
   ev->qvel = (double**)calloc((size_t)ev->nepisode, sizeof(double*));
   int nc = 0;
   for (int g = 0; g < DSO_NDATA; g++) {
@@ -212,8 +213,8 @@ dsoEval* dso_eval_create(const mjModel* m, const dsoTheta* theta, const dsoDatas
   ev->ndiv = (long*)calloc((size_t)W, sizeof(long));
   ev->nstep = (long*)calloc((size_t)W, sizeof(long));
   double* work = (double*)calloc((size_t)nv + 1, sizeof(double));
-  if (!ev->episode || !ev->qvel || !ev->channel || !ev->group || !ev->index || !ev->y ||
-      !ev->wsum || !ev->sum || !ev->rms || !ev->nwin || !ev->ndiv || !ev->nstep || !work) {
+  if (!ev->episode || !ev->episode_id || !ev->qvel || !ev->channel || !ev->group || !ev->index ||
+      !ev->y || !ev->wsum || !ev->sum || !ev->rms || !ev->nwin || !ev->ndiv || !ev->nstep || !work) {
     free(work);
     dso_eval_free(ev);
     dso_error(err, DSO_ERR_MEMORY, "evaluate: out of memory");
@@ -245,6 +246,7 @@ dsoEval* dso_eval_create(const mjModel* m, const dsoTheta* theta, const dsoDatas
       continue;
     }
     ev->episode[k] = e;
+    ev->episode_id[k] = data->episode[e].id;
     ev->qvel[k] = (double*)calloc((size_t)data->episode[e].T * nv + 1, sizeof(double));
     if (!ev->qvel[k] ||
         dso_dataset_episode_qvel(ev->qvel[k], work, m, data, e, err) != DSO_OK) {
@@ -380,149 +382,6 @@ void dso_eval_result(const dsoEval* ev, dsoEvalResult* out) {
   out->nstep = ev->nstep;
   out->nepisode = ev->nepisode;
   out->episode = ev->episode;
+  out->episode_id = ev->episode_id;
   out->steps = ev->steps;
-}
-
-char* dso_eval_json(const dsoEval* ev, dsoError* err) {
-  if (!ev) {
-    dso_error(err, DSO_ERR_INPUT, "evaluate: no evaluation");
-    return NULL;
-  }
-  cJSON* root = cJSON_CreateObject();
-  cJSON* eps = root ? cJSON_AddArrayToObject(root, "episodes") : NULL;
-  cJSON* chans = root ? cJSON_AddArrayToObject(root, "channels") : NULL;
-  cJSON* wins = root ? cJSON_AddArrayToObject(root, "windows") : NULL;
-  int ok = eps && chans && wins;
-  for (int k = 0; ok && k < ev->nepisode; k++) {
-    ok = cJSON_AddItemToArray(eps, cJSON_CreateNumber(
-                                       (double)ev->data->episode[ev->episode[k]].id));
-  }
-  for (int c = 0; ok && c < ev->nchannel; c++) {
-    ok = cJSON_AddItemToArray(chans, cJSON_CreateString(ev->channel[c]));
-  }
-  for (int w = 0; ok && w < ev->set.nwindow; w++) {
-    cJSON* o = cJSON_CreateObject();
-    ok = o && cJSON_AddItemToArray(wins, o);
-    if (!ok) {
-      cJSON_Delete(o);
-      break;
-    }
-    if (ev->set.window[w] == DSO_EVAL_WHOLE) {
-      ok = cJSON_AddStringToObject(o, "steps", "whole") != NULL;
-    } else {
-      ok = cJSON_AddNumberToObject(o, "steps", ev->set.window[w]) != NULL;
-    }
-    ok = ok && cJSON_AddNumberToObject(o, "windows", (double)ev->nwin[w]) &&
-         cJSON_AddNumberToObject(o, "diverged", (double)ev->ndiv[w]) &&
-         cJSON_AddNumberToObject(o, "samples", (double)ev->nstep[w]);
-    cJSON* rms = ok ? cJSON_AddObjectToObject(o, "rms") : NULL;
-    ok = rms != NULL;
-    for (int c = 0; ok && c < ev->nchannel; c++) {
-      double v = ev->rms[(size_t)w * ev->nchannel + c];
-      ok = (isfinite(v) ? cJSON_AddNumberToObject(rms, ev->channel[c], v)
-                        : cJSON_AddNullToObject(rms, ev->channel[c])) != NULL;
-    }
-  }
-  char* text = ok ? cJSON_Print(root) : NULL;
-  cJSON_Delete(root);
-  if (!text) {
-    dso_error(err, DSO_ERR_MEMORY, "evaluate: out of memory");
-  }
-  return text;
-}
-
-// ---------------------------------------------------------------------------------------------
-// values files
-
-// a value that dso run identified at a bound may print a rounding step outside it (exp(log(lo))
-// < lo): within 1e-12 relative of a bound it is taken at the bound (just inside under the bounded
-// transform, whose bounds are open)
-static double snap_to_bounds(const dsoTheta* theta, const char* name, double v) {
-  int i = dso_theta_find(theta, name);
-  if (i < 0) {
-    return v;
-  }
-  const dsoThetaEntry* e = &theta->entry[i];
-  double lo = e->lower, hi = e->upper;
-  int open = e->transform == DSO_TRANSFORM_BOUNDED;
-  if (isfinite(lo) && (open ? v <= lo : v < lo) && lo - v <= 1e-12 * fmax(fabs(lo), 1e-300)) {
-    return open ? nextafter(lo, INFINITY) : lo;
-  }
-  if (isfinite(hi) && (open ? v >= hi : v > hi) && v - hi <= 1e-12 * fmax(fabs(hi), 1e-300)) {
-    return open ? nextafter(hi, -INFINITY) : hi;
-  }
-  return v;
-}
-
-dsoStatus dso_eval_read_values(const dsoTheta* theta, double* u, const char* path,
-                               dsoError* err) {
-  if (!theta || !u || !path) {
-    return dso_error(err, DSO_ERR_INPUT, "values: no theta, values or file name");
-  }
-  dsoError e = {0};
-  char* text = dso_read_text_file(path, &e);
-  cJSON* root = text ? dso_json_parse(text, path, &e) : NULL;
-  free(text);
-  if (!root) {
-    return dso_error(err, e.code, "%s", e.msg);
-  }
-  if (!cJSON_IsObject(root)) {
-    dso_error(err, DSO_ERR_INPUT, "%s: expected an object {\"name\": value, ...} or a dso run "
-              "result.json, got %s", path, dso_json_type_name(root));
-    cJSON_Delete(root);
-    return DSO_ERR_INPUT;
-  }
-  const cJSON* list = cJSON_GetObjectItemCaseSensitive(root, "theta");
-  char* flat = NULL;
-  if (cJSON_IsArray(list)) {
-    // a result.json: {"theta": [{"name": .., "value": .., ...}, ...], ...}
-    cJSON* obj = cJSON_CreateObject();
-    int i = 0;
-    for (const cJSON* it = list->child; obj && it; it = it->next, i++) {
-      const cJSON* name = cJSON_GetObjectItemCaseSensitive(it, "name");
-      const cJSON* value = cJSON_GetObjectItemCaseSensitive(it, "value");
-      if (!cJSON_IsString(name) || !cJSON_IsNumber(value)) {
-        dso_error(&e, DSO_ERR_INPUT, "%s: theta[%d]: expected {\"name\": string, \"value\": "
-                  "number, ...} as dso run writes, got %s", path, i,
-                  !cJSON_IsObject(it) ? dso_json_type_name(it)
-                  : !cJSON_IsString(name) ? "no \"name\" string" : "no \"value\" number");
-        break;
-      }
-      if (!isfinite(value->valuedouble)) {
-        dso_error(&e, DSO_ERR_INPUT, "%s: theta[%d] (\"%s\"): value %g is not a finite number",
-                  path, i, name->valuestring, value->valuedouble);
-        break;
-      }
-      if (cJSON_GetObjectItemCaseSensitive(obj, name->valuestring)) {
-        dso_error(&e, DSO_ERR_INPUT, "%s: theta[%d]: \"%s\" is given twice", path, i,
-                  name->valuestring);
-        break;
-      }
-      cJSON_AddItemToObject(obj, name->valuestring,
-                            cJSON_CreateNumber(snap_to_bounds(theta, name->valuestring,
-                                                              value->valuedouble)));
-    }
-    flat = obj && !e.code ? cJSON_PrintUnformatted(obj) : NULL;
-    cJSON_Delete(obj);
-    if (!flat && !e.code) {
-      dso_error(&e, DSO_ERR_MEMORY, "%s: out of memory", path);
-    }
-  } else {
-    for (const cJSON* it = root->child; it && !e.code; it = it->next) {
-      if (cJSON_IsNumber(it) && !isfinite(it->valuedouble)) {
-        dso_error(&e, DSO_ERR_INPUT, "%s: \"%s\": value %g is not a finite number", path,
-                  it->string, it->valuedouble);
-      }
-    }
-    flat = e.code ? NULL : cJSON_PrintUnformatted(root);
-    if (!flat && !e.code) {
-      dso_error(&e, DSO_ERR_MEMORY, "%s: out of memory", path);
-    }
-  }
-  cJSON_Delete(root);
-  if (flat) {
-    dso_theta_from_json(theta, u, flat, path, &e);
-    free(flat);
-  }
-  return e.code ? dso_error(err, e.code, "%s", e.msg) : DSO_OK;
 }

@@ -23,8 +23,9 @@
 
 #include <mujoco/mujoco.h>
 
-#include "mujoco/dataset.h"
+#include "config/values_file.h"
 #include "core/error.h"
+#include "mujoco/dataset.h"
 #include "mujoco/theta.h"
 
 #ifdef __cplusplus
@@ -87,6 +88,7 @@ typedef struct dsoEvalResult_ {
   const long* nstep;           // (nwindow) steps scored per channel
   int nepisode;
   const int* episode;          // (nepisode) evaluated episodes, indices into the dataset
+  const long* episode_id;      // (nepisode) their ids (dsoEpisode.id)
   long steps;                  // mj_step calls of the last run
 } dsoEvalResult;
 
@@ -95,18 +97,16 @@ void dso_eval_result(const dsoEval* ev, dsoEvalResult* out);
 
 // The last result as JSON text (malloc'd): {"episodes": [ids], "channels": [names], "windows":
 // [{"steps": L or "whole", "windows": n, "diverged": k, "samples": s, "rms": {"name": x or
-// null}}]}. NULL with err on failure.
+// null}}]}. NULL with err on failure. (Output only: evaluate_json.c.)
 char* dso_eval_json(const dsoEval* ev, dsoError* err);
 
-// Reads parameter values by name from the JSON file at path into u (theta->n, unconstrained):
-// either an object {"name": value, ...} or a `dso run` result.json ({"theta": [{"name": ..,
-// "value": ..}, ...]}). Entries the file does not name keep their value in u. Unknown names,
-// values that are not finite numbers or lie outside an entry's bounds or domain are errors naming
-// the file and the entry; on error u is unchanged. In a result.json a value within 1e-12
-// (relative) outside a bound is taken at the bound (just inside an open one): an entry identified
-// at its bound can print one rounding step outside it.
-dsoStatus dso_eval_read_values(const dsoTheta* theta, double* u, const char* path,
-                               dsoError* err);
+// The text of dso_eval_json with what `dso evaluate -o` adds after it: "task": task_path,
+// "values": values (null when NULL) and "timestep": timestep (s); task_path NULL adds nothing.
+// NULL with err on failure.
+char* dso_eval_report_json(const dsoEval* ev, const char* task_path, const char* values,
+                           double timestep, dsoError* err);
+
+// dso_eval_read_values, which reads a values file (input), is config/values_file.h.
 
 #ifdef __cplusplus
 }

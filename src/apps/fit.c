@@ -9,18 +9,12 @@
 #include <string.h>
 
 #include "apps/invdyn.h"
-#include "config/json.h"
 #include "mujoco/mj.h"
 #include "core/parallel.h"
 #include "mujoco/sim.h"
 
-#define DSO_FIT_MAX_THREADS 256
 #define DSO_FIT_SYSID 1
 #define DSO_FIT_CALIB 2
-
-static const char* const kFitKeys[] = {"window", "max_iter", "tol", "lambda0", "qpos_scale",
-                                       "qvel_scale", "sensors", "threads", "jacobian", "inverse_dynamics",
-                                       NULL};
 
 // relative size of a finite-difference step (of the entry's typical size, see typical)
 #define DSO_FIT_FD 1e-4
@@ -133,92 +127,6 @@ void dso_fit_settings_default(dsoFitSettings* s) {
   s->threads = 2;
   s->jacobian = DSO_FIT_JACOBIAN_FORWARD;
   s->invdyn = NULL;
-}
-
-// reads obj[key] when present: a number in [lo, hi] (lo excluded when open_lo), an integer
-// when integer is set
-static dsoStatus json_range(double* out, const cJSON* obj, const char* key, double lo, int open_lo,
-                            double hi, int integer, const char* file, dsoError* err) {
-  double v = 0;
-  int present = 0;
-  if (dso_json_number(&v, &present, obj, key, 0, file, "fit", err)) {
-    return err ? err->code : DSO_ERR_INPUT;
-  }
-  if (!present) {
-    return DSO_OK;
-  }
-  if ((integer && v != floor(v)) || v < lo || (open_lo && v == lo) || v > hi) {
-    const char* what = integer ? "an integer" : "a number";
-    if (isfinite(hi)) {
-      return dso_error(err, DSO_ERR_INPUT, "%s: fit.%s: expected %s in [%g, %g], got %g", file,
-                       key, what, lo, hi, v);
-    }
-    return dso_error(err, DSO_ERR_INPUT, "%s: fit.%s: expected %s %s %g, got %g", file, key,
-                     what, open_lo ? ">" : ">=", lo, v);
-  }
-  *out = v;
-  return DSO_OK;
-}
-
-static dsoStatus json_int(int* out, const cJSON* obj, const char* key, int lo, int hi,
-                          const char* file, dsoError* err) {
-  double v = *out;
-  dsoStatus st = json_range(&v, obj, key, lo, 0, hi, 1, file, err);
-  *out = (int)v;
-  return st;
-}
-
-// reads "jacobian": "forward" | "central" when present
-static dsoStatus json_jacobian(int* out, const cJSON* obj, const char* file, dsoError* err) {
-  const char* v = NULL;
-  if (dso_json_string(&v, obj, "jacobian", 0, file, "fit", err)) {
-    return err ? err->code : DSO_ERR_INPUT;
-  }
-  if (!v) {
-    return DSO_OK;
-  }
-  if (!strcmp(v, "forward")) {
-    *out = DSO_FIT_JACOBIAN_FORWARD;
-  } else if (!strcmp(v, "central")) {
-    *out = DSO_FIT_JACOBIAN_CENTRAL;
-  } else {
-    return dso_error(err, DSO_ERR_INPUT,
-                     "%s: fit.jacobian: expected \"forward\" or \"central\", got \"%s\"", file, v);
-  }
-  return DSO_OK;
-}
-
-dsoStatus dso_fit_settings_from_json(dsoFitSettings* s, const char* json_text, const char* file,
-                                     dsoError* err) {
-  dso_fit_settings_default(s);
-  if (!json_text) {
-    return DSO_OK;
-  }
-  if (!file) {
-    file = "fit";
-  }
-  cJSON* root = dso_json_parse(json_text, file, err);
-  if (!root) {
-    return err ? err->code : DSO_ERR_INPUT;
-  }
-  dsoFitSettings t = *s;
-  dsoStatus st = DSO_OK;
-  if (dso_json_check_object(root, kFitKeys, file, "fit", err) ||
-      json_int(&t.window, root, "window", 1, 1000000000, file, err) ||
-      json_int(&t.max_iter, root, "max_iter", 0, 1000000000, file, err) ||
-      json_range(&t.tol, root, "tol", 0, 0, INFINITY, 0, file, err) ||
-      json_range(&t.lambda0, root, "lambda0", 0, 1, INFINITY, 0, file, err) ||
-      json_range(&t.qpos_scale, root, "qpos_scale", 0, 1, INFINITY, 0, file, err) ||
-      json_range(&t.qvel_scale, root, "qvel_scale", 0, 1, INFINITY, 0, file, err) ||
-      dso_json_bool(&t.sensors, root, "sensors", file, "fit", err) ||
-      json_int(&t.threads, root, "threads", 1, DSO_FIT_MAX_THREADS, file, err) ||
-      json_jacobian(&t.jacobian, root, file, err)) {
-    st = err && err->code ? err->code : DSO_ERR_INPUT;
-  } else {
-    *s = t;
-  }
-  cJSON_Delete(root);
-  return st;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -67,7 +67,11 @@ extern "C" {
 #define DSO_FIT_JACOBIAN_FORWARD 0  // one residual evaluation per fitted entry
 #define DSO_FIT_JACOBIAN_CENTRAL 1  // two, half the truncation error
 
-// Fit settings (OSQP style): fill with dso_fit_settings_default or _from_json, then change fields.
+// Most threads a fit runs (dsoFitSettings.threads).
+#define DSO_FIT_MAX_THREADS 256
+
+// Fit settings (OSQP style): fill with dso_fit_settings_default (or read a task's "fit" section:
+// config/fit_section.h; a loaded task holds them, task.h), then change fields.
 typedef struct dsoFitSettings_ {
   int window;          // steps per shooting window W (default 100)
   int max_iter;        // LM iterations (default 50); for the caller's loop, dso_fit_step ignores it
@@ -90,16 +94,6 @@ typedef struct dsoFitSettings_ {
 
 // Fills s with the defaults listed above.
 void dso_fit_settings_default(dsoFitSettings* s);
-
-// Reads a task's "fit" object (JSON text) {"window": .., "max_iter": .., "tol": .., "lambda0": ..,
-// "qpos_scale": .., "qvel_scale": .., "sensors": true, "threads": .., "jacobian": "forward",
-// "inverse_dynamics": {..}} into s, which is first set to the defaults. json_text may be NULL
-// (defaults). Unknown keys are errors listing the valid keys; errors name file and the JSON path
-// "fit.x". On failure s holds the defaults. "inverse_dynamics" is only accepted here: the caller
-// reads it with dso_invdyn_settings_from_json (it needs the model) and sets s->invdyn when it is
-// present.
-dsoStatus dso_fit_settings_from_json(dsoFitSettings* s, const char* json_text, const char* file,
-                                     dsoError* err);
 
 // A fit (opaque): model copies per thread, the windows, the residual and Jacobian storage.
 typedef struct dsoFit_ dsoFit;

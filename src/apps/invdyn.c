@@ -8,14 +8,8 @@
 #include <string.h>
 
 #include "core/filter.h"
-#include "config/json.h"
 #include "mujoco/mj.h"
 #include "mujoco/sim.h"
-
-static const char* const kInvdynKeys[] = {"cutoff", "order",     "filter_ctrl", "ctrl_hold",
-                                          "skip",   "stride",    "min_speed",   "threads",
-                                          "torque_scale", NULL};
-static const char* const kPath = "fit.inverse_dynamics";
 
 struct dsoInvdyn_;
 
@@ -94,138 +88,6 @@ void dso_invdyn_settings_free(dsoInvdynSettings* s) {
   }
   free(s->torque_scale);
   s->torque_scale = NULL;
-}
-
-// reads obj[key] when present: a number in [lo, hi] (lo excluded when open_lo), an integer when
-// integer is set
-static dsoStatus json_range(double* out, const cJSON* obj, const char* key, double lo, int open_lo,
-                            double hi, int integer, const char* file, dsoError* err) {
-  double v = 0;
-  int present = 0;
-  if (dso_json_number(&v, &present, obj, key, 0, file, kPath, err)) {
-    return err ? err->code : DSO_ERR_INPUT;
-  }
-  if (!present) {
-    return DSO_OK;
-  }
-  if ((integer && v != floor(v)) || v < lo || (open_lo && v == lo) || v > hi) {
-    const char* what = integer ? "an integer" : "a number";
-    if (isfinite(hi)) {
-      return dso_error(err, DSO_ERR_INPUT, "%s: %s.%s: expected %s in [%g, %g], got %g", file,
-                       kPath, key, what, lo, hi, v);
-    }
-    return dso_error(err, DSO_ERR_INPUT, "%s: %s.%s: expected %s %s %g, got %g", file, kPath,
-                     key, what, open_lo ? ">" : ">=", lo, v);
-  }
-  *out = v;
-  return DSO_OK;
-}
-
-static dsoStatus json_int(int* out, const cJSON* obj, const char* key, int lo, int hi,
-                          const char* file, dsoError* err) {
-  double v = *out;
-  dsoStatus st = json_range(&v, obj, key, lo, 0, hi, 1, file, err);
-  *out = (int)v;
-  return st;
-}
-
-// torque_scale: one positive number, or {"joint": positive number}
-static dsoStatus json_scale(double* scale, const mjModel* m, const cJSON* obj, const char* file,
-                            dsoError* err) {
-  const cJSON* v = cJSON_GetObjectItemCaseSensitive(obj, "torque_scale");
-  if (!v) {
-    return DSO_OK;
-  }
-  if (cJSON_IsNumber(v)) {
-    if (!isfinite(v->valuedouble) || !(v->valuedouble > 0)) {
-      return dso_error(err, DSO_ERR_INPUT, "%s: %s.torque_scale: expected a number > 0, got %g",
-                       file, kPath, v->valuedouble);
-    }
-    for (int i = 0; i < m->nv; i++) {
-      scale[i] = v->valuedouble;
-    }
-    return DSO_OK;
-  }
-  if (!cJSON_IsObject(v)) {
-    return dso_error(err, DSO_ERR_INPUT,
-                     "%s: %s.torque_scale: expected a number or an object {\"joint\": N m}, got %s",
-                     file, kPath, dso_json_type_name(v));
-  }
-  dsoStatus st = dso_json_joint_values(scale, 0, 1, m, v, file, "fit.inverse_dynamics.torque_scale",
-                                       err);
-  if (st != DSO_OK) {
-    return st;
-  }
-  for (const cJSON* it = v->child; it; it = it->next) {
-    if (!(it->valuedouble > 0)) {
-      return dso_error(err, DSO_ERR_INPUT,
-                       "%s: %s.torque_scale.%s: expected a number > 0, got %g", file, kPath,
-                       it->string, it->valuedouble);
-    }
-  }
-  return DSO_OK;
-}
-
-dsoStatus dso_invdyn_settings_from_json(dsoInvdynSettings* s, int* present, const mjModel* m,
-                                        const char* fit_json, const char* file, dsoError* err) {
-  if (present) {
-    *present = 0;
-  }
-  dsoStatus st = dso_invdyn_settings_default(s, m, err);
-  if (st != DSO_OK || !fit_json) {
-    return st;
-  }
-  if (!file) {
-    file = "fit";
-  }
-  cJSON* root = dso_json_parse(fit_json, file, err);
-  if (!root) {
-    return err && err->code ? err->code : DSO_ERR_INPUT;
-  }
-  if (!cJSON_IsObject(root)) {
-    st = dso_error(err, DSO_ERR_INPUT, "%s: fit: expected an object, got %s", file,
-                   dso_json_type_name(root));
-    cJSON_Delete(root);
-    return st;
-  }
-  const cJSON* obj = cJSON_GetObjectItemCaseSensitive(root, "inverse_dynamics");
-  if (!obj) {
-    cJSON_Delete(root);
-    return DSO_OK;
-  }
-  dsoInvdynSettings t = *s;
-  t.torque_scale = (double*)malloc(sizeof(double) * ((size_t)m->nv + 1));
-  if (!t.torque_scale) {
-    cJSON_Delete(root);
-    return dso_error(err, DSO_ERR_MEMORY, "inverse dynamics settings: out of memory");
-  }
-  memcpy(t.torque_scale, s->torque_scale, sizeof(double) * (size_t)m->nv);
-  if (!cJSON_IsObject(obj)) {
-    st = dso_error(err, DSO_ERR_INPUT, "%s: %s: expected an object, got %s", file, kPath,
-                   dso_json_type_name(obj));
-  } else if (dso_json_check_object(obj, kInvdynKeys, file, kPath, err) ||
-             json_range(&t.cutoff, obj, "cutoff", 0, 0, INFINITY, 0, file, err) ||
-             json_int(&t.order, obj, "order", 1, DSO_FILTER_MAX_ORDER, file, err) ||
-             dso_json_bool(&t.filter_ctrl, obj, "filter_ctrl", file, kPath, err) ||
-             dso_json_bool(&t.ctrl_hold, obj, "ctrl_hold", file, kPath, err) ||
-             json_int(&t.skip, obj, "skip", -1, 1000000000, file, err) ||
-             json_int(&t.stride, obj, "stride", 1, 1000000000, file, err) ||
-             json_range(&t.min_speed, obj, "min_speed", 0, 0, INFINITY, 0, file, err) ||
-             json_int(&t.threads, obj, "threads", 1, DSO_INVDYN_MAX_THREADS, file, err) ||
-             json_scale(t.torque_scale, m, obj, file, err)) {
-    st = err && err->code ? err->code : DSO_ERR_INPUT;
-  }
-  cJSON_Delete(root);
-  if (st != DSO_OK) {
-    free(t.torque_scale);
-    return st;
-  }
-  free(s->torque_scale);
-  *s = t;
-  if (present) {
-    *present = 1;
-  }
-  return DSO_OK;
 }
 
 // ---------------------------------------------------------------------------------------------

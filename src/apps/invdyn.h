@@ -54,7 +54,8 @@ extern "C" {
 // Most threads a dsoInvdyn runs.
 #define DSO_INVDYN_MAX_THREADS 256
 
-// Settings (OSQP style): dso_invdyn_settings_default or _from_json, then change fields; free the
+// Settings (OSQP style): dso_invdyn_settings_default (or read a task's "fit": {"inverse_dynamics":
+// {...}}: config/fit_section.h; a loaded task holds them, task.h), then change fields; free the
 // array with dso_invdyn_settings_free.
 typedef struct dsoInvdynSettings_ {
   double cutoff;        // Hz, cutoff of the zero-phase Butterworth low-pass on q (default 10);
@@ -86,21 +87,6 @@ dsoStatus dso_invdyn_settings_default(dsoInvdynSettings* s, const mjModel* m, ds
 
 // Frees the array of s and sets it to NULL (s may be NULL).
 void dso_invdyn_settings_free(dsoInvdynSettings* s);
-
-// Reads the "inverse_dynamics" object of a task's "fit" section (fit_json: the fit object as
-// JSON text, may be NULL) into s, first set to the defaults:
-//   "fit": {..., "inverse_dynamics": {"cutoff": 10, "order": 4, "filter_ctrl": true,
-//                                     "ctrl_hold": true, "skip": -1, "stride": 1, "min_speed": 0,
-//                                     "threads": 2,
-//                                     "torque_scale": 1 | {"joint": N m, ...}}}
-// torque_scale is one number for every dof or an object naming hinge and slide joints (others
-// keep 1). *present (may be NULL) is set to 1 when the object is there. Other keys of the fit
-// object are not looked at (dso_fit_settings_from_json reads them); unknown keys inside
-// inverse_dynamics are errors listing the valid ones. Errors name file and the JSON path
-// "fit.inverse_dynamics.x"; on failure s holds the defaults. Free s with
-// dso_invdyn_settings_free after any call.
-dsoStatus dso_invdyn_settings_from_json(dsoInvdynSettings* s, int* present, const mjModel* m,
-                                        const char* fit_json, const char* file, dsoError* err);
 
 // The residual block (opaque): filtered kinematics per episode, the sample list, per-thread
 // model copies.

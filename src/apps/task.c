@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/estimator_section.h"
+#include "config/fit_section.h"
 #include "config/json.h"
+#include "config/train_section.h"
 #include "mujoco/mj.h"
 
 static const char* const kTaskKeys[] = {"description", "model", "policy", "chain", "cost",
@@ -229,8 +232,11 @@ void dso_task_free(dsoTask* task) {
   dso_cost_free(task->cost);
   dso_dataset_free(task->data);
   free(task->fit);
-  free(task->estimator);
+  dso_invdyn_settings_free(task->invdyn);
+  free(task->invdyn);
   free(task->train);
+  dso_estimfit_settings_free(task->estimator);
+  free(task->estimator);
   free(task->chain_arrays);
   free(task->chain_periodic);
   free(task->path);
@@ -570,6 +576,48 @@ static char* node_text(const cJSON* node) {
   return cJSON_PrintUnformatted(node);
 }
 
+// the "fit" (with its "inverse_dynamics"), "train" and "estimator" sections into the task's
+// typed settings (config/*_section.h)
+static dsoStatus parse_run_sections(dsoTask* t, const cJSON* root, const char* path,
+                                    dsoError* err) {
+  dsoCfg top = dso_cfg_ctx(path, "", err);
+  const cJSON* fit = cJSON_GetObjectItemCaseSensitive(root, "fit");
+  const cJSON* train = cJSON_GetObjectItemCaseSensitive(root, "train");
+  const cJSON* estimator = cJSON_GetObjectItemCaseSensitive(root, "estimator");
+  if ((fit && (!(t->fit = (dsoFitSettings*)calloc(1, sizeof(dsoFitSettings))) ||
+               !(t->invdyn = (dsoInvdynSettings*)calloc(1, sizeof(dsoInvdynSettings))))) ||
+      (train && !(t->train = (dsoTrainSettings*)calloc(1, sizeof(dsoTrainSettings)))) ||
+      (estimator &&
+       !(t->estimator = (dsoEstimFitSettings*)calloc(1, sizeof(dsoEstimFitSettings))))) {
+    return dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", path);
+  }
+  if (fit) {
+    dsoCfg c = dso_cfg_key(&top, "fit");
+    int invdyn = 0;
+    dsoStatus s = dso_cfg_fit_settings(t->fit, fit, &c);
+    if (!s) s = dso_cfg_invdyn_settings(t->invdyn, &invdyn, t->model, fit, &c);
+    if (s) return s;
+    if (invdyn) {
+      t->fit->invdyn = t->invdyn;
+    } else {
+      dso_invdyn_settings_free(t->invdyn);
+      free(t->invdyn);
+      t->invdyn = NULL;
+    }
+  }
+  if (train) {
+    dsoCfg c = dso_cfg_key(&top, "train");
+    dsoStatus s = dso_cfg_train_settings(t->train, train, &c);
+    if (s) return s;
+  }
+  if (estimator) {
+    dsoCfg c = dso_cfg_key(&top, "estimator");
+    dsoStatus s = dso_cfg_estimfit_settings(t->estimator, t->model, estimator, &c);
+    if (s) return s;
+  }
+  return DSO_OK;
+}
+
 static dsoStatus load_into(dsoTask* t, const char* path, int flags, const char* const* data_files,
                            int ndata_files, dsoError* err) {
   char* text = dso_read_text_file(path, err);
@@ -742,20 +790,7 @@ static dsoStatus load_into(dsoTask* t, const char* path, int flags, const char* 
   if (!s && t->cost && t->cost->track >= 0 && (t->data || !data)) {
     s = dso_cost_track_check(t->cost, t->model, t->data, path, err);
   }
-  const char* raw_keys[3] = {"fit", "train", "estimator"};
-  char** raw_out[3] = {&t->fit, &t->train, &t->estimator};
-  for (int k = 0; k < 3 && !s; k++) {
-    const cJSON* node = cJSON_GetObjectItemCaseSensitive(root, raw_keys[k]);
-    if (!node) {
-      continue;
-    }
-    if (!cJSON_IsObject(node)) {
-      s = dso_error(err, DSO_ERR_INPUT, "%s: %s: expected an object, got %s", path, raw_keys[k],
-                    dso_json_type_name(node));
-    } else if (!(*raw_out[k] = node_text(node))) {
-      s = dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", path);
-    }
-  }
+  if (!s) s = parse_run_sections(t, root, path, err);
   free(entries);
   cJSON_Delete(root);
   return s;

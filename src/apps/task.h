@@ -12,7 +12,7 @@
 //     "data": {"files": "recording.csv", "columns": {...}},  // see dataset.h
 //     "fit": {...},                               // settings of data-driven fits (fit.h)
 //     "train": {...},                             // settings of chain optimization (train.h)
-//     "estimator": {...},                         // state-estimator learning (estimators/)
+//     "estimator": {...},                         // state-estimator learning (estim/estimfit.h)
 //     "rollout": {"setting": "episodic", "gamma": 0.99, "terminate": false, "horizon": 200,
 //                 "rollouts": 64, "threads": 2, "seed": 1},
 //     "theta": [
@@ -41,6 +41,12 @@
 extern "C" {
 #endif
 
+// The settings of the run sections (apps/fit.h, apps/invdyn.h, apps/train.h, estim/estimfit.h).
+struct dsoFitSettings_;
+struct dsoInvdynSettings_;
+struct dsoTrainSettings_;
+struct dsoEstimFitSettings_;
+
 // A loaded task. Everything is owned by the task.
 typedef struct dsoTask_ {
   char* path;          // the task file as given
@@ -56,11 +62,14 @@ typedef struct dsoTask_ {
   double* chain_arrays;          // storage of chain.init_qpos, init_qvel, init_std, randomize_std
   int* chain_periodic;           // storage of chain.periodic (joint ids); NULL when none
   dsoDataset* data;              // the "data" section, loaded; NULL when absent
-  char* fit;                     // the "fit" section as JSON text (read by the fitting code);
-                                 // NULL when absent
-  char* train;                   // the "train" section as JSON text (train.h); NULL when absent
-  char* estimator;               // the "estimator" section as JSON text (state-estimator
-                                 // learning, estimators/); NULL when absent
+  // the run sections, read at load into the settings of their modules (config/*_section.h);
+  // each NULL when the task has no such section
+  struct dsoFitSettings_* fit;          // "fit" (dsoFitSettings, fit.h); fit->invdyn is invdyn
+  struct dsoInvdynSettings_* invdyn;    // "fit": {"inverse_dynamics": ..} (dsoInvdynSettings,
+                                        // invdyn.h)
+  struct dsoTrainSettings_* train;      // "train" (dsoTrainSettings, train.h)
+  struct dsoEstimFitSettings_* estimator;  // "estimator" (dsoEstimFitSettings, estim/estimfit.h):
+                                        // state-estimator learning
 } dsoTask;
 
 // Upper limits on the sizes a task (or a CLI option that overrides it) may ask for, so that a

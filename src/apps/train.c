@@ -2,7 +2,6 @@
 // gradients, Adam, projection.
 #include "apps/train.h"
 
-#include <cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +10,6 @@
 #include "chain/baseline.h"
 #include "mujoco/clone.h"
 #include "chain/grad.h"
-#include "config/json.h"
 #include "mujoco/mjchain.h"
 #include "chain/rollout.h"
 #include "mujoco/theta.h"
@@ -48,11 +46,6 @@ struct dsoTrain_ {
   int refusal;      // what a failure at the current stage of a step refuses (dsoTrainRefusal)
 };
 
-static const char* const kTrainKeys[] = {"max_iter", "lr",   "beta1",  "beta2", "eps",
-                                         "seed",     "clone", "hybrid", "proximal_every",
-                                         "gradient", "epochs", "clip", "optimizer",
-                                         "damping", NULL};
-
 void dso_train_settings_default(dsoTrainSettings* s) {
   s->max_iter = 100;
   s->lr = 0.05;
@@ -70,7 +63,8 @@ void dso_train_settings_default(dsoTrainSettings* s) {
   s->damping = 0.01;
 }
 
-static dsoStatus check_settings(const dsoTrainSettings* s, const char* file, dsoError* err) {
+dsoStatus dso_train_settings_check(const dsoTrainSettings* s, const char* file, dsoError* err) {
+  file = file ? file : "train";
   if (s->max_iter < 0) {
     return dso_error(err, DSO_ERR_INPUT, "%s: train.max_iter: expected an integer >= 0, got %d",
                      file, s->max_iter);
@@ -129,80 +123,6 @@ static dsoStatus check_settings(const dsoTrainSettings* s, const char* file, dso
     return dso_error(err, DSO_ERR_INPUT, "%s: train.clip: expected a number in [0, 1), got %g",
                      file, s->clip);
   }
-  return DSO_OK;
-}
-
-static dsoStatus read_integer(double* out, const cJSON* obj, const char* key, double lo, double hi,
-                              const char* file, dsoError* err) {
-  int present = 0;
-  double x = *out;
-  if (dso_json_number(&x, &present, obj, key, 0, file, "train", err)) return err->code;
-  if (present && !(x == floor(x) && x >= lo && x <= hi)) {
-    return dso_error(err, DSO_ERR_INPUT, "%s: train.%s: expected an integer in [%.0f, %.0f], got %g",
-                     file, key, lo, hi, x);
-  }
-  *out = x;
-  return DSO_OK;
-}
-
-// obj[key], when present, as the index of one of the names (NULL-terminated) into *out
-static dsoStatus read_choice(int* out, const cJSON* obj, const char* key,
-                             const char* const* names, const char* file, dsoError* err) {
-  const char* v = NULL;
-  if (dso_json_string(&v, obj, key, 0, file, "train", err)) return err->code;
-  if (!v) return DSO_OK;
-  for (int i = 0; names[i]; i++) {
-    if (!strcmp(v, names[i])) {
-      *out = i;
-      return DSO_OK;
-    }
-  }
-  char valid[256] = "";
-  for (int i = 0, len = 0; names[i] && len < (int)sizeof(valid); i++) {
-    len += snprintf(valid + len, sizeof(valid) - (size_t)len, "%s\"%s\"",
-                    i == 0 ? "" : (names[i + 1] ? ", " : " or "), names[i]);
-  }
-  return dso_error(err, DSO_ERR_INPUT, "%s: train.%s: expected %s, got \"%s\"", file, key, valid,
-                   v);
-}
-
-dsoStatus dso_train_settings_from_json(dsoTrainSettings* s, const char* json_text, const char* file,
-                                       dsoError* err) {
-  dso_train_settings_default(s);
-  if (!file) file = "train";
-  if (!json_text) return dso_error(err, DSO_ERR_INPUT, "%s: train: no JSON text", file);
-  cJSON* root = dso_json_parse(json_text, file, err);
-  if (!root) return err->code;
-  dsoTrainSettings t = *s;
-  dsoStatus st = dso_json_check_object(root, kTrainKeys, file, "train", err);
-  double max_iter = t.max_iter, seed = 0, every = 0, epochs = t.epochs;
-  if (!st) st = read_integer(&max_iter, root, "max_iter", 0, 1e9, file, err);
-  if (!st) st = read_integer(&seed, root, "seed", 0, 9007199254740992.0, file, err);
-  if (!st) st = read_integer(&every, root, "proximal_every", 0, 1e9, file, err);
-  if (!st) st = read_integer(&epochs, root, "epochs", 1, 1000, file, err);
-  if (!st) st = dso_json_number(&t.clip, NULL, root, "clip", 0, file, "train", err);
-  if (!st) st = dso_json_number(&t.lr, NULL, root, "lr", 0, file, "train", err);
-  if (!st) st = dso_json_number(&t.beta1, NULL, root, "beta1", 0, file, "train", err);
-  if (!st) st = dso_json_number(&t.beta2, NULL, root, "beta2", 0, file, "train", err);
-  if (!st) st = dso_json_number(&t.eps, NULL, root, "eps", 0, file, "train", err);
-  if (!st) st = dso_json_number(&t.clone, NULL, root, "clone", 0, file, "train", err);
-  if (!st) st = dso_json_number(&t.hybrid, NULL, root, "hybrid", 0, file, "train", err);
-  if (!st) st = dso_json_number(&t.damping, NULL, root, "damping", 0, file, "train", err);
-  static const char* const kOptimizers[] = {"adam", "natural", NULL};  // dsoTrainOptimizer order
-  static const char* const kRoutes[] = {"pathwise", "score", NULL};    // dsoTrainGradient order
-  int optimizer = (int)t.optimizer, route = (int)t.gradient;
-  if (!st) st = read_choice(&optimizer, root, "optimizer", kOptimizers, file, err);
-  if (!st) st = read_choice(&route, root, "gradient", kRoutes, file, err);
-  t.optimizer = (dsoTrainOptimizer)optimizer;
-  t.gradient = (dsoTrainGradient)route;
-  cJSON_Delete(root);
-  if (st) return st;
-  t.max_iter = (int)max_iter;
-  t.seed = (uint64_t)seed;
-  t.proximal_every = (int)every;
-  t.epochs = (int)epochs;
-  if (check_settings(&t, file, err)) return err->code;
-  *s = t;
   return DSO_OK;
 }
 
@@ -284,7 +204,7 @@ dsoTrain* dso_train_create(const dsoTask* task, const dsoTrainSettings* set, dso
     set = &def;
   }
   const char* file = task->path ? task->path : "task";
-  if (check_settings(set, file, err)) return NULL;
+  if (dso_train_settings_check(set, file, err)) return NULL;
   dsoTrain* tr = (dsoTrain*)calloc(1, sizeof(dsoTrain));
   if (!tr) {
     dso_error(err, DSO_ERR_MEMORY, "train: out of memory");

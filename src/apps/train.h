@@ -12,8 +12,9 @@
 // and the trainer state, so runs are reproducible and bitwise identical for any number of
 // threads.
 //
-// Settings follow the OSQP pattern: fill with dso_train_settings_default, change fields (or read a
-// task's "train" object with dso_train_settings_from_json), pass to dso_train_create:
+// Settings follow the OSQP pattern: fill with dso_train_settings_default, change fields (or take a
+// loaded task's "train" section, task->train, read by config/train_section.h), pass to
+// dso_train_create:
 //   "train": {"max_iter": 50, "lr": 0.05, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "seed": 0,
 //             "clone": 1.0, "hybrid": 0.0, "proximal_every": 0, "gradient": "pathwise",
 //             "epochs": 1, "clip": 0.2, "optimizer": "adam", "damping": 0.01}
@@ -80,11 +81,9 @@ typedef struct dsoTrainSettings_ {
 // Fills s with the defaults listed above.
 void dso_train_settings_default(dsoTrainSettings* s);
 
-// Fills s from the JSON text of a task's "train" object (keys as above; absent keys keep the
-// defaults). file names the text in error messages. Unknown keys, wrong types and out-of-range
-// values are errors naming file and JSON path; on error s holds the defaults.
-dsoStatus dso_train_settings_from_json(dsoTrainSettings* s, const char* json_text, const char* file,
-                                       dsoError* err);
+// Checks the values of s: ranges as listed above, epochs > 1 and the natural optimizer only on
+// the score route. Errors name file (NULL: "train") and the key ("train.lr").
+dsoStatus dso_train_settings_check(const dsoTrainSettings* s, const char* file, dsoError* err);
 
 // A trainer: the task's chain, a rollout batch and the Adam state. Opaque.
 typedef struct dsoTrain_ dsoTrain;

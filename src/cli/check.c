@@ -7,10 +7,6 @@
 #include "args.h"
 #include "cli.h"
 #include "dso.h"
-#include "estim/estimfit.h"
-#include "apps/fit.h"
-#include "apps/invdyn.h"
-#include "apps/train.h"
 
 static const char* kHelp =
     "usage: dso check TASK.json [--data FILE.csv ...]\n\n"
@@ -67,33 +63,6 @@ int dso_cli_check(int argc, char** argv) {
   dsoTask* task = dso_task_load_data(task_path, 0, data, ndata, &err);
   if (!task) {
     return dso_cli_fail("check", &err);
-  }
-  // the run sections are read by their own modules; check them here as dso run would
-  dsoFitSettings fs;
-  dsoTrainSettings ts;
-  dsoEstimFitSettings es;
-  if ((task->fit && dso_fit_settings_from_json(&fs, task->fit, task->path, &err)) ||
-      (task->train && dso_train_settings_from_json(&ts, task->train, task->path, &err))) {
-    dso_task_free(task);
-    return dso_cli_fail("check", &err);
-  }
-  if (task->fit) {
-    // fit.inverse_dynamics needs the model
-    dsoInvdynSettings is;
-    dsoStatus ist = dso_invdyn_settings_from_json(&is, NULL, task->model, task->fit, task->path,
-                                                  &err);
-    dso_invdyn_settings_free(&is);
-    if (ist) {
-      dso_task_free(task);
-      return dso_cli_fail("check", &err);
-    }
-  }
-  if (task->estimator) {
-    if (dso_estimfit_settings_from_json(&es, task->model, task->estimator, task->path, &err)) {
-      dso_task_free(task);
-      return dso_cli_fail("check", &err);
-    }
-    dso_estimfit_settings_free(&es);
   }
   const dsoTheta* th = task->theta;
   printf("task %s: model %s, %d theta entries\n", task->path, task->model_path, th->n);

@@ -7,13 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cJSON.h>
-
 #include "cli.h"
 #include "mujoco/dataset.h"
 #include "apps/evaluate.h"
 #include "core/io.h"
-#include "config/json.h"
 #include "apps/task.h"
 
 #define DSO_EVAL_MAX_DATA 256
@@ -84,23 +81,9 @@ static void print_table(const dsoEvalResult* r, double timestep) {
 // OUT.json: the library's JSON with the task, the values file and the timestep added
 static dsoStatus write_json(const char* out, const dsoEval* ev, const char* task_path,
                             const char* values, double timestep, dsoError* err) {
-  char* text = dso_eval_json(ev, err);
-  cJSON* root = text ? cJSON_Parse(text) : NULL;
-  free(text);
-  if (!root) {
-    return err->code ? err->code : dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", out);
-  }
-  cJSON_AddStringToObject(root, "task", task_path);
-  if (values) {
-    cJSON_AddStringToObject(root, "values", values);
-  } else {
-    cJSON_AddNullToObject(root, "values");
-  }
-  cJSON_AddNumberToObject(root, "timestep", timestep);
-  char* full = cJSON_Print(root);
-  cJSON_Delete(root);
+  char* full = dso_eval_report_json(ev, task_path, values, timestep, err);
   if (!full) {
-    return dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", out);
+    return err->code ? err->code : dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", out);
   }
   size_t len = strlen(full);
   full[len] = '\n';

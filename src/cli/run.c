@@ -302,16 +302,8 @@ int dso_cli_run(int argc, char** argv) {
   }
   dsoFitSettings fs;
   dso_fit_settings_default(&fs);
-  dsoInvdynSettings is;
-  memset(&is, 0, sizeof(is));
-  int invdyn = 0;
-  if ((task->fit && dso_fit_settings_from_json(&fs, task->fit, task_path, &err)) ||
-      dso_invdyn_settings_from_json(&is, &invdyn, task->model, task->fit, task_path, &err)) {
-    dso_invdyn_settings_free(&is);
-    dso_task_free(task);
-    return dso_cli_fail("run", &err);
-  }
-  fs.invdyn = invdyn ? &is : NULL;
+  if (task->fit) fs = *task->fit;  // read at load; fs.invdyn points into the task
+  int invdyn = fs.invdyn != NULL;
   const char* const* parts = invdyn ? kPartsInvdyn : kParts;
   if (max_iter >= 0) {
     fs.max_iter = max_iter;
@@ -344,8 +336,6 @@ int dso_cli_run(int argc, char** argv) {
     free(text);
   }
   fit = dso_fit_create(task->model, task->theta, task->data, &fs, &err);
-  fs.invdyn = NULL;
-  dso_invdyn_settings_free(&is);  // the fit copied them
   if (!fit) {
     status = dso_cli_fail("run", &err);
     goto done;
@@ -546,7 +536,6 @@ int dso_cli_run(int argc, char** argv) {
   }
   dso_cli_plot(outdir);
 done:
-  dso_invdyn_settings_free(&is);
   dso_cli_end_run(&run);
   dso_run_state_clear(&st);
   dso_fit_free(fit);

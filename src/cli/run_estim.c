@@ -91,15 +91,11 @@ int dso_cli_run_estim(dsoTask* task, const char* task_path, const char* outdir, 
             task_path);
     return DSO_EXIT_INPUT;
   }
-  dsoEstimFitSettings es;
-  if (dso_estimfit_settings_from_json(&es, task->model, task->estimator, task_path, &err)) {
-    return dso_cli_fail("run", &err);
-  }
+  dsoEstimFitSettings es = *task->estimator;  // read at load; the arrays stay the task's
   if (max_iter >= 0) {
     es.max_iter = max_iter;
   }
   dsoEstimFit* f = dso_estimfit_create(task->model, task->theta, task->data, &es, &err);
-  dso_estimfit_settings_free(&es);
   if (!f) {
     dso_error_prefix(&err, "%s: ", task_path);
     return dso_cli_fail("run", &err);

@@ -49,9 +49,7 @@ int dso_cli_run_train(dsoTask* task, const char* task_path, const char* outdir, 
   dsoError err = {0};
   dsoTrainSettings ts;
   dso_train_settings_default(&ts);
-  if (task->train && dso_train_settings_from_json(&ts, task->train, task_path, &err)) {
-    return dso_cli_fail("run", &err);
-  }
+  if (task->train) ts = *task->train;  // read at load
   if (max_iter >= 0) {
     ts.max_iter = max_iter;
   }

@@ -2,7 +2,6 @@
 // Levenberg-Marquardt.
 #include "estim/estimfit.h"
 
-#include <cJSON.h>
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
@@ -10,15 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config/json.h"
 #include "mujoco/mj.h"
 
 // ---------------------------------------------------------------------------------------------
 // settings
-
-static const char* const kKeys[] = {"corrector", "hidden",    "seed",        "init_scale_out",
-                                    "weight_std", "max_iter",  "lambda0",   "tol",         "sensor_std",
-                                    "process_std", "compare_ekf", NULL};
 
 dsoStatus dso_estimfit_settings_default(dsoEstimFitSettings* s, const mjModel* m, dsoError* err) {
   memset(s, 0, sizeof(*s));
@@ -51,152 +45,6 @@ void dso_estimfit_settings_free(dsoEstimFitSettings* s) {
     free(s->process_std);
     s->sensor_std = s->process_std = NULL;
   }
-}
-
-// obj[key] as a number in [lo, hi] (open at lo when open_lo; integer when asked)
-static dsoStatus get_num(double* out, const cJSON* obj, const char* key, double lo, int open_lo,
-                         double hi, int integer, const char* file, dsoError* err) {
-  int present = 0;
-  double v = 0;
-  if (dso_json_number(&v, &present, obj, key, 0, file, "estimator", err)) {
-    return err->code;
-  }
-  if (!present) {
-    return DSO_OK;
-  }
-  if ((integer && v != floor(v)) || v < lo || (open_lo && v == lo) || v > hi) {
-    return dso_error(err, DSO_ERR_INPUT, "%s: estimator.%s: expected %s %s %g%s, got %g", file,
-                     key, integer ? "an integer" : "a number", open_lo ? ">" : ">=", lo,
-                     isfinite(hi) ? " and <= the limit" : "", v);
-  }
-  *out = v;
-  return DSO_OK;
-}
-
-// {"name": σ or [σ, ...]} over elements of kind obj (sensors: per component; actuators: one)
-static dsoStatus get_std_map(double* out, const cJSON* node, const mjModel* m, int obj,
-                             const char* key, const char* file, dsoError* err) {
-  if (!node) {
-    return DSO_OK;
-  }
-  if (!cJSON_IsObject(node)) {
-    return dso_error(err, DSO_ERR_INPUT, "%s: estimator.%s: expected an object {\"%s\": std}, "
-                     "got %s", file, key, obj == mjOBJ_SENSOR ? "sensor" : "actuator",
-                     dso_json_type_name(node));
-  }
-  for (const cJSON* it = node->child; it; it = it->next) {
-    int id = mj_name2id(m, obj, it->string);
-    if (id < 0) {
-      char list[1024] = "";
-      int count = obj == mjOBJ_SENSOR ? m->nsensor : m->nu;
-      for (int i = 0; i < count; i++) {
-        const char* nm = mj_id2name(m, obj, i);
-        size_t used = strlen(list);
-        snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "", nm ? nm : "(unnamed)");
-      }
-      return dso_error(err, DSO_ERR_INPUT, "%s: estimator.%s.%s: no %s of that name; valid: %s",
-                       file, key, it->string, obj == mjOBJ_SENSOR ? "sensor" : "actuator",
-                       list[0] ? list : "none");
-    }
-    int adr = obj == mjOBJ_SENSOR ? m->sensor_adr[id] : id;
-    int dim = obj == mjOBJ_SENSOR ? m->sensor_dim[id] : 1;
-    int n = cJSON_IsArray(it) ? cJSON_GetArraySize(it) : 1;
-    if (cJSON_IsArray(it) && n != dim) {
-      return dso_error(err, DSO_ERR_INPUT, "%s: estimator.%s.%s: expected %d values, got %d",
-                       file, key, it->string, dim, n);
-    }
-    for (int k = 0; k < dim; k++) {
-      const cJSON* v = cJSON_IsArray(it) ? cJSON_GetArrayItem(it, k) : it;
-      int ok = cJSON_IsNumber(v) && isfinite(v->valuedouble) &&
-               (obj == mjOBJ_SENSOR ? v->valuedouble > 0 : v->valuedouble >= 0);
-      if (!ok) {
-        return dso_error(err, DSO_ERR_INPUT, "%s: estimator.%s.%s: expected a finite std %s 0 "
-                         "(or an array of %d), got %s", file, key, it->string,
-                         obj == mjOBJ_SENSOR ? ">" : ">=", dim,
-                         cJSON_IsNumber(v) ? "a number out of range" : dso_json_type_name(v));
-      }
-      out[adr + k] = v->valuedouble;
-    }
-  }
-  return DSO_OK;
-}
-
-dsoStatus dso_estimfit_settings_from_json(dsoEstimFitSettings* s, const mjModel* m,
-                                          const char* json_text, const char* file,
-                                          dsoError* err) {
-  dsoStatus st = dso_estimfit_settings_default(s, m, err);
-  if (st || !json_text) {
-    return st;
-  }
-  file = file ? file : "estimator";
-  cJSON* root = dso_json_parse(json_text, file, err);
-  if (!root) {
-    return err->code;
-  }
-  dsoEstimFitSettings t = *s;
-  const char* kind = NULL;
-  double seed = (double)t.corrector.seed, max_iter = t.max_iter;
-  st = dso_json_check_object(root, kKeys, file, "estimator", err);
-  if (!st) st = dso_json_string(&kind, root, "corrector", 0, file, "estimator", err);
-  if (!st && kind) {
-    if (!strcmp(kind, "gain")) {
-      t.corrector.kind = DSO_CORRECTOR_GAIN;
-    } else if (!strcmp(kind, "mlp")) {
-      t.corrector.kind = DSO_CORRECTOR_MLP;
-    } else {
-      st = dso_error(err, DSO_ERR_INPUT, "%s: estimator.corrector: unknown corrector \"%s\"; "
-                     "valid: gain, mlp", file, kind);
-    }
-  }
-  const cJSON* hidden = cJSON_GetObjectItemCaseSensitive(root, "hidden");
-  const char* mlp_only[] = {"hidden", "seed", "init_scale_out", "weight_std"};
-  for (int k = 0; k < 4 && !st; k++) {
-    if (cJSON_GetObjectItemCaseSensitive(root, mlp_only[k]) &&
-        t.corrector.kind != DSO_CORRECTOR_MLP) {
-      st = dso_error(err, DSO_ERR_INPUT, "%s: estimator.%s: applies to \"corrector\": \"mlp\" "
-                     "only", file, mlp_only[k]);
-    }
-  }
-  if (!st && hidden) {
-    int n = cJSON_IsArray(hidden) ? cJSON_GetArraySize(hidden) : 0;
-    if (n < 1 || n > DSO_POLICY_MAX_HIDDEN) {
-      st = dso_error(err, DSO_ERR_INPUT, "%s: estimator.hidden: expected an array of 1 to %d "
-                     "layer sizes, got %s", file, DSO_POLICY_MAX_HIDDEN,
-                     cJSON_IsArray(hidden) ? "a longer or empty array" : dso_json_type_name(hidden));
-    }
-    for (int i = 0; i < n && !st; i++) {
-      const cJSON* v = cJSON_GetArrayItem(hidden, i);
-      if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < 1 ||
-          v->valuedouble > 4096) {
-        st = dso_error(err, DSO_ERR_INPUT, "%s: estimator.hidden[%d]: expected an integer in "
-                       "[1, 4096]", file, i);
-      } else {
-        t.corrector.hidden[i] = (int)v->valuedouble;
-      }
-    }
-    t.corrector.nhidden = n;
-  }
-  if (!st) st = get_num(&seed, root, "seed", 0, 0, 9007199254740992.0, 1, file, err);
-  if (!st) st = get_num(&t.corrector.init_scale_out, root, "init_scale_out", 0, 0, INFINITY, 0,
-                        file, err);
-  if (!st) st = get_num(&t.weight_std, root, "weight_std", 0, 0, INFINITY, 0, file, err);
-  if (!st) st = get_num(&max_iter, root, "max_iter", 0, 0, 1e9, 1, file, err);
-  if (!st) st = get_num(&t.lambda0, root, "lambda0", 0, 1, INFINITY, 0, file, err);
-  if (!st) st = get_num(&t.tol, root, "tol", 0, 0, INFINITY, 0, file, err);
-  if (!st) st = dso_json_bool(&t.compare_ekf, root, "compare_ekf", file, "estimator", err);
-  if (!st) st = get_std_map(t.sensor_std, cJSON_GetObjectItemCaseSensitive(root, "sensor_std"),
-                            m, mjOBJ_SENSOR, "sensor_std", file, err);
-  if (!st) st = get_std_map(t.process_std, cJSON_GetObjectItemCaseSensitive(root, "process_std"),
-                            m, mjOBJ_ACTUATOR, "process_std", file, err);
-  cJSON_Delete(root);
-  if (st) {
-    dso_estimfit_settings_free(s);  // no arrays on failure: nothing for the caller to free
-    return st;
-  }
-  t.corrector.seed = (uint64_t)seed;
-  t.max_iter = (int)max_iter;
-  *s = t;
-  return DSO_OK;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -38,8 +38,9 @@
 extern "C" {
 #endif
 
-// Settings (OSQP style): dso_estimfit_settings_default or _from_json, then change fields; free
-// the arrays with dso_estimfit_settings_free.
+// Settings (OSQP style): dso_estimfit_settings_default (or read a task's "estimator" section:
+// config/estimator_section.h; a loaded task holds them, task.h), then change fields; free the
+// arrays with dso_estimfit_settings_free.
 typedef struct dsoEstimFitSettings_ {
   dsoCorrectorSettings corrector;  // kind and network (default: gain)
   int max_iter;       // LM iterations of the caller's loop (default 30)
@@ -63,16 +64,6 @@ dsoStatus dso_estimfit_settings_default(dsoEstimFitSettings* s, const mjModel* m
 
 // Frees the arrays of s (s may be NULL).
 void dso_estimfit_settings_free(dsoEstimFitSettings* s);
-
-// Reads a task's "estimator" object (JSON text; NULL: defaults) into s, first set to the defaults:
-//   {"corrector": "gain" | "mlp", "hidden": [16] (mlp), "seed": 1 (mlp),
-//    "init_scale_out": 0.01 (mlp), "weight_std": 0.1 (mlp), "max_iter": 30, "lambda0": 1e-3, "tol": 1e-10,
-//    "sensor_std": {"sensor": σ or [σ per component]}, "process_std": {"actuator": σ},
-//    "compare_ekf": true}
-// Unknown keys are errors that list the valid ones; every error names file and "estimator.key".
-// On failure s holds no arrays (nothing to free).
-dsoStatus dso_estimfit_settings_from_json(dsoEstimFitSettings* s, const mjModel* m,
-                                          const char* json_text, const char* file, dsoError* err);
 
 // Progress of a fit.
 typedef struct dsoEstimFitReport_ {
