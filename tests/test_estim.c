@@ -296,12 +296,51 @@ static void test_input_errors(void** state) {
   mj_deleteModel(m);
 }
 
+// the "estimator" section is read at load into typed settings for the task's model
+// (config/estimator_section.h), held as task->estimator; a sensor the model lacks stops the load
+static void test_task_section(void** state) {
+  (void)state;
+  dsoError err = {0};
+  dsoTask* t = dso_task_load_flags(DSO_SOURCE_DIR "/tasks/pendulum_estim.json",
+                                   DSO_TASK_SKIP_DATA, &err);
+  if (!t) fprintf(stderr, "%s\n", err.msg);
+  assert_non_null(t);
+  const dsoEstimFitSettings* es = t->estimator;
+  assert_non_null(es);
+  assert_int_equal(es->corrector.kind, DSO_CORRECTOR_MLP);
+  assert_int_equal(es->corrector.nhidden, 1);
+  assert_int_equal(es->corrector.hidden[0], 16);
+  assert_int_equal(es->max_iter, 30);
+  assert_true(es->weight_std == 0.1 && es->compare_ekf);  // defaults
+  assert_int_equal(es->ns, t->model->nsensordata);
+  assert_int_equal(es->nu, t->model->nu);
+  assert_true(isnan(es->sensor_std[0]) && isnan(es->process_std[1]));
+  assert_null(t->fit);
+  assert_null(t->train);
+  dso_task_free(t);
+
+  char path[1024], text[1024];
+  int fd = dso_test_mkstemps(path, sizeof(path), "estim_task", ".json");
+  assert_true(fd >= 0);
+  snprintf(text, sizeof(text), "{\"model\": \"%s/models/pendulum_noisy.xml\", \"estimator\": "
+           "{\"sensor_std\": {\"hinge_vel\": 0.1}}}", DSO_SOURCE_DIR);
+  assert_int_equal(write(fd, text, strlen(text)), (long)strlen(text));
+  close(fd);
+  assert_null(dso_task_load(path, &err));
+  char expect[2048];
+  snprintf(expect, sizeof(expect), "%s: estimator.sensor_std.hinge_vel: no sensor of that name; "
+           "valid: hinge_pos", path);
+  assert_string_equal(err.msg, expect);
+  remove(path);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_riccati_textbook),
       cmocka_unit_test(test_riccati_errors),
       cmocka_unit_test(test_learned_gain_reaches_kalman),
       cmocka_unit_test(test_input_errors),
+      cmocka_unit_test(test_task_section),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -185,6 +185,29 @@ static void test_truth_and_wrong_theta(void** state) {
                       "whole");
   assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(root, "episodes")), 2);
   cJSON_Delete(root);
+  // dso evaluate -o: the same text with the task, the values file and the timestep after it
+  char* plain = dso_eval_json(ev, NULL);
+  char* report = dso_eval_report_json(ev, "t.json", "v.json", 0.002, NULL);
+  root = cJSON_Parse(report);
+  assert_non_null(root);
+  assert_string_equal(cJSON_GetObjectItem(root, "task")->valuestring, "t.json");
+  assert_string_equal(cJSON_GetObjectItem(root, "values")->valuestring, "v.json");
+  assert_true(cJSON_GetObjectItem(root, "timestep")->valuedouble == 0.002);
+  cJSON_DeleteItemFromObject(root, "task");
+  cJSON_DeleteItemFromObject(root, "values");
+  cJSON_DeleteItemFromObject(root, "timestep");
+  char* back = cJSON_Print(root);
+  assert_string_equal(back, plain);
+  cJSON_Delete(root);
+  free(back);
+  free(report);
+  report = dso_eval_report_json(ev, "t.json", NULL, 0.002, NULL);
+  assert_non_null(strstr(report, "\"values\":\tnull"));
+  free(report);
+  report = dso_eval_report_json(ev, NULL, NULL, 0, NULL);  // nothing added
+  assert_string_equal(report, plain);
+  free(report);
+  free(plain);
   dso_eval_free(ev);
 
   // a validation episode restricts the evaluation to it, unless all_episodes

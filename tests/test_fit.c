@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "dso.h"
 #include "apps/fit.h"
 #include "config/fit_section.h"
@@ -393,6 +395,74 @@ static void test_settings(void** state) {
   expect_bad("{\"jacobian\": 1}", "fit.jacobian");
   expect_bad("[1, 2]", "object");
   expect_bad("{\"window\": 10", "task.json");
+}
+
+// writes text into a new task file under the build folder; its path into path (len bytes)
+static void write_task(char* path, size_t len, const char* text) {
+  int fd = dso_test_mkstemps(path, len, "fit_task", ".json");
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, text, strlen(text)), (long)strlen(text));
+  close(fd);
+}
+
+// the "fit" section is read at load into typed settings (config/fit_section.h): task->fit, and
+// its "inverse_dynamics" into task->invdyn, which task->fit->invdyn points at; a bad value stops
+// the load with the message of the section's reader
+static void test_task_sections(void** state) {
+  (void)state;
+  dsoError err = {0};
+  dsoTask* t = dso_task_load_flags(DSO_SOURCE_DIR "/tasks/arm_sysid.json", DSO_TASK_SKIP_DATA,
+                                   &err);
+  assert_non_null(t);
+  assert_non_null(t->fit);
+  assert_int_equal(t->fit->window, 100);
+  assert_int_equal(t->fit->max_iter, 30);
+  assert_true(t->fit->lambda0 == 1e-3 && t->fit->qpos_scale == 0.01 && t->fit->sensors);
+  assert_null(t->fit->invdyn);
+  assert_null(t->invdyn);
+  assert_null(t->train);
+  assert_null(t->estimator);
+  dso_task_free(t);
+  t = dso_task_load_flags(DSO_SOURCE_DIR "/tasks/arm7_invdyn.json", DSO_TASK_SKIP_DATA, &err);
+  assert_non_null(t);
+  assert_int_equal(t->fit->max_iter, 20);
+  assert_non_null(t->invdyn);
+  assert_ptr_equal(t->fit->invdyn, t->invdyn);
+  assert_true(t->invdyn->cutoff == 10 && t->invdyn->stride == 2 && t->invdyn->min_speed == 0.3);
+  assert_int_equal(t->invdyn->order, 4);  // the default
+  assert_int_equal(t->invdyn->nv, t->model->nv);
+  assert_true(t->invdyn->torque_scale[0] == 1 && t->invdyn->torque_scale[4] == 0.25);
+  dso_task_free(t);
+
+  const char* bad[][2] = {
+      {"{\"inverse_dynamics\": {\"torque_scale\": {\"joint2\": 0}}}",
+       "fit.inverse_dynamics.torque_scale.joint2: expected a number > 0, got 0"},
+      {"{\"window\": 0}", "fit.window: expected an integer in [1, 1e+09], got 0"},
+      {"[1]", "fit: expected an object, got an array"},
+  };
+  for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+    char path[1024], text[1024];
+    snprintf(text, sizeof(text), "{\"model\": \"%s/models/arm7.xml\", \"fit\": %s}",
+             DSO_SOURCE_DIR, bad[k][0]);
+    write_task(path, sizeof(path), text);
+    dsoError e1 = {0}, e2 = {0};
+    assert_null(dso_task_load(path, &e1));
+    assert_int_equal(e1.code, DSO_ERR_INPUT);
+    char expect[2048];
+    snprintf(expect, sizeof(expect), "%s: %s", path, bad[k][1]);
+    assert_string_equal(e1.msg, expect);
+    // the text readers say the same of the section alone
+    mjModel* m = load_model("arm7.xml");
+    dsoFitSettings fs;
+    dsoInvdynSettings is;
+    dsoStatus st = dso_fit_settings_from_json(&fs, bad[k][0], path, &e2);
+    if (!st) st = dso_invdyn_settings_from_json(&is, NULL, m, bad[k][0], path, &e2);
+    if (!st) dso_invdyn_settings_free(&is);
+    assert_int_equal(st, DSO_ERR_INPUT);
+    assert_string_equal(e2.msg, expect);
+    mj_deleteModel(m);
+    remove(path);
+  }
 }
 
 static void test_create_errors(void** state) {
@@ -854,6 +924,7 @@ int main(void) {
       cmocka_unit_test(test_calibration),
       cmocka_unit_test(test_real_pendulum),
       cmocka_unit_test(test_settings),
+      cmocka_unit_test(test_task_sections),
       cmocka_unit_test(test_create_errors),
       cmocka_unit_test(test_threads_bitwise),
       cmocka_unit_test(test_simulate_episode),

@@ -579,6 +579,34 @@ static void test_score_route(void** state) {
   dso_task_free(design);
 }
 
+// the "train" section is read at load into typed settings (config/train_section.h), held by the
+// task as task->train (NULL without the section); absent keys keep the defaults
+static void test_task_section(void** state) {
+  (void)state;
+  dsoError err = {0};
+  dsoTask* t = dso_task_load_flags(DSO_SOURCE_DIR "/tasks/cartpole_swingup_score.json",
+                                   DSO_TASK_SKIP_DATA, &err);
+  if (!t) fprintf(stderr, "%s\n", err.msg);
+  assert_non_null(t);
+  assert_non_null(t->train);
+  assert_int_equal(t->train->max_iter, 1000);
+  assert_true(t->train->lr == 0.01 && t->train->clip == 0.2);
+  assert_int_equal(t->train->gradient, DSO_TRAIN_SCORE);
+  assert_int_equal(t->train->epochs, 10);
+  assert_int_equal(t->train->optimizer, DSO_TRAIN_ADAM);  // the default
+  assert_true(t->train->beta2 == 0.999);
+  assert_null(t->fit);
+  assert_null(t->estimator);
+  assert_int_equal(dso_train_settings_check(t->train, t->path, &err), DSO_OK);
+  dso_task_free(t);
+  // the typed check names the key and the file
+  dsoTrainSettings s;
+  dso_train_settings_default(&s);
+  s.beta1 = 1;
+  assert_int_equal(dso_train_settings_check(&s, "x.json", &err), DSO_ERR_INPUT);
+  assert_string_equal(err.msg, "x.json: train.beta1: expected a number in [0, 1), got 1");
+}
+
 static void test_settings_json(void** state) {
   (void)state;
   dsoTrainSettings s;
@@ -668,6 +696,7 @@ static void test_settings_json(void** state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_settings_json),
+      cmocka_unit_test(test_task_section),
       cmocka_unit_test(test_checkpoint_resume),
       cmocka_unit_test(test_refused_steps),
       cmocka_unit_test(test_proximal_schedule),
