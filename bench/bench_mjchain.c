@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "dso.h"
+#include "config/cost_json.h"
 
 static double now(void) {
   struct timespec ts;

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "dso.h"
+#include "config/cost_json.h"
 #include "apps/train.h"
 
 static double now(void) {

@@ -32,7 +32,7 @@
 
 #include <cmocka.h>
 
-#include "apps/task.h"
+#include "config/task.h"
 #include "mujoco/theta.h"
 #include "apps/train.h"
 

@@ -22,7 +22,7 @@
 #include "mujoco/clone.h"
 #include "mujoco/dataset.h"
 #include "apps/simulate.h"
-#include "apps/task.h"
+#include "config/task.h"
 #include "mujoco/theta.h"
 #include "apps/train.h"
 #include "config/train_section.h"

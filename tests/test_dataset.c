@@ -20,6 +20,7 @@
 
 #include "test_util.h"
 
+#include "config/dataset_json.h"
 #include "mujoco/dataset.h"
 #include "dso.h"
 #include "core/io.h"
@@ -611,8 +612,9 @@ static void test_spec(void** state) {
       "\"d\": {\"to\": \"ignore\"}}}}";
   cJSON* root = cJSON_Parse(task);
   dso_error_clear(&err);
-  assert_int_equal(dso_dataset_spec_from_json(&spec, cJSON_GetObjectItem(root, "data"),
-                                              "tasks", "tasks/t.json", "data", &err), DSO_OK);
+  dsoCfg ct = dso_cfg_ctx("tasks/t.json", "data", &err);
+  assert_int_equal(dso_cfg_read_dataset(&spec, cJSON_GetObjectItem(root, "data"), "tasks", &ct),
+                   DSO_OK);
   cJSON_Delete(root);
   assert_int_equal(spec.nfile, 1);
   assert_string_equal(spec.file[0], "tasks/rec.csv");
@@ -656,7 +658,8 @@ static void test_spec(void** state) {
     root = cJSON_Parse(bad[i][0]);
     assert_non_null(root);
     dso_error_clear(&err);
-    dsoStatus st = dso_dataset_spec_from_json(&spec, root, "", "t.json", "data", &err);
+    dsoCfg cb = dso_cfg_ctx("t.json", "data", &err);
+    dsoStatus st = dso_cfg_read_dataset(&spec, root, "", &cb);
     cJSON_Delete(root);
     if (st != DSO_ERR_INPUT || !strstr(err.msg, bad[i][1])) {
       print_error("json case %d: %s\n", (int)i, err.msg);
@@ -767,7 +770,8 @@ static dsoStatus load_json(dsoDataset** ds, const char* json, dsoError* err) {
   dso_dataset_spec_default(&spec);
   cJSON* root = cJSON_Parse(json);
   assert_non_null(root);
-  dsoStatus st = dso_dataset_spec_from_json(&spec, root, dir, "t.json", "data", err);
+  dsoCfg c = dso_cfg_ctx("t.json", "data", err);
+  dsoStatus st = dso_cfg_read_dataset(&spec, root, dir, &c);
   cJSON_Delete(root);
   if (!st) {
     st = dso_dataset_load(ds, g_model, &spec, err);

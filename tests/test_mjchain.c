@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "dso.h"
+#include "config/cost_json.h"
 #include "chain/grad.h"
 #include "mujoco/mjchain.h"
 #include "mujoco/policy.h"

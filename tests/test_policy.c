@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "config/policy_json.h"
 #include "mujoco/policy.h"
 
 //---------------------------------- allocation counter -------------------------------------------
@@ -658,6 +659,58 @@ static void test_settings_json(void** state) {
   dso_policy_settings_free(&s);
 }
 
+// settings written in C (no JSON) give the policy that the config layer reads from the
+// equivalent "policy" object: the same layout, initial θ_μ and output, bit for bit
+static void test_settings_typed(void** state) {
+  double shift[2] = {1, 2}, scale[2] = {0.5, 0.25};
+  dsoPolicySettings typed;
+  dso_policy_settings_default(&typed);
+  typed.kind = DSO_POLICY_MLP;
+  typed.nhidden = 3;
+  typed.hidden[0] = 6;
+  typed.hidden[1] = 5;
+  typed.hidden[2] = 4;
+  typed.seed = 7;
+  typed.init_scale_out = 0.1;
+  typed.input_shift = shift;
+  typed.ninput_shift = 2;
+  typed.input_scale = scale;
+  typed.ninput_scale = 2;
+  dsoPolicySettings read;
+  dsoError err = {0};
+  assert_int_equal(dso_policy_settings_from_json(
+                       &read, "{\"type\": \"mlp\", \"hidden\": [6, 5, 4], \"seed\": 7, "
+                       "\"init_scale_out\": 0.1, \"input_shift\": [1, 2], "
+                       "\"input_scale\": [0.5, 0.25]}", "task.json", "policy", &err),
+                   DSO_OK);
+  dsoPolicy* p[2] = {dso_policy_create(&typed, 2, 3, &err), dso_policy_create(&read, 2, 3, &err)};
+  dso_policy_settings_free(&read);
+  assert_non_null(p[0]);
+  assert_non_null(p[1]);
+  int np = dso_policy_np(p[0]);
+  assert_int_equal(np, dso_policy_np(p[1]));
+  assert_int_equal(np, 6 * 3 + 5 * 7 + 4 * 6 + 3 * 5);
+  double th[2][128], a[2][3], s[2] = {0.3, -1.2};
+  assert_true(np <= 128);
+  dsoThetaEntry e[2][128];
+  for (int k = 0; k < 2; k++) {
+    dso_policy_init(th[k], p[k]);
+    assert_int_equal(dso_policy_entries(e[k], 128, p[k]), np);
+    dsoPolicyWork* w = dso_policy_work_create(p[k], &err);
+    assert_non_null(w);
+    dso_policy_forward(a[k], NULL, p[k], w, s, NULL, th[k]);
+    dso_policy_work_free(w);
+  }
+  assert_memory_equal(th[0], th[1], sizeof(double) * (size_t)np);
+  assert_memory_equal(a[0], a[1], sizeof(a[0]));
+  for (int i = 0; i < np; i++) {
+    assert_string_equal(e[0][i].name, e[1][i].name);
+  }
+  assert_true(a[0][0] != 0);
+  dso_policy_free(p[0]);
+  dso_policy_free(p[1]);
+}
+
 static void test_settings_json_bad(void** state) {
   static const struct {
     const char* json;
@@ -757,6 +810,7 @@ int main(void) {
       cmocka_unit_test(test_initializer),        cmocka_unit_test(test_normalization),
       cmocka_unit_test(test_create_errors),      cmocka_unit_test(test_settings_json),
       cmocka_unit_test(test_settings_json_bad),  cmocka_unit_test(test_no_allocation),
+      cmocka_unit_test(test_settings_typed),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

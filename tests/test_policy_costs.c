@@ -25,7 +25,7 @@
 #include "dso.h"
 #include "mujoco/mjchain.h"
 #include "chain/rollout.h"
-#include "apps/task.h"
+#include "config/task.h"
 #include "run_cli.h"
 
 static char g_dir[1024];

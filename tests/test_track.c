@@ -31,7 +31,7 @@
 #include "chain/grad.h"
 #include "mujoco/mjchain.h"
 #include "chain/rollout.h"
-#include "apps/task.h"
+#include "config/task.h"
 #include "run_cli.h"
 #include "config/json.h"
 

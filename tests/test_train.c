@@ -21,7 +21,7 @@
 #include "dso.h"
 #include "mujoco/mjchain.h"
 #include "chain/rollout.h"
-#include "apps/task.h"
+#include "config/task.h"
 #include "mujoco/theta.h"
 #include "apps/train.h"
 #include "config/train_section.h"

@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #include "core/error.h"
-#include "apps/task.h"
+#include "config/task.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -23,7 +23,7 @@
 
 #include "mujoco/dataset.h"
 #include "core/error.h"
-#include "apps/task.h"
+#include "config/task.h"
 
 #ifdef __cplusplus
 extern "C" {

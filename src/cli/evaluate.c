@@ -11,7 +11,7 @@
 #include "mujoco/dataset.h"
 #include "apps/evaluate.h"
 #include "core/io.h"
-#include "apps/task.h"
+#include "config/task.h"
 
 #define DSO_EVAL_MAX_DATA 256
 

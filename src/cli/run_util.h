@@ -7,7 +7,7 @@
 
 #include "core/error.h"
 #include "apps/run.h"
-#include "apps/task.h"
+#include "config/task.h"
 
 // Monotonic wall-clock time in seconds.
 double dso_cli_now(void);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "config/json.h"
+#include "config/theta_json.h"
 
 // a value that dso run identified at a bound may print a rounding step outside it (exp(log(lo))
 // < lo): within 1e-12 relative of a bound it is taken at the bound (just inside under the bounded

@@ -5,8 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config/json.h"
-
 static const char* kTermNames[DSO_NTERM] = {"quadratic", "site_distance", "upright", "velocity",
                                             "effort",    "kl",            "entropy", "proximal",
                                             "track"};
@@ -28,232 +26,163 @@ void dso_cost_free(dsoCost* cost) {
   free(cost);
 }
 
-static dsoStatus vec3(double* out, const cJSON* node, const char* file, const char* path,
-                      const char* key, dsoError* err) {
-  const cJSON* v = cJSON_GetObjectItemCaseSensitive(node, key);
-  if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != 3) {
-    return dso_error(err, DSO_ERR_INPUT, "%s: %s.%s: expected an array of 3 numbers, got %s", file,
-                     path, key, dso_json_type_name(v));
-  }
-  for (int k = 0; k < 3; k++) {
-    const cJSON* x = cJSON_GetArrayItem(v, k);
-    if (!cJSON_IsNumber(x) || !isfinite(x->valuedouble)) {
-      return dso_error(err, DSO_ERR_INPUT, "%s: %s.%s[%d]: expected a finite number", file, path,
-                       key, k);
-    }
-    out[k] = x->valuedouble;
-  }
-  return DSO_OK;
+const char* dso_cost_term_name(dsoTermKind kind) {
+  return ((int)kind >= 0 && (int)kind < DSO_NTERM) ? kTermNames[kind] : NULL;
 }
 
-static dsoStatus element(int* id, const mjModel* m, int obj, const char* key, const cJSON* node,
-                         const char* file, const char* path, dsoError* err) {
-  const char* name = NULL;
-  if (dso_json_string(&name, node, key, 1, file, path, err)) return err->code;
-  *id = mj_name2id(m, obj, name);
-  if (*id < 0) {
-    return dso_error(err, DSO_ERR_INPUT, "%s: %s.%s: the model has no %s named \"%s\"", file,
-                     path, key, key, name);
-  }
-  return DSO_OK;
-}
-
-// "std": σ̄ > 0 for every actuator, a number or {"actuator": σ̄} naming all of them
-static dsoStatus passive_std(double* std, const mjModel* m, const cJSON* node, const char* file,
-                             const char* path, dsoError* err) {
-  const cJSON* v = cJSON_GetObjectItemCaseSensitive(node, "std");
-  if (cJSON_IsNumber(v)) {
-    if (!(isfinite(v->valuedouble) && v->valuedouble > 0)) {
-      return dso_error(err, DSO_ERR_INPUT, "%s: %s.std: expected a finite number > 0, got %g",
-                       file, path, v->valuedouble);
-    }
-    for (int i = 0; i < m->nu; i++) {
-      std[i] = v->valuedouble;
-    }
-    return DSO_OK;
-  }
-  if (!cJSON_IsObject(v)) {
-    return dso_error(err, DSO_ERR_INPUT, "%s: %s.std: expected a number > 0 or an object "
-                     "{\"actuator\": std}, got %s", file, path, dso_json_type_name(v));
-  }
-  for (const cJSON* it = v->child; it; it = it->next) {
-    int id = mj_name2id(m, mjOBJ_ACTUATOR, it->string);
-    if (id < 0) {
-      return dso_error(err, DSO_ERR_INPUT, "%s: %s.std.%s: the model has no actuator named "
-                       "\"%s\"", file, path, it->string, it->string);
-    }
-    if (!cJSON_IsNumber(it) || !(isfinite(it->valuedouble) && it->valuedouble > 0)) {
-      return dso_error(err, DSO_ERR_INPUT, "%s: %s.std.%s: expected a finite number > 0", file,
-                       path, it->string);
-    }
-    std[id] = it->valuedouble;
-  }
-  for (int i = 0; i < m->nu; i++) {
-    if (!(std[i] > 0)) {
-      const char* name = mj_id2name(m, mjOBJ_ACTUATOR, i);
-      return dso_error(err, DSO_ERR_INPUT, "%s: %s.std: no value for actuator \"%s\"; the "
-                       "passive noise needs every actuator (or one number for all)", file, path,
-                       name ? name : "(unnamed)");
-    }
-  }
-  return DSO_OK;
-}
-
-static dsoStatus parse_term(dsoCostTerm* t, dsoCost* cost, const mjModel* m, const cJSON* node,
-                            const char* file, const char* path, dsoError* err) {
-  static const char* const common[] = {"term", "weight", NULL};
-  static const char* const quad[] = {"term", "weight", "qpos", "qpos_weight", "qvel_weight", NULL};
-  static const char* const site[] = {"term", "weight", "site", "target", NULL};
-  static const char* const up[] = {"term", "weight", "body", "axis", NULL};
-  static const char* const vel[] = {"term", "weight", "joint", "target", NULL};
-  static const char* const eff[] = {"term", "weight", "action", NULL};
-  static const char* const kl[] = {"term", "weight", "std", NULL};
-  static const char* const track[] = {"term", "weight", "qpos_weight", "qvel_weight", "window",
-                                      "windows", NULL};
-  t->id = -1;
+void dso_cost_term_default(dsoCostTermSpec* t, dsoTermKind kind) {
+  memset(t, 0, sizeof(*t));
+  t->kind = kind;
   t->weight = 1.0;
-  const char* kind = NULL;
-  if (!cJSON_IsObject(node)) {
-    return dso_error(err, DSO_ERR_INPUT, "%s: %s: expected a cost term object, got %s", file,
-                     path, dso_json_type_name(node));
+  t->id = -1;
+  if (kind == DSO_TERM_UPRIGHT) {
+    t->target[2] = 1;
   }
-  if (dso_json_string(&kind, node, "term", 1, file, path, err)) return err->code;
-  int k = 0;
-  while (k < DSO_NTERM && strcmp(kTermNames[k], kind)) {
-    k++;
+}
+
+// checks that v (n) is finite and, with nonneg, >= 0; where names the array
+static dsoStatus check_array(const double* v, int n, int nonneg, int i, const char* kind,
+                             const char* where, dsoError* err) {
+  for (int k = 0; v && k < n; k++) {
+    if (!isfinite(v[k]) || (nonneg && v[k] < 0)) {
+      return dso_error(err, DSO_ERR_INPUT, "cost term %d (%s): %s[%d] = %g, expected a finite "
+                       "number%s", i, kind, where, k, v[k],
+                       nonneg ? " >= 0" : "");
+    }
   }
-  if (k == DSO_NTERM) {
-    return dso_error(err, DSO_ERR_INPUT,
-                     "%s: %s.term: unknown term \"%s\"; valid: quadratic, site_distance, upright, "
-                     "velocity, effort, kl, entropy, proximal, track", file, path, kind);
+  return DSO_OK;
+}
+
+// copies v (n; NULL: all fill) into a new array of n + 1 doubles
+static double* copy_array(const double* v, const double* fill, int n) {
+  double* out = (double*)calloc((size_t)n + 1, sizeof(double));
+  if (out && v) {
+    memcpy(out, v, sizeof(double) * (size_t)n);
+  } else if (out && fill) {
+    memcpy(out, fill, sizeof(double) * (size_t)n);
   }
-  t->kind = (dsoTermKind)k;
-  const char* const* keys = t->kind == DSO_TERM_QUADRATIC       ? quad
-                            : t->kind == DSO_TERM_SITE_DISTANCE ? site
-                            : t->kind == DSO_TERM_UPRIGHT       ? up
-                            : t->kind == DSO_TERM_VELOCITY      ? vel
-                            : t->kind == DSO_TERM_EFFORT        ? eff
-                            : t->kind == DSO_TERM_KL            ? kl
-                            : t->kind == DSO_TERM_TRACK         ? track
-                                                                : common;
-  if (dso_json_check_object(node, keys, file, path, err)) return err->code;
-  if (dso_json_number(&t->weight, NULL, node, "weight", 0, file, path, err)) return err->code;
-  if (!(t->weight >= 0)) {
-    return dso_error(err, DSO_ERR_INPUT, "%s: %s.weight: expected a number >= 0, got %g", file,
-                     path, t->weight);
+  return out;
+}
+
+// checks spec (term i of the cost) and fills t from it; allocations are owned by t
+static dsoStatus make_term(dsoCostTerm* t, dsoCost* cost, const mjModel* m,
+                           const dsoCostTermSpec* spec, int i, dsoError* err) {
+  t->id = -1;
+  if ((int)spec->kind < 0 || (int)spec->kind >= DSO_NTERM) {
+    return dso_error(err, DSO_ERR_INPUT, "cost term %d: unknown kind %d", i, (int)spec->kind);
   }
-  char sub[256];
-  switch (t->kind) {
-    case DSO_TERM_QUADRATIC: {
-      t->qref = (double*)calloc((size_t)m->nq + 1, sizeof(double));
-      t->wq = (double*)calloc((size_t)m->nv + 1, sizeof(double));
-      t->wv = (double*)calloc((size_t)m->nv + 1, sizeof(double));
-      if (!t->qref || !t->wq || !t->wv) {
-        return dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", file);
+  t->kind = spec->kind;
+  const char* name = kTermNames[t->kind];
+  if (!isfinite(spec->weight) || spec->weight < 0) {
+    return dso_error(err, DSO_ERR_INPUT, "cost term %d (%s): weight %g, expected a finite "
+                     "number >= 0", i, name, spec->weight);
+  }
+  t->weight = spec->weight;
+  int nfinite = t->kind == DSO_TERM_VELOCITY ? 1 : 3;
+  if (t->kind == DSO_TERM_SITE_DISTANCE || t->kind == DSO_TERM_UPRIGHT ||
+      t->kind == DSO_TERM_VELOCITY) {
+    for (int k = 0; k < nfinite; k++) {
+      if (!isfinite(spec->target[k])) {
+        return dso_error(err, DSO_ERR_INPUT, "cost term %d (%s): %s[%d] = %g, expected a finite "
+                         "number", i, name, t->kind == DSO_TERM_UPRIGHT ? "axis" : "target", k,
+                         spec->target[k]);
       }
-      mju_copy(t->qref, m->qpos0, m->nq);
-      const char* keys3[] = {"qpos", "qpos_weight", "qvel_weight"};
-      double* outs[] = {t->qref, t->wq, t->wv};
-      for (int i = 0; i < 3; i++) {
-        const cJSON* v = cJSON_GetObjectItemCaseSensitive(node, keys3[i]);
-        snprintf(sub, sizeof(sub), "%s.%s", path, keys3[i]);
-        if (v && dso_json_joint_values(outs[i], i == 0, i > 0, m, v, file, sub, err)) {
-          return err->code;
+    }
+  }
+  switch (t->kind) {
+    case DSO_TERM_QUADRATIC:
+    case DSO_TERM_TRACK: {
+      int quad = t->kind == DSO_TERM_QUADRATIC;
+      if (!quad && cost->track >= 0) {
+        return dso_error(err, DSO_ERR_INPUT, "cost term %d (track): a second track term; the cost "
+                         "takes at most one (term %d is one)", i, cost->track);
+      }
+      if ((quad && check_array(spec->qref, m->nq, 0, i, name, "qref", err)) ||
+          check_array(spec->wq, m->nv, 1, i, name, "wq", err) ||
+          check_array(spec->wv, m->nv, 1, i, name, "wv", err)) {
+        return err->code;
+      }
+      if (quad && !(t->qref = copy_array(spec->qref, m->qpos0, m->nq))) {
+        return dso_error(err, DSO_ERR_MEMORY, "cost term %d (%s): out of memory", i, name);
+      }
+      t->wq = copy_array(spec->wq, NULL, m->nv);
+      t->wv = copy_array(spec->wv, NULL, m->nv);
+      if (!t->wq || !t->wv) {
+        return dso_error(err, DSO_ERR_MEMORY, "cost term %d (%s): out of memory", i, name);
+      }
+      if (!quad) {
+        if (spec->window < 0) {
+          return dso_error(err, DSO_ERR_INPUT, "cost term %d (track): window %d, expected an "
+                           "integer >= 0 (samples per window; 0: whole episodes)", i,
+                           spec->window);
         }
+        t->window = spec->window;
+        t->random = spec->random != 0;
+        cost->track = i;
       }
       break;
     }
     case DSO_TERM_SITE_DISTANCE:
-      if (element(&t->id, m, mjOBJ_SITE, "site", node, file, path, err)) return err->code;
-      if (vec3(t->target, node, file, path, "target", err)) return err->code;
+      if (spec->id < 0 || spec->id >= m->nsite) {
+        return dso_error(err, DSO_ERR_INPUT, "cost term %d (%s): site id %d, expected 0 to %d", i,
+                         name, spec->id, m->nsite - 1);
+      }
+      t->id = spec->id;
+      mju_copy3(t->target, spec->target);
       cost->kinematics = 1;
       break;
     case DSO_TERM_UPRIGHT: {
-      if (element(&t->id, m, mjOBJ_BODY, "body", node, file, path, err)) return err->code;
-      t->target[2] = 1;
-      if (cJSON_GetObjectItemCaseSensitive(node, "axis") &&
-          vec3(t->target, node, file, path, "axis", err)) {
-        return err->code;
+      if (spec->id < 0 || spec->id >= m->nbody) {
+        return dso_error(err, DSO_ERR_INPUT, "cost term %d (%s): body id %d, expected 0 to %d", i,
+                         name, spec->id, m->nbody - 1);
       }
-      double n = mju_norm3(t->target);
-      if (!(n > 0)) {
-        return dso_error(err, DSO_ERR_INPUT, "%s: %s.axis: expected a nonzero vector", file, path);
+      double n = mju_norm3(spec->target);
+      if (!(n > 0) || !isfinite(n)) {
+        return dso_error(err, DSO_ERR_INPUT, "cost term %d (%s): axis: expected a nonzero "
+                         "vector", i, name);
       }
-      mju_scl3(t->target, t->target, 1.0 / n);
+      t->id = spec->id;
+      mju_scl3(t->target, spec->target, 1.0 / n);
       cost->kinematics = 1;
       break;
     }
     case DSO_TERM_VELOCITY: {
-      int j = -1;
-      if (element(&j, m, mjOBJ_JOINT, "joint", node, file, path, err)) return err->code;
+      int j = spec->id;
+      if (j < 0 || j >= m->njnt) {
+        return dso_error(err, DSO_ERR_INPUT, "cost term %d (%s): joint id %d, expected 0 to %d",
+                         i, name, j, m->njnt - 1);
+      }
       if (m->jnt_type[j] != mjJNT_HINGE && m->jnt_type[j] != mjJNT_SLIDE) {
-        return dso_error(err, DSO_ERR_INPUT, "%s: %s.joint: only hinge and slide joints", file,
-                         path);
+        return dso_error(err, DSO_ERR_INPUT, "cost term %d (%s): joint %d: only hinge and slide "
+                         "joints", i, name, j);
       }
       t->id = m->jnt_dofadr[j];
-      if (dso_json_number(&t->target[0], NULL, node, "target", 1, file, path, err)) {
-        return err->code;
-      }
+      t->target[0] = spec->target[0];
       break;
     }
-    case DSO_TERM_EFFORT: {
-      const char* action = "applied";
-      if (dso_json_string(&action, node, "action", 0, file, path, err)) return err->code;
-      if (strcmp(action, "applied") && strcmp(action, "mean")) {
-        return dso_error(err, DSO_ERR_INPUT, "%s: %s.action: expected \"applied\" or \"mean\", "
-                         "got \"%s\"", file, path, action);
-      }
-      t->mean = !strcmp(action, "mean");
+    case DSO_TERM_EFFORT:
+      t->mean = spec->mean != 0;
       cost->policy |= t->mean;
       break;
-    }
     case DSO_TERM_KL:
-      t->std = (double*)calloc((size_t)m->nu + 1, sizeof(double));
-      if (!t->std) {
-        return dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", file);
+      if (!spec->std) {
+        return dso_error(err, DSO_ERR_INPUT, "cost term %d (kl): std: the passive noise std of "
+                         "every actuator is required", i);
       }
-      if (passive_std(t->std, m, node, file, path, err)) return err->code;
+      for (int k = 0; k < m->nu; k++) {
+        if (!isfinite(spec->std[k]) || !(spec->std[k] > 0)) {
+          return dso_error(err, DSO_ERR_INPUT, "cost term %d (kl): std[%d] = %g, expected a "
+                           "finite number > 0", i, k, spec->std[k]);
+        }
+      }
+      if (!(t->std = copy_array(spec->std, NULL, m->nu))) {
+        return dso_error(err, DSO_ERR_MEMORY, "cost term %d (%s): out of memory", i, name);
+      }
       cost->policy = cost->noise = 1;
       break;
     case DSO_TERM_ENTROPY:
       cost->policy = cost->noise = 1;
       break;
-    case DSO_TERM_TRACK: {
-      if (cost->track >= 0) {
-        return dso_error(err, DSO_ERR_INPUT, "%s: %s: a second track term; the cost takes at "
-                         "most one (it already has cost[%d])", file, path, cost->track);
-      }
-      t->wq = (double*)calloc((size_t)m->nv + 1, sizeof(double));
-      t->wv = (double*)calloc((size_t)m->nv + 1, sizeof(double));
-      if (!t->wq || !t->wv) {
-        return dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", file);
-      }
-      const char* keys2[] = {"qpos_weight", "qvel_weight"};
-      double* outs[] = {t->wq, t->wv};
-      for (int i = 0; i < 2; i++) {
-        const cJSON* v = cJSON_GetObjectItemCaseSensitive(node, keys2[i]);
-        snprintf(sub, sizeof(sub), "%s.%s", path, keys2[i]);
-        if (v && dso_json_joint_values(outs[i], 0, 1, m, v, file, sub, err)) return err->code;
-      }
-      double win = 0;
-      if (dso_json_number(&win, NULL, node, "window", 0, file, path, err)) return err->code;
-      if (!(win >= 0 && win <= 1e9 && win == floor(win))) {
-        return dso_error(err, DSO_ERR_INPUT, "%s: %s.window: expected an integer >= 0 (samples "
-                         "per window; 0: whole episodes), got %g", file, path, win);
-      }
-      t->window = (int)win;
-      const char* mode = "cycle";
-      if (dso_json_string(&mode, node, "windows", 0, file, path, err)) return err->code;
-      if (strcmp(mode, "cycle") && strcmp(mode, "random")) {
-        return dso_error(err, DSO_ERR_INPUT, "%s: %s.windows: expected \"cycle\" or "
-                         "\"random\", got \"%s\"", file, path, mode);
-      }
-      t->random = !strcmp(mode, "random");
-      // the term's index: the caller's path ends in [i]
-      const char* br = strrchr(path, '[');
-      cost->track = br ? atoi(br + 1) : 0;
-      break;
-    }
     case DSO_TERM_PROXIMAL:
       cost->policy = cost->noise = cost->reference = 1;
       break;
@@ -262,40 +191,31 @@ static dsoStatus parse_term(dsoCostTerm* t, dsoCost* cost, const mjModel* m, con
   return DSO_OK;
 }
 
-dsoCost* dso_cost_from_json(const mjModel* m, const char* json_text, const char* file,
-                            const char* path, dsoError* err) {
+dsoCost* dso_cost_create(const mjModel* m, const dsoCostTermSpec* terms, int nterm,
+                         dsoError* err) {
   dsoError local = {0};
   err = err ? err : &local;
-  cJSON* root = dso_json_parse(json_text, file, err);
-  if (!root) {
+  if (!m || nterm < 0 || (nterm > 0 && !terms)) {
+    dso_error(err, DSO_ERR_INPUT, "cost: %s", !m ? "no model" : "invalid number of terms or no "
+              "terms array");
     return NULL;
   }
   dsoCost* cost = (dsoCost*)calloc(1, sizeof(dsoCost));
-  int n = cJSON_IsArray(root) ? cJSON_GetArraySize(root) : 0;
   if (cost) {
-    cost->term = (dsoCostTerm*)calloc((size_t)n + 1, sizeof(dsoCostTerm));
+    cost->term = (dsoCostTerm*)calloc((size_t)nterm + 1, sizeof(dsoCostTerm));
     cost->track = -1;
   }
   if (!cost || !cost->term) {
-    dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", file);
-  } else if (!cJSON_IsArray(root)) {
-    dso_error(err, DSO_ERR_INPUT, "%s: %s: expected an array of cost terms, got %s", file, path,
-              dso_json_type_name(root));
-  } else {
-    int i = 0;
-    for (const cJSON* it = root->child; it; it = it->next, i++) {
-      char sub[256];
-      snprintf(sub, sizeof(sub), "%s[%d]", path, i);
-      cost->nterm = i + 1;  // so that free releases a half-parsed term
-      if (parse_term(&cost->term[i], cost, m, it, file, sub, err)) {
-        break;
-      }
-    }
-  }
-  cJSON_Delete(root);
-  if (err->code) {
     dso_cost_free(cost);
+    dso_error(err, DSO_ERR_MEMORY, "cost: out of memory");
     return NULL;
+  }
+  for (int i = 0; i < nterm; i++) {
+    cost->nterm = i + 1;  // so that free releases a half-made term
+    if (make_term(&cost->term[i], cost, m, &terms[i], i, err)) {
+      dso_cost_free(cost);
+      return NULL;
+    }
   }
   return cost;
 }

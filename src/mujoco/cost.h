@@ -31,7 +31,8 @@
 // (tests/test_policy_costs.c computes both). p̄ must share θ_f with P: with another θ̄_f the
 // physics parts of the two chains have different supports and the KL is infinite.
 //
-// A task's "cost" is an array of terms, e.g.
+// Build a cost from typed term specs (dsoCostTermSpec, dso_cost_create). A task's "cost" is an
+// array of terms, read into those specs by the config layer (config/cost_json.h), e.g.
 //   [{"term": "quadratic", "weight": 1, "qpos": {"hinge": 3.14159}, "qpos_weight": {"hinge": 1},
 //     "qvel_weight": {"hinge": 0.1}},
 //    {"term": "site_distance", "weight": 2, "site": "tip", "target": [0, 0, 1.2]},
@@ -115,10 +116,43 @@ typedef struct dsoCostPolicy_ {
   const double* sigma_old;  // reference std (> 0); may be NULL without proximal terms
 } dsoCostPolicy;
 
-// Parses a cost (JSON array of terms, as text) against model m; file and path name it in errors.
-// Returns NULL with err set on failure.
-dsoCost* dso_cost_from_json(const mjModel* m, const char* json_text, const char* file,
-                            const char* path, dsoError* err);
+// One term as a caller gives it to dso_cost_create: typed values, model elements by id. Fill with
+// dso_cost_term_default, then change the fields the kind reads. Arrays are borrowed (create
+// copies them).
+typedef struct dsoCostTermSpec_ {
+  dsoTermKind kind;
+  double weight;         // finite, >= 0 (default 1)
+  int id;                // site_distance: site id; upright: body id; velocity: joint id (hinge or
+                         // slide); unused by the other kinds (default -1)
+  double target[3];      // site_distance: target position (world, m); upright: the body axis in
+                         // the body's frame, nonzero (normalized by create; default (0, 0, 1));
+                         // velocity: target[0], the target velocity of the joint's dof
+  const double* qref;    // (nq) quadratic: reference qpos, finite; NULL: the model's qpos0
+  const double* wq;      // (nv) quadratic, track: position-error weight per dof, finite and >= 0;
+                         // NULL: all 0
+  const double* wv;      // (nv) quadratic, track: velocity weight per dof, finite and >= 0; NULL:
+                         // all 0
+  int mean;              // effort: 1 reads the clipped policy mean (D-MDP), 0 the applied control
+                         // (default 0)
+  const double* std;     // (nu) kl: passive action noise std σ̄ per actuator, finite and > 0;
+                         // required
+  int window;            // track: samples per window >= 0, 0: whole episodes (default 0)
+  int random;            // track: 1 draws each rollout's window at random, 0 cycles (default 0)
+} dsoCostTermSpec;
+
+// Fills t with the defaults above for a term of the given kind.
+void dso_cost_term_default(dsoCostTermSpec* t, dsoTermKind kind);
+
+// Creates the sum of nterm >= 0 terms (terms may be NULL when nterm is 0) against model m. Checks
+// every value (errors name the term as "cost term i (kind)" and the field) and allows at most
+// one track term. Returns NULL with err set on failure. Free with dso_cost_free. A task's "cost"
+// array is read into terms by the config layer (config/cost_json.h).
+dsoCost* dso_cost_create(const mjModel* m, const dsoCostTermSpec* terms, int nterm,
+                         dsoError* err);
+
+// Name of a term kind as a task writes it ("quadratic", "site_distance", ...); NULL when kind is
+// out of range.
+const char* dso_cost_term_name(dsoTermKind kind);
 
 // Frees a cost; NULL is a no-op.
 void dso_cost_free(dsoCost* cost);

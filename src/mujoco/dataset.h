@@ -16,7 +16,7 @@
 // "file:line:column" (column = 1-based field number) with the column's name.
 //
 // A column map renames ("t_s" -> "time"), rescales (stored = scale * csv + offset) or ignores CSV
-// columns. In a task file the dataset is the "data" object:
+// columns. In a task file the dataset is the "data" object (read by config/dataset_json.h):
 //   "data": {
 //     "files": ["recording.csv"],                  // or one string; relative to the task's folder
 //     "columns": {"t_s": "time", "segment": "episode", "note": "ignore",
@@ -71,9 +71,6 @@
 extern "C" {
 #endif
 
-// cJSON's node type (cJSON.h), declared so that this header does not need cJSON's.
-struct cJSON;
-
 // Default limit on the size of one CSV file, in bytes (also the most dso reads from any file).
 #define DSO_DATASET_MAX_BYTES (64L << 20)
 
@@ -108,8 +105,9 @@ typedef struct dsoDataFile_ {
 // Value of dsoDatasetSpec.decimate: choose the filter from the sample spacing (see above).
 #define DSO_DECIMATE_AUTO 0
 
-// Dataset settings (OSQP style): fill with dso_dataset_spec_default or _from_json, change fields,
-// pass to dso_dataset_load; release the lists with dso_dataset_spec_clear.
+// Dataset settings (OSQP style): fill with dso_dataset_spec_default and the dso_dataset_spec_add_*
+// calls (or read a task's "data" object with config/dataset_json.h), change fields, pass to
+// dso_dataset_load; release the lists with dso_dataset_spec_clear.
 typedef struct dsoDatasetSpec_ {
   int nfile;              // files to read, in order (default none)
   char** file;            // (nfile) paths as they are opened (owned)
@@ -162,18 +160,6 @@ dsoStatus dso_dataset_spec_add_derived(dsoDatasetSpec* spec, int file, const cha
 // Removes every file and its options from spec, keeping the other settings (to read other
 // recordings with a task's column map and settings).
 void dso_dataset_spec_clear_files(dsoDatasetSpec* spec);
-
-// Reads a task's "data" object (format above) into spec, which is first set to the defaults.
-// base_dir is the task file's folder (files are relative to it); file and path (e.g. "data") name
-// node in messages. Unknown keys are errors listing the valid ones. On failure spec is cleared.
-dsoStatus dso_dataset_spec_from_json(dsoDatasetSpec* spec, const struct cJSON* node,
-                                     const char* base_dir, const char* file, const char* path,
-                                     dsoError* err);
-
-// Same as dso_dataset_spec_from_json for JSON text holding the "data" object; file names the text
-// in messages.
-dsoStatus dso_dataset_spec_parse(dsoDatasetSpec* spec, const char* json_text,
-                                 const char* base_dir, const char* file, dsoError* err);
 
 // Parts of the model state and input a dataset records.
 typedef enum dsoDataGroup_ {

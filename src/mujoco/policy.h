@@ -20,9 +20,8 @@
 // A dsoPolicy is fixed after creation and may be shared by threads; each thread evaluates it with
 // its own dsoPolicyWork. Evaluation (forward, Jacobians, vector-Jacobian products) never allocates.
 //
-// A task's "policy" object, read by dso_policy_settings_from_json:
-//   {"type": "linear" | "mlp" | "rnn", "hidden": [32, 32] (mlp), "units": 16 (rnn), "seed": 1,
-//    "init_scale_out": 0.01, "input_shift": [...], "input_scale": [...]}
+// Build one from typed settings (dsoPolicySettings below, then dso_policy_create); a task's
+// "policy" object is read into those settings by the config layer (config/policy_json.h).
 #ifndef DSO_POLICY_H
 #define DSO_POLICY_H
 
@@ -58,8 +57,8 @@ typedef struct dsoPolicySettings_ {
                                        // and >= 0 (default 0.01)
   int ninput_shift;                    // length of input_shift: 0 (none) or nin
   double* input_shift;                 // (ninput_shift) subtracted from s, or NULL (none);
-                                       // malloc'd by dso_policy_settings_from_json and then freed
-                                       // by dso_policy_settings_free
+                                       // malloc'd by the config reader (config/policy_json.h)
+                                       // and then freed by dso_policy_settings_free
   int ninput_scale;                    // length of input_scale: 0 (none) or nin
   double* input_scale;                 // (ninput_scale) multiplies s - shift, or NULL (ones);
                                        // ownership as input_shift
@@ -70,18 +69,9 @@ typedef struct dsoPolicySettings_ {
 // Fills s with the defaults above (no arrays).
 void dso_policy_settings_default(dsoPolicySettings* s);
 
-// Fills s from the JSON text of a task's "policy" object (format at the top of this file); file
-// and path (the JSON path of the object, e.g. "policy") name the value in error messages. Starts
-// from the defaults: keys that are absent keep them. "type" is required; "hidden" applies to mlp
-// only and "units" to rnn only; "seed" and "init_scale_out" have no effect on a linear policy
-// (it starts at zero). Unknown keys, wrong types and out-of-range values are errors (the
-// lengths of input_shift / input_scale are checked against nin by dso_policy_create). On success
-// free the arrays with dso_policy_settings_free; on failure s holds the defaults and no arrays.
-dsoStatus dso_policy_settings_from_json(dsoPolicySettings* s, const char* json_text,
-                                        const char* file, const char* path, dsoError* err);
-
 // Frees input_shift and input_scale of s and sets them to NULL with length 0 (s may be NULL).
-// Only for arrays that dso_policy_settings_from_json allocated (or that the caller malloc'd).
+// Only for arrays that the config reader (dso_cfg_read_policy) allocated (or that the caller
+// malloc'd).
 void dso_policy_settings_free(dsoPolicySettings* s);
 
 // A policy: sizes, layout and constant settings (opaque; read it with the functions below).

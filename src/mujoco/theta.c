@@ -1,11 +1,8 @@
 #include "mujoco/theta.h"
 
-#include <cJSON.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "config/json.h"
 
 const char* dso_transform_name(dsoTransform t) {
   switch (t) {
@@ -16,8 +13,8 @@ const char* dso_transform_name(dsoTransform t) {
   return "unknown";
 }
 
-// checks that natural value v is admissible for entry e
-static dsoStatus check_value(const dsoThetaEntry* e, double v, const char* what, dsoError* err) {
+dsoStatus dso_theta_entry_check(const dsoThetaEntry* e, double v, const char* what,
+                                dsoError* err) {
   if (!isfinite(v)) {
     return dso_error(err, DSO_ERR_INPUT, "%s: %s must be a finite number", e->name, what);
   }
@@ -81,7 +78,7 @@ static dsoStatus check_entry(const dsoThetaEntry* e, dsoError* err) {
                      "%s: prior std %g is below %g (the prior divides by std^2, which would "
                      "underflow)", e->name, e->prior_std, DSO_THETA_MIN_PRIOR_STD);
   }
-  return check_value(e, e->init, "initial value", err);
+  return dso_theta_entry_check(e, e->init, "initial value", err);
 }
 
 dsoTheta* dso_theta_create(const dsoThetaEntry* entries, int n, dsoError* err) {
@@ -172,7 +169,7 @@ void dso_theta_init(const dsoTheta* theta, double* u) {
 dsoStatus dso_theta_set_init(dsoTheta* theta, const double* u, dsoError* err) {
   for (int i = 0; i < theta->n; i++) {
     double v = dso_theta_entry_natural(&theta->entry[i], u[i]);
-    if (check_value(&theta->entry[i], v, "initial value", err) != DSO_OK) {
+    if (dso_theta_entry_check(&theta->entry[i], v, "initial value", err) != DSO_OK) {
       return err ? err->code : DSO_ERR_INPUT;
     }
   }
@@ -191,7 +188,7 @@ void dso_theta_natural(const dsoTheta* theta, double* v, const double* u) {
 dsoStatus dso_theta_unconstrained(const dsoTheta* theta, double* u, const double* v,
                                   dsoError* err) {
   for (int i = 0; i < theta->n; i++) {
-    dsoStatus s = check_value(&theta->entry[i], v[i], "value", err);
+    dsoStatus s = dso_theta_entry_check(&theta->entry[i], v[i], "value", err);
     if (s != DSO_OK) {
       return s;
     }
@@ -237,69 +234,4 @@ double dso_theta_prior(const dsoTheta* theta, double* grad_u, const double* u) {
     }
   }
   return cost;
-}
-
-char* dso_theta_to_json(const dsoTheta* theta, const double* u, dsoError* err) {
-  cJSON* obj = cJSON_CreateObject();
-  if (!obj) {
-    dso_error(err, DSO_ERR_MEMORY, "theta: out of memory");
-    return NULL;
-  }
-  for (int i = 0; i < theta->n; i++) {
-    if (!cJSON_AddNumberToObject(obj, theta->entry[i].name, dso_theta_entry_natural(&theta->entry[i], u[i]))) {
-      cJSON_Delete(obj);
-      dso_error(err, DSO_ERR_MEMORY, "theta: out of memory");
-      return NULL;
-    }
-  }
-  char* text = cJSON_Print(obj);
-  cJSON_Delete(obj);
-  if (!text) {
-    dso_error(err, DSO_ERR_MEMORY, "theta: out of memory");
-  }
-  return text;
-}
-
-dsoStatus dso_theta_from_json(const dsoTheta* theta, double* u, const char* text,
-                              const char* source, dsoError* err) {
-  const char* src = source ? source : "theta";
-  // dso_json_parse also refuses names holding \u0000, which cJSON would cut short
-  dsoError perr = {0};
-  cJSON* root = text ? dso_json_parse(text, src, &perr) : NULL;
-  if (!root) {
-    return dso_error(err, DSO_ERR_INPUT, "%s%sexpected a JSON object of name: number",
-                     perr.msg[0] ? perr.msg : src, perr.msg[0] ? "; " : ": ");
-  }
-  if (!cJSON_IsObject(root)) {
-    cJSON_Delete(root);
-    return dso_error(err, DSO_ERR_INPUT, "%s: expected a JSON object of name: number, got %s",
-                     src, dso_json_type_name(root));
-  }
-  double* tmp = (double*)malloc(sizeof(double) * (size_t)(theta->n > 0 ? theta->n : 1));
-  if (!tmp) {
-    cJSON_Delete(root);
-    return dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", src);
-  }
-  dso_theta_natural(theta, tmp, u);
-  dsoStatus s = DSO_OK;
-  for (const cJSON* it = root->child; it && s == DSO_OK; it = it->next) {
-    int i = dso_theta_find(theta, it->string);
-    if (i < 0) {
-      s = dso_error(err, DSO_ERR_INPUT, "%s: \"%s\" is not an entry of theta", src, it->string);
-    } else if (!cJSON_IsNumber(it)) {
-      s = dso_error(err, DSO_ERR_INPUT, "%s: \"%s\" must be a number", src, it->string);
-    } else {
-      tmp[i] = it->valuedouble;
-      s = check_value(&theta->entry[i], tmp[i], "value", err);
-      if (s != DSO_OK) {
-        dso_error_prefix(err, "%s: ", src);
-      }
-    }
-  }
-  if (s == DSO_OK) {
-    s = dso_theta_unconstrained(theta, u, tmp, err);
-  }
-  free(tmp);
-  cJSON_Delete(root);
-  return s;
 }

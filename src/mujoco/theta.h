@@ -81,6 +81,12 @@ double dso_theta_entry_natural(const dsoThetaEntry* e, double u);
 // Derivative dv/du of one entry's transform at unconstrained coordinate u.
 double dso_theta_entry_jacobian(const dsoThetaEntry* e, double u);
 
+// Checks that natural value v is admissible for entry e as dso_theta_create checks init: finite,
+// inside the bounds and the transform's domain, and in the physical range of the bound quantity.
+// On failure err says "NAME: WHAT V ..." (what names the value in the message, e.g. "value").
+dsoStatus dso_theta_entry_check(const dsoThetaEntry* e, double v, const char* what,
+                                dsoError* err);
+
 // v = T(u), entry by entry (n each).
 void dso_theta_natural(const dsoTheta* theta, double* v, const double* u);
 
@@ -96,16 +102,8 @@ void dso_theta_jacobian(const dsoTheta* theta, double* dvdu, const double* u);
 // gradient in u (n, may be NULL). Returns the cost.
 double dso_theta_prior(const dsoTheta* theta, double* grad_u, const double* u);
 
-// Serializes the natural values of u as a JSON object {"name": value, ...} in layout order.
-// Returns a malloc'd string (free with free()) or NULL with err set.
-char* dso_theta_to_json(const dsoTheta* theta, const double* u, dsoError* err);
-
-// Reads natural values by name from JSON text (an object of name: number) into u; entries that
-// the text does not name keep their value in u. source names the text in error messages (a file
-// name). Unknown names, non-numbers and values outside bounds or domain are errors; on error u is
-// left unchanged.
-dsoStatus dso_theta_from_json(const dsoTheta* theta, double* u, const char* text,
-                              const char* source, dsoError* err);
+// θ values by name as JSON (reading and writing them) are in the config layer:
+// config/theta_json.h.
 
 // Short name of a transform ("identity", "log", "bounded").
 const char* dso_transform_name(dsoTransform t);

@@ -1,13 +1,16 @@
-#include "apps/task.h"
+#include "config/task.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/cost_json.h"
+#include "config/dataset_json.h"
 #include "config/estimator_section.h"
 #include "config/fit_section.h"
 #include "config/json.h"
+#include "config/policy_json.h"
 #include "config/train_section.h"
 #include "mujoco/mj.h"
 
@@ -49,18 +52,16 @@ static char* resolve_path(const char* file, const char* rel) {
   return out;
 }
 
-static dsoStatus parse_bounds(dsoThetaEntry* e, const cJSON* b, const char* file,
-                              const char* path, dsoError* err) {
+static dsoStatus parse_bounds(dsoThetaEntry* e, const cJSON* b, const dsoCfg* c) {
+  dsoCfg cb = dso_cfg_key(c, "bounds");
   if (!cJSON_IsArray(b)) {
-    return dso_error(err, DSO_ERR_INPUT,
-                     "%s: %s.bounds: expected an array of 2 numbers [lower, upper] (null for "
-                     "no bound), got %s", file, path, dso_json_type_name(b));
+    return dso_cfg_fail(&cb, DSO_ERR_INPUT, "expected an array of 2 numbers [lower, upper] (null "
+                        "for no bound), got %s", dso_json_type_name(b));
   }
   if (cJSON_GetArraySize(b) != 2) {
-    return dso_error(err, DSO_ERR_INPUT,
-                     "%s: %s.bounds: expected an array of 2 numbers [lower, upper] (null for "
-                     "no bound), got an array of %d element%s", file, path,
-                     cJSON_GetArraySize(b), cJSON_GetArraySize(b) == 1 ? "" : "s");
+    return dso_cfg_fail(&cb, DSO_ERR_INPUT, "expected an array of 2 numbers [lower, upper] (null "
+                        "for no bound), got an array of %d element%s", cJSON_GetArraySize(b),
+                        cJSON_GetArraySize(b) == 1 ? "" : "s");
   }
   double v[2] = {-INFINITY, INFINITY};
   for (int k = 0; k < 2; k++) {
@@ -69,37 +70,37 @@ static dsoStatus parse_bounds(dsoThetaEntry* e, const cJSON* b, const char* file
       continue;
     }
     if (!cJSON_IsNumber(x) || !isfinite(x->valuedouble)) {
-      return dso_error(err, DSO_ERR_INPUT,
-                       "%s: %s.bounds[%d]: expected a finite number or null, got %s", file, path,
-                       k, cJSON_IsNumber(x) ? "a non-finite number" : dso_json_type_name(x));
+      dsoCfg ck = dso_cfg_index(&cb, k);
+      return dso_cfg_fail(&ck, DSO_ERR_INPUT, "expected a finite number or null, got %s",
+                          cJSON_IsNumber(x) ? "a non-finite number" : dso_json_type_name(x));
     }
     v[k] = x->valuedouble;
   }
   if (!(v[0] < v[1])) {
-    return dso_error(err, DSO_ERR_INPUT, "%s: %s.bounds: lower %g must be below upper %g", file,
-                     path, v[0], v[1]);
+    return dso_cfg_fail(&cb, DSO_ERR_INPUT, "lower %g must be below upper %g", v[0], v[1]);
   }
   e->lower = v[0];
   e->upper = v[1];
   return DSO_OK;
 }
 
-// parses one θ entry; names starting with "policy." refine an entry of pol (npol entries)
+// parses one θ entry (node at c); names starting with "policy." refine an entry of pol (npol
+// entries)
 static dsoStatus parse_entry(dsoThetaEntry* e, const mjModel* m, const dsoThetaEntry* pol,
-                             int npol, const cJSON* node, const char* file, const char* path,
-                             dsoError* err) {
+                             int npol, const cJSON* node, const dsoCfg* c) {
+  dsoError* err = c->err;
   memset(e, 0, sizeof(*e));
   e->lower = -INFINITY;
   e->upper = INFINITY;
-  if (dso_json_check_object(node, kEntryKeys, file, path, err)) return err->code;
+  if (dso_cfg_object(node, kEntryKeys, c)) return err->code;
   const char* name = NULL;
-  if (dso_json_string(&name, node, "name", 1, file, path, err)) return err->code;
+  if (dso_cfg_string(&name, node, "name", 1, c)) return err->code;
+  dsoCfg cn = dso_cfg_key(c, "name");
   if (!name[0]) {
-    return dso_error(err, DSO_ERR_INPUT, "%s: %s.name: expected a non-empty name", file, path);
+    return dso_cfg_fail(&cn, DSO_ERR_INPUT, "expected a non-empty name");
   }
   if (strlen(name) >= DSO_NAME_LEN) {
-    return dso_error(err, DSO_ERR_INPUT, "%s: %s.name: longer than %d characters", file, path,
-                     DSO_NAME_LEN - 1);
+    return dso_cfg_fail(&cn, DSO_ERR_INPUT, "longer than %d characters", DSO_NAME_LEN - 1);
   }
   if (!strncmp(name, "policy.", 7)) {
     int k = 0;
@@ -107,14 +108,13 @@ static dsoStatus parse_entry(dsoThetaEntry* e, const mjModel* m, const dsoThetaE
       k++;
     }
     if (k == npol) {
-      return dso_error(err, DSO_ERR_INPUT,
-                       "%s: %s.name: '%s' is not a parameter of the task's policy (%d parameters, "
-                       "named as `dso check` lists them)", file, path, name, npol);
+      return dso_cfg_fail(&cn, DSO_ERR_INPUT, "'%s' is not a parameter of the task's policy (%d "
+                          "parameters, named as `dso check` lists them)", name, npol);
     }
     *e = pol[k];
   } else {
     if (dso_bind_resolve(&e->bind, m, name, err) != DSO_OK) {
-      dso_error_prefix(err, "%s: %s.name: ", file, path);
+      dso_error_prefix(err, "%s: %s: ", cn.file, cn.path);
       return err->code;
     }
     // store the canonical name (accepts the equivalent "#id" and "[0]" spellings)
@@ -125,15 +125,14 @@ static dsoStatus parse_entry(dsoThetaEntry* e, const mjModel* m, const dsoThetaE
   int positive = dso_bind_positive(e->bind.kind);
 
   int has_init = 0;
-  if (dso_json_number(&e->init, &has_init, node, "init", 0, file, path, err)) return err->code;
+  if (dso_cfg_number(&e->init, &has_init, node, "init", 0, c)) return err->code;
   if (!has_init && isnan(e->init)) {
-    return dso_error(err, DSO_ERR_INPUT,
-                     "%s: %s: \"init\" is required for %s (the model holds no value for it)",
-                     file, path, e->name);
+    return dso_cfg_fail(c, DSO_ERR_INPUT, "\"init\" is required for %s (the model holds no value "
+                        "for it)", e->name);
   }
 
   const char* tr = NULL;
-  if (dso_json_string(&tr, node, "transform", 0, file, path, err)) return err->code;
+  if (dso_cfg_string(&tr, node, "transform", 0, c)) return err->code;
   const cJSON* bounds = cJSON_GetObjectItemCaseSensitive(node, "bounds");
   // a model quantity with a two-sided natural domain (bind.h) is bounded by default
   int domain = 0;
@@ -150,61 +149,61 @@ static dsoStatus parse_entry(dsoThetaEntry* e, const mjModel* m, const dsoThetaE
   } else if (!strcmp(tr, "bounded")) {
     e->transform = DSO_TRANSFORM_BOUNDED;
   } else {
-    return dso_error(err, DSO_ERR_INPUT,
-                     "%s: %s.transform: unknown transform \"%s\"; valid: identity, log, bounded",
-                     file, path, tr);
+    dsoCfg ct = dso_cfg_key(c, "transform");
+    return dso_cfg_fail(&ct, DSO_ERR_INPUT, "unknown transform \"%s\"; valid: identity, log, "
+                        "bounded", tr);
   }
 
-  if (bounds && parse_bounds(e, bounds, file, path, err)) return err->code;
+  if (bounds && parse_bounds(e, bounds, c)) return err->code;
   if (positive && e->lower < 0) {
     if (bounds) {
-      return dso_error(err, DSO_ERR_INPUT, "%s: %s.bounds: %s cannot be negative (lower %g)",
-                       file, path, e->name, e->lower);
+      dsoCfg cb = dso_cfg_key(c, "bounds");
+      return dso_cfg_fail(&cb, DSO_ERR_INPUT, "%s cannot be negative (lower %g)", e->name,
+                          e->lower);
     }
     e->lower = 0;  // nonnegative quantities under the identity transform
   }
   if (positive && !(e->init > 0) && (e->transform == DSO_TRANSFORM_LOG || e->init < 0)) {
-    return dso_error(err, DSO_ERR_INPUT,
-                     "%s: %s: %s must be %s, got init %g%s", file, path, e->name,
-                     e->transform == DSO_TRANSFORM_LOG ? "> 0" : ">= 0", e->init,
-                     e->transform == DSO_TRANSFORM_LOG && !tr
-                         ? " (the log transform is the default for this quantity; use "
-                           "\"transform\": \"identity\" to allow 0)"
-                         : "");
+    return dso_cfg_fail(c, DSO_ERR_INPUT, "%s must be %s, got init %g%s", e->name,
+                        e->transform == DSO_TRANSFORM_LOG ? "> 0" : ">= 0", e->init,
+                        e->transform == DSO_TRANSFORM_LOG && !tr
+                            ? " (the log transform is the default for this quantity; use "
+                              "\"transform\": \"identity\" to allow 0)"
+                            : "");
   }
   if (e->transform == DSO_TRANSFORM_BOUNDED && !bounds && !domain) {
-    return dso_error(err, DSO_ERR_INPUT, "%s: %s: the bounded transform needs \"bounds\"", file,
-                     path);
+    return dso_cfg_fail(c, DSO_ERR_INPUT, "the bounded transform needs \"bounds\"");
   }
 
   const cJSON* prior = cJSON_GetObjectItemCaseSensitive(node, "prior");
   if (prior) {
-    char ppath[256];
-    snprintf(ppath, sizeof(ppath), "%s.prior", path);
-    if (dso_json_check_object(prior, kPriorKeys, file, ppath, err)) return err->code;
-    if (dso_json_number(&e->prior_mean, NULL, prior, "mean", 1, file, ppath, err)) {
+    dsoCfg cp = dso_cfg_key(c, "prior");
+    if (dso_cfg_object(prior, kPriorKeys, &cp) ||
+        dso_cfg_number(&e->prior_mean, NULL, prior, "mean", 1, &cp) ||
+        dso_cfg_number(&e->prior_std, NULL, prior, "std", 1, &cp)) {
       return err->code;
     }
-    if (dso_json_number(&e->prior_std, NULL, prior, "std", 1, file, ppath, err)) {
-      return err->code;
-    }
+    dsoCfg cs = dso_cfg_key(&cp, "std");
     if (!(e->prior_std > 0)) {
-      return dso_error(err, DSO_ERR_INPUT, "%s: %s.std: expected a number > 0, got %g", file,
-                       ppath, e->prior_std);
+      return dso_cfg_fail(&cs, DSO_ERR_INPUT, "expected a number > 0, got %g", e->prior_std);
     }
     if (e->prior_std < DSO_THETA_MIN_PRIOR_STD) {
-      return dso_error(err, DSO_ERR_INPUT, "%s: %s.std: expected a number >= %g (the prior "
-                       "divides by std^2, which must not underflow), got %g", file, ppath,
-                       DSO_THETA_MIN_PRIOR_STD, e->prior_std);
+      return dso_cfg_fail(&cs, DSO_ERR_INPUT, "expected a number >= %g (the prior divides by "
+                          "std^2, which must not underflow), got %g", DSO_THETA_MIN_PRIOR_STD,
+                          e->prior_std);
     }
     e->has_prior = 1;
   }
-  if (dso_json_bool(&e->fixed, node, "fixed", file, path, err)) return err->code;
+  if (dso_cfg_bool(&e->fixed, node, "fixed", c)) return err->code;
 
   // the layout check (domain, bounds) with this entry's location in front
   dsoTheta* one = dso_theta_create(e, 1, err);
   if (!one) {
-    dso_error_prefix(err, "%s: %s: ", file, path);
+    if (c->path[0]) {
+      dso_error_prefix(err, "%s: %s: ", c->file, c->path);
+    } else {
+      dso_error_prefix(err, "%s: ", c->file);
+    }
     return err->code;
   }
   dso_theta_free(one);
@@ -214,12 +213,15 @@ static dsoStatus parse_entry(dsoThetaEntry* e, const mjModel* m, const dsoThetaE
 dsoStatus dso_task_parse_entry(dsoThetaEntry* out, const mjModel* m, const char* json_text,
                                const char* file, const char* path, dsoError* err) {
   dsoError local = {0};
-  err = err ? err : &local;
-  cJSON* node = dso_json_parse(json_text, file, err);
-  if (!node) {
-    return err->code;
+  dsoCfg c = dso_cfg_ctx(file, path, err ? err : &local);
+  cJSON* node = json_text ? dso_json_parse(json_text, c.file, c.err) : NULL;
+  if (!json_text) {
+    dso_cfg_fail(&c, DSO_ERR_INPUT, "no JSON text");
   }
-  dsoStatus s = parse_entry(out, m, NULL, 0, node, file, path, err);
+  if (!node) {
+    return c.err->code;
+  }
+  dsoStatus s = parse_entry(out, m, NULL, 0, node, &c);
   cJSON_Delete(node);
   return s;
 }
@@ -249,55 +251,74 @@ void dso_task_free(dsoTask* task) {
   free(task);
 }
 
-// chain.periodic: hinge joint names whose angle the policy reads as (sin q, cos q)
-static dsoStatus parse_periodic(dsoTask* t, const cJSON* node, const char* file, dsoError* err) {
+// chain.periodic (node at c): hinge joint names whose angle the policy reads as (sin q, cos q)
+static dsoStatus parse_periodic(dsoTask* t, const cJSON* node, const dsoCfg* c) {
   if (!node) {
     return DSO_OK;
   }
   const mjModel* m = t->model;
   if (!cJSON_IsArray(node)) {
-    return dso_error(err, DSO_ERR_INPUT, "%s: chain.periodic: expected an array of hinge joint "
-                     "names, got %s", file, dso_json_type_name(node));
+    return dso_cfg_fail(c, DSO_ERR_INPUT, "expected an array of hinge joint names, got %s",
+                        dso_json_type_name(node));
   }
   int n = cJSON_GetArraySize(node);
   t->chain_periodic = (int*)calloc((size_t)(n > 0 ? n : 1), sizeof(int));
   if (!t->chain_periodic) {
-    return dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", file);
+    return dso_error(c->err, DSO_ERR_MEMORY, "%s: out of memory", c->file);
   }
   int k = 0;
   for (const cJSON* it = node->child; it; it = it->next, k++) {
+    dsoCfg ck = dso_cfg_index(c, k);
     if (!cJSON_IsString(it)) {
-      return dso_error(err, DSO_ERR_INPUT, "%s: chain.periodic[%d]: expected a joint name, got %s",
-                       file, k, dso_json_type_name(it));
+      return dso_cfg_fail(&ck, DSO_ERR_INPUT, "expected a joint name, got %s",
+                          dso_json_type_name(it));
     }
     int j = mj_name2id(m, mjOBJ_JOINT, it->valuestring);
     if (j < 0) {
-      return dso_error(err, DSO_ERR_INPUT, "%s: chain.periodic[%d]: the model has no joint "
-                       "\"%s\"", file, k, it->valuestring);
+      return dso_cfg_fail(&ck, DSO_ERR_INPUT, "the model has no joint \"%s\"", it->valuestring);
     }
     t->chain_periodic[k] = j;
   }
-  if (dso_mj_input_check(m, t->chain_periodic, n, "chain.periodic", err)) {
-    dso_error_prefix(err, "%s: ", file);
-    return err->code;
+  if (dso_mj_input_check(m, t->chain_periodic, n, c->path, c->err)) {
+    dso_error_prefix(c->err, "%s: ", c->file);
+    return c->err->code;
   }
   if (n > 0 && t->chain.input != DSO_INPUT_STATE) {
-    return dso_error(err, DSO_ERR_INPUT, "%s: chain.periodic shapes the state input; "
-                     "chain.input is \"sensors\"", file);
+    return dso_error(c->err, DSO_ERR_INPUT, "%s: %s shapes the state input; chain.input is "
+                     "\"sensors\"", c->file, c->path);
   }
   t->chain.periodic = t->chain_periodic;
   t->chain.nperiodic = n;
   return DSO_OK;
 }
 
-// the "chain" section, except "randomize", which needs θ
-static dsoStatus parse_chain(dsoTask* t, const cJSON* node, const char* file, dsoError* err) {
+// chain.fd (node at c): the finite-difference steps of the chain's derivatives
+static dsoStatus parse_fd(dsoTask* t, const cJSON* node, const dsoCfg* c) {
+  if (!node) {
+    return DSO_OK;
+  }
+  dsoDerivSettings* d = &t->chain.deriv;
+  if (dso_cfg_object(node, kFdKeys, c) ||
+      dso_cfg_number(&d->eps_state, NULL, node, "eps_state", 0, c) ||
+      dso_cfg_number(&d->eps_theta, NULL, node, "eps_theta", 0, c) ||
+      dso_cfg_bool(&d->centered, node, "centered", c)) {
+    return c->err->code;
+  }
+  if (!(d->eps_state > 0) || !(d->eps_theta > 0)) {
+    return dso_cfg_fail(c, DSO_ERR_INPUT, "eps_state and eps_theta must be > 0");
+  }
+  return DSO_OK;
+}
+
+// the "chain" section (node at c), except "randomize", which needs θ
+static dsoStatus parse_chain(dsoTask* t, const cJSON* node, const dsoCfg* c) {
   const mjModel* m = t->model;
+  dsoError* err = c->err;
   dso_mjchain_settings_default(&t->chain);
   int nq = m->nq, nv = m->nv, ndx = 2 * nv + m->na;
   t->chain_arrays = (double*)calloc((size_t)(nq + nv + ndx + 1), sizeof(double));
   if (!t->chain_arrays) {
-    return dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", file);
+    return dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", c->file);
   }
   double* qpos = t->chain_arrays;
   double* qvel = qpos + nq;
@@ -309,55 +330,42 @@ static dsoStatus parse_chain(dsoTask* t, const cJSON* node, const char* file, ds
   if (!node) {
     return DSO_OK;
   }
-  if (dso_json_check_object(node, kChainKeys, file, "chain", err)) return err->code;
+  if (dso_cfg_object(node, kChainKeys, c)) return err->code;
   const char* input = NULL;
-  if (dso_json_string(&input, node, "input", 0, file, "chain", err)) return err->code;
+  if (dso_cfg_string(&input, node, "input", 0, c)) return err->code;
   if (input && !strcmp(input, "sensors")) {
     t->chain.input = DSO_INPUT_SENSORS;
   } else if (input && strcmp(input, "state")) {
-    return dso_error(err, DSO_ERR_INPUT, "%s: chain.input: unknown input \"%s\"; valid: state, "
-                     "sensors", file, input);
+    dsoCfg ci = dso_cfg_key(c, "input");
+    return dso_cfg_fail(&ci, DSO_ERR_INPUT, "unknown input \"%s\"; valid: state, sensors",
+                        input);
   }
-  if (parse_periodic(t, cJSON_GetObjectItemCaseSensitive(node, "periodic"), file, err)) {
+  dsoCfg cp = dso_cfg_key(c, "periodic");
+  if (parse_periodic(t, cJSON_GetObjectItemCaseSensitive(node, "periodic"), &cp)) {
     return err->code;
   }
-  if (dso_json_number(&t->chain.divergence_penalty, NULL, node, "divergence_penalty", 0, file,
-                      "chain", err)) {
+  if (dso_cfg_number(&t->chain.divergence_penalty, NULL, node, "divergence_penalty", 0, c)) {
     return err->code;
   }
   const char* keys[] = {"init_qpos", "init_qvel", "init_std_qpos", "init_std_qvel"};
   double* outs[] = {qpos, qvel, std, std + nv};
   for (int i = 0; i < 4; i++) {
     const cJSON* v = cJSON_GetObjectItemCaseSensitive(node, keys[i]);
-    char sub[64];
-    snprintf(sub, sizeof(sub), "chain.%s", keys[i]);
-    if (v && dso_json_joint_values(outs[i], i == 0, i >= 2, m, v, file, sub, err)) return err->code;
+    dsoCfg ck = dso_cfg_key(c, keys[i]);
+    if (v && dso_cfg_joint_values(outs[i], i == 0, i >= 2, m, v, &ck)) return err->code;
   }
-  const cJSON* fd = cJSON_GetObjectItemCaseSensitive(node, "fd");
-  if (fd) {
-    if (dso_json_check_object(fd, kFdKeys, file, "chain.fd", err)) return err->code;
-    dsoDerivSettings* d = &t->chain.deriv;
-    if (dso_json_number(&d->eps_state, NULL, fd, "eps_state", 0, file, "chain.fd", err) ||
-        dso_json_number(&d->eps_theta, NULL, fd, "eps_theta", 0, file, "chain.fd", err) ||
-        dso_json_bool(&d->centered, fd, "centered", file, "chain.fd", err)) {
-      return err->code;
-    }
-    if (!(d->eps_state > 0) || !(d->eps_theta > 0)) {
-      return dso_error(err, DSO_ERR_INPUT, "%s: chain.fd: eps_state and eps_theta must be > 0",
-                       file);
-    }
-  }
-  return DSO_OK;
+  dsoCfg cf = dso_cfg_key(c, "fd");
+  return parse_fd(t, cJSON_GetObjectItemCaseSensitive(node, "fd"), &cf);
 }
 
-static dsoStatus parse_randomize(dsoTask* t, const cJSON* node, const char* file,
-                                 dsoError* err) {
+// chain.randomize (node at c): {"theta name": std} for physics entries
+static dsoStatus parse_randomize(dsoTask* t, const cJSON* node, const dsoCfg* c) {
   if (!node) {
     return DSO_OK;
   }
   if (!cJSON_IsObject(node)) {
-    return dso_error(err, DSO_ERR_INPUT, "%s: chain.randomize: expected an object {\"theta "
-                     "name\": std}, got %s", file, dso_json_type_name(node));
+    return dso_cfg_fail(c, DSO_ERR_INPUT, "expected an object {\"theta name\": std}, got %s",
+                        dso_json_type_name(node));
   }
   int n = t->theta->n;
   // keep the array with the other chain arrays: grow the block
@@ -365,7 +373,7 @@ static dsoStatus parse_randomize(dsoTask* t, const cJSON* node, const char* file
   double* grown = (double*)realloc(t->chain_arrays,
                                    sizeof(double) * (size_t)(nq + nv + ndx + n + 1));
   if (!grown) {
-    return dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", file);
+    return dso_error(c->err, DSO_ERR_MEMORY, "%s: out of memory", c->file);
   }
   t->chain_arrays = grown;
   t->chain.init_qpos = grown;
@@ -377,31 +385,32 @@ static dsoStatus parse_randomize(dsoTask* t, const cJSON* node, const char* file
   for (const cJSON* it = node->child; it; it = it->next) {
     int i = dso_theta_find(t->theta, it->string);
     if (i < 0) {
-      return dso_error(err, DSO_ERR_INPUT, "%s: chain.randomize: \"%s\" is not an entry of "
-                       "theta", file, it->string);
+      return dso_cfg_fail(c, DSO_ERR_INPUT, "\"%s\" is not an entry of theta", it->string);
     }
+    dsoCfg ck = dso_cfg_key(c, it->string);
     if (t->theta->entry[i].block != DSO_BLOCK_PHYSICS) {
-      return dso_error(err, DSO_ERR_INPUT, "%s: chain.randomize.%s: only physics entries can be "
-                       "randomized", file, it->string);
+      return dso_cfg_fail(&ck, DSO_ERR_INPUT, "only physics entries can be randomized");
     }
     if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble) || it->valuedouble < 0) {
-      return dso_error(err, DSO_ERR_INPUT, "%s: chain.randomize.%s: expected a finite std >= 0 "
-                       "(in the entry's unconstrained coordinate)", file, it->string);
+      return dso_cfg_fail(&ck, DSO_ERR_INPUT, "expected a finite std >= 0 (in the entry's "
+                          "unconstrained coordinate)");
     }
     rs[i] = it->valuedouble;
   }
   return DSO_OK;
 }
 
-static dsoStatus parse_rollout(dsoTask* t, const cJSON* node, const char* file, dsoError* err) {
+// the "rollout" section (node at c)
+static dsoStatus parse_rollout(dsoTask* t, const cJSON* node, const dsoCfg* c) {
   dso_rollout_settings_default(&t->rollout);
   t->nrollout = 64;
   if (!node) {
     return DSO_OK;
   }
-  if (dso_json_check_object(node, kRolloutKeys, file, "rollout", err)) return err->code;
+  dsoError* err = c->err;
+  if (dso_cfg_object(node, kRolloutKeys, c)) return err->code;
   const char* setting = NULL;
-  if (dso_json_string(&setting, node, "setting", 0, file, "rollout", err)) return err->code;
+  if (dso_cfg_string(&setting, node, "setting", 0, c)) return err->code;
   if (setting) {
     if (!strcmp(setting, "episodic")) {
       t->rollout.setting = DSO_EPISODIC;
@@ -410,8 +419,9 @@ static dsoStatus parse_rollout(dsoTask* t, const cJSON* node, const char* file, 
     } else if (!strcmp(setting, "timevarying")) {
       t->rollout.setting = DSO_TIMEVARYING;
     } else {
-      return dso_error(err, DSO_ERR_INPUT, "%s: rollout.setting: unknown setting \"%s\"; "
-                       "valid: episodic, average, timevarying", file, setting);
+      dsoCfg cs = dso_cfg_key(c, "setting");
+      return dso_cfg_fail(&cs, DSO_ERR_INPUT, "unknown setting \"%s\"; valid: episodic, "
+                          "average, timevarying", setting);
     }
   }
   double v;
@@ -424,28 +434,30 @@ static dsoStatus parse_rollout(dsoTask* t, const cJSON* node, const char* file, 
       {"window", &t->rollout.window, 1, DSO_TASK_MAX_HORIZON},
   };
   for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
-    if (dso_json_number(&v, &has, node, ints[i].key, 0, file, "rollout", err)) return err->code;
+    if (dso_cfg_number(&v, &has, node, ints[i].key, 0, c)) return err->code;
     if (has) {
       if (v != floor(v) || v < ints[i].lo || v > ints[i].hi) {
-        return dso_error(err, DSO_ERR_INPUT, "%s: rollout.%s: expected an integer in [%d, %d], "
-                         "got %g", file, ints[i].key, ints[i].lo, ints[i].hi, v);
+        dsoCfg ck = dso_cfg_key(c, ints[i].key);
+        return dso_cfg_fail(&ck, DSO_ERR_INPUT, "expected an integer in [%d, %d], got %g",
+                            ints[i].lo, ints[i].hi, v);
       }
       *ints[i].out = (int)v;
     }
   }
-  if (dso_json_number(&t->rollout.gamma, NULL, node, "gamma", 0, file, "rollout", err) ||
-      dso_json_bool(&t->rollout.terminate, node, "terminate", file, "rollout", err)) {
+  if (dso_cfg_number(&t->rollout.gamma, NULL, node, "gamma", 0, c) ||
+      dso_cfg_bool(&t->rollout.terminate, node, "terminate", c)) {
     return err->code;
   }
   if (!(t->rollout.gamma > 0 && t->rollout.gamma <= 1)) {
-    return dso_error(err, DSO_ERR_INPUT, "%s: rollout.gamma: expected a number in (0, 1], got %g",
-                     file, t->rollout.gamma);
+    dsoCfg cg = dso_cfg_key(c, "gamma");
+    return dso_cfg_fail(&cg, DSO_ERR_INPUT, "expected a number in (0, 1], got %g",
+                        t->rollout.gamma);
   }
-  if (dso_json_number(&v, &has, node, "seed", 0, file, "rollout", err)) return err->code;
+  if (dso_cfg_number(&v, &has, node, "seed", 0, c)) return err->code;
   if (has) {
     if (v != floor(v) || v < 0 || v > 9007199254740992.0) {
-      return dso_error(err, DSO_ERR_INPUT, "%s: rollout.seed: expected an integer >= 0, got %g",
-                       file, v);
+      dsoCfg cs = dso_cfg_key(c, "seed");
+      return dso_cfg_fail(&cs, DSO_ERR_INPUT, "expected an integer >= 0, got %g", v);
     }
     t->rollout.seed = (uint64_t)v;
   }
@@ -453,9 +465,10 @@ static dsoStatus parse_rollout(dsoTask* t, const cJSON* node, const char* file, 
 }
 
 // the number of parameters (θ_μ entries) of the policy that ps describes, as policy.c lays it
-// out, refused above DSO_TASK_MAX_POLICY_PARAMS before anything is allocated
+// out, refused above DSO_TASK_MAX_POLICY_PARAMS before anything is allocated; c: the "policy"
+// section
 static dsoStatus check_policy_size(const dsoPolicySettings* ps, int nin, int nu,
-                                   const char* file, dsoError* err) {
+                                   const dsoCfg* c) {
   double np = 0;
   const char* field = "type";
   if (ps->kind == DSO_POLICY_RNN) {
@@ -474,9 +487,9 @@ static dsoStatus check_policy_size(const dsoPolicySettings* ps, int nin, int nu,
     np = ((double)nin + 1) * nu;
   }
   if (np > DSO_TASK_MAX_POLICY_PARAMS) {
-    return dso_error(err, DSO_ERR_INPUT, "%s: policy.%s: the policy would have %.0f parameters "
-                     "(theta entries), more than the %d allowed", file, field, np,
-                     DSO_TASK_MAX_POLICY_PARAMS);
+    dsoCfg cf = dso_cfg_key(c, field);
+    return dso_cfg_fail(&cf, DSO_ERR_INPUT, "the policy would have %.0f parameters (theta "
+                        "entries), more than the %d allowed", np, DSO_TASK_MAX_POLICY_PARAMS);
   }
   return DSO_OK;
 }
@@ -571,9 +584,123 @@ dsoStatus dso_task_check_batch(const dsoTask* task, long long nrollout, long lon
   return DSO_OK;
 }
 
-// prints a JSON node back to text for the parsers that take text
-static char* node_text(const cJSON* node) {
-  return cJSON_PrintUnformatted(node);
+// the "policy" section (node at c, may be NULL): the policy, whose input size follows the chain's
+// input, and its θ entries *polent (npol of them, malloc'd; NULL and 0 without a policy)
+static dsoStatus parse_policy(dsoTask* t, dsoThetaEntry** polent, int* npol, const cJSON* node,
+                              const dsoCfg* c) {
+  *polent = NULL;
+  *npol = 0;
+  if (!node) {
+    return DSO_OK;
+  }
+  dsoPolicySettings ps;
+  dsoStatus s = dso_cfg_read_policy(&ps, node, c);
+  if (s) {
+    return s;
+  }
+  int nin = t->chain.input == DSO_INPUT_STATE ? dso_mj_input_size(t->model, t->chain.nperiodic)
+                                              : t->model->nsensordata;
+  s = check_policy_size(&ps, nin, t->model->nu, c);
+  t->policy = s ? NULL : dso_policy_create(&ps, nin, t->model->nu, c->err);
+  dso_policy_settings_free(&ps);
+  if (s) {
+    return s;
+  }
+  if (!t->policy) {
+    dso_error_prefix(c->err, "%s: %s: ", c->file, c->path);
+    return c->err->code;
+  }
+  int np = dso_policy_np(t->policy);
+  *polent = (dsoThetaEntry*)calloc((size_t)np + 1, sizeof(dsoThetaEntry));
+  if (!*polent) {
+    return dso_error(c->err, DSO_ERR_MEMORY, "%s: out of memory", c->file);
+  }
+  dso_policy_entries(*polent, np, t->policy);
+  *npol = np;
+  return DSO_OK;
+}
+
+// the "theta" section (node at c, may be NULL) after the policy's npol entries polent: the θ
+// layout; *entries (malloc'd, freed by the caller) holds the entries it was made from
+static dsoStatus parse_theta(dsoTask* t, dsoThetaEntry** entries, const dsoThetaEntry* polent,
+                             int npol, const cJSON* node, const dsoCfg* c) {
+  if (node && !cJSON_IsArray(node)) {
+    return dso_cfg_fail(c, DSO_ERR_INPUT, "expected an array of entries, got %s",
+                        dso_json_type_name(node));
+  }
+  int ntask = node ? cJSON_GetArraySize(node) : 0;
+  dsoThetaEntry* all = (dsoThetaEntry*)calloc((size_t)(npol + ntask) + 1, sizeof(dsoThetaEntry));
+  *entries = all;
+  if (!all) {
+    return dso_error(c->err, DSO_ERR_MEMORY, "%s: out of memory", c->file);
+  }
+  if (npol) {
+    memcpy(all, polent, sizeof(dsoThetaEntry) * (size_t)npol);
+  }
+  int n = npol, i = 0;
+  for (const cJSON* it = node ? node->child : NULL; it; it = it->next, i++) {
+    dsoCfg ci = dso_cfg_index(c, i);
+    dsoThetaEntry e;
+    dsoStatus s = parse_entry(&e, t->model, polent, npol, it, &ci);
+    if (s) {
+      return s;
+    }
+    if (e.block == DSO_BLOCK_POLICY && e.bind.kind == DSO_BIND_NONE) {
+      // refines the policy's own entry
+      int k = 0;
+      while (strcmp(all[k].name, e.name)) {
+        k++;
+      }
+      all[k] = e;
+    } else {
+      all[n++] = e;
+    }
+  }
+  t->theta = dso_theta_create(all, n, c->err);
+  if (!t->theta) {
+    dso_error_prefix(c->err, "%s: %s: ", c->file, c->path);
+    return c->err->code;
+  }
+  return DSO_OK;
+}
+
+// the "data" section (node at c, may be NULL): read unless flags has DSO_TASK_SKIP_DATA, from
+// data_files (ndata_files > 0, paths as given) in place of the files node names
+static dsoStatus parse_data(dsoTask* t, const cJSON* node, int flags,
+                            const char* const* data_files, int ndata_files, const dsoCfg* c) {
+  if (!node && ndata_files <= 0) {
+    return DSO_OK;
+  }
+  dsoError* err = c->err;
+  // data files are relative to the task file's folder
+  char* dir = dup_string(c->file);
+  if (!dir) {
+    return dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", c->file);
+  }
+  char* slash = strrchr(dir, '/');
+  if (slash) {
+    slash[1] = '\0';
+  } else {
+    dir[0] = '\0';
+  }
+  dsoDatasetSpec spec;
+  dso_dataset_spec_default(&spec);
+  dsoStatus s = node ? dso_cfg_read_dataset(&spec, node, dir[0] ? dir : ".", c) : DSO_OK;
+  if (!s && ndata_files > 0) {
+    // other recordings read with the task's data settings: paths as given
+    dso_dataset_spec_clear_files(&spec);
+    for (int i = 0; i < ndata_files && !s; i++) {
+      s = dso_dataset_spec_add_file(&spec, NULL, data_files[i], err);
+    }
+  }
+  if (!s && !(flags & DSO_TASK_SKIP_DATA) && dso_dataset_load(&t->data, t->model, &spec, err)) {
+    dso_error_prefix(err, "%s: %s: ", c->file, c->path);
+    s = err->code == DSO_ERR_IO ? DSO_ERR_INPUT : err->code;
+    err->code = s;
+  }
+  dso_dataset_spec_clear(&spec);
+  free(dir);
+  return s;
 }
 
 // the "fit" (with its "inverse_dynamics"), "train" and "estimator" sections into the task's
@@ -629,15 +756,16 @@ static dsoStatus load_into(dsoTask* t, const char* path, int flags, const char* 
   if (!root) {
     return err->code;
   }
+  dsoCfg top = dso_cfg_ctx(path, "", err);
   dsoThetaEntry* entries = NULL;
-  dsoStatus s = dso_json_check_object(root, kTaskKeys, path, "", err);
+  dsoStatus s = dso_cfg_object(root, kTaskKeys, &top);
   const char* desc = "";
   const char* model = NULL;
-  if (!s) s = dso_json_string(&desc, root, "description", 0, path, "", err);
-  if (!s) s = dso_json_string(&model, root, "model", 1, path, "", err);
+  if (!s) s = dso_cfg_string(&desc, root, "description", 0, &top);
+  if (!s) s = dso_cfg_string(&model, root, "model", 1, &top);
+  dsoCfg cm = dso_cfg_key(&top, "model");
   if (!s && !model[0]) {
-    s = dso_error(err, DSO_ERR_INPUT, "%s: model: expected the path of an MJCF file, got \"\"",
-                  path);
+    s = dso_cfg_fail(&cm, DSO_ERR_INPUT, "expected the path of an MJCF file, got \"\"");
   }
   if (!s) {
     t->description = dup_string(desc);
@@ -649,142 +777,50 @@ static dsoStatus load_into(dsoTask* t, const char* path, int flags, const char* 
   if (!s) {
     t->model = dso_mj_load(t->model_path, err);
     if (!t->model) {
-      dso_error_prefix(err, "%s: model: ", path);
+      dso_error_prefix(err, "%s: %s: ", cm.file, cm.path);
       s = err->code == DSO_ERR_IO ? DSO_ERR_INPUT : err->code;
       err->code = s;
     }
   }
   const cJSON* chain = cJSON_GetObjectItemCaseSensitive(root, "chain");
-  if (!s) s = parse_chain(t, chain, path, err);
-  // the policy: its input size follows the chain's input
-  const cJSON* pol = s ? NULL : cJSON_GetObjectItemCaseSensitive(root, "policy");
+  dsoCfg cc = dso_cfg_key(&top, "chain");
+  if (!s) s = parse_chain(t, chain, &cc);
   int npol = 0;
   dsoThetaEntry* polent = NULL;
-  if (pol) {
-    char* ptext = node_text(pol);
-    dsoPolicySettings ps;
-    s = ptext ? dso_policy_settings_from_json(&ps, ptext, path, "policy", err)
-              : dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", path);
-    free(ptext);
-    if (!s) {
-      int nin = t->chain.input == DSO_INPUT_STATE
-                    ? dso_mj_input_size(t->model, t->chain.nperiodic)
-                    : t->model->nsensordata;
-      s = check_policy_size(&ps, nin, t->model->nu, path, err);
-      t->policy = s ? NULL : dso_policy_create(&ps, nin, t->model->nu, err);
-      dso_policy_settings_free(&ps);
-      if (!t->policy && !s) {
-        dso_error_prefix(err, "%s: policy: ", path);
-        s = err->code;
-      }
-    }
-    if (!s) {
-      npol = dso_policy_np(t->policy);
-      polent = (dsoThetaEntry*)calloc((size_t)npol + 1, sizeof(dsoThetaEntry));
-      if (!polent) {
-        s = dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", path);
-      } else {
-        dso_policy_entries(polent, npol, t->policy);
-      }
-    }
-  }
-  const cJSON* theta = s ? NULL : cJSON_GetObjectItemCaseSensitive(root, "theta");
-  int n = 0;
-  if (!s && theta && !cJSON_IsArray(theta)) {
-    s = dso_error(err, DSO_ERR_INPUT, "%s: theta: expected an array of entries, got %s", path,
-                  dso_json_type_name(theta));
-  }
+  dsoCfg cp = dso_cfg_key(&top, "policy");
   if (!s) {
-    int ntask = theta ? cJSON_GetArraySize(theta) : 0;
-    entries = (dsoThetaEntry*)calloc((size_t)(npol + ntask) + 1, sizeof(dsoThetaEntry));
-    if (!entries) {
-      s = dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", path);
-    }
-    if (!s && npol) {
-      memcpy(entries, polent, sizeof(dsoThetaEntry) * (size_t)npol);
-    }
-    n = npol;
-    int i = 0;
-    for (const cJSON* it = theta ? theta->child : NULL; it && !s; it = it->next, i++) {
-      char epath[64];
-      snprintf(epath, sizeof(epath), "theta[%d]", i);
-      dsoThetaEntry e;
-      s = parse_entry(&e, t->model, polent, npol, it, path, epath, err);
-      if (!s && e.block == DSO_BLOCK_POLICY && e.bind.kind == DSO_BIND_NONE) {
-        // refines the policy's own entry
-        int k = 0;
-        while (strcmp(entries[k].name, e.name)) {
-          k++;
-        }
-        entries[k] = e;
-      } else if (!s) {
-        entries[n++] = e;
-      }
-    }
+    s = parse_policy(t, &polent, &npol, cJSON_GetObjectItemCaseSensitive(root, "policy"), &cp);
+  }
+  dsoCfg ct = dso_cfg_key(&top, "theta");
+  if (!s) {
+    s = parse_theta(t, &entries, polent, npol, cJSON_GetObjectItemCaseSensitive(root, "theta"),
+                    &ct);
   }
   free(polent);
-  if (!s) {
-    t->theta = dso_theta_create(entries, n, err);
-    if (!t->theta) {
-      dso_error_prefix(err, "%s: theta: ", path);
-      s = err->code;
-    }
-  }
+  dsoCfg cr = dso_cfg_key(&cc, "randomize");
   if (!s && chain) {
-    s = parse_randomize(t, cJSON_GetObjectItemCaseSensitive(chain, "randomize"), path, err);
+    s = parse_randomize(t, cJSON_GetObjectItemCaseSensitive(chain, "randomize"), &cr);
   }
   const cJSON* cost = s ? NULL : cJSON_GetObjectItemCaseSensitive(root, "cost");
   if (cost) {
-    char* ctext = node_text(cost);
-    t->cost = ctext ? dso_cost_from_json(t->model, ctext, path, "cost", err) : NULL;
-    free(ctext);
+    dsoCfg ccost = dso_cfg_key(&top, "cost");
+    t->cost = dso_cfg_read_cost(t->model, cost, &ccost);
     if (!t->cost) {
       s = err->code ? err->code : dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", path);
     }
   }
   if (!s) s = check_cost(t, cJSON_GetObjectItemCaseSensitive(root, "train"), path, err);
   if (!s) s = check_inertia(t, path, err);
-  if (!s) s = parse_rollout(t, cJSON_GetObjectItemCaseSensitive(root, "rollout"), path, err);
+  dsoCfg crl = dso_cfg_key(&top, "rollout");
+  if (!s) s = parse_rollout(t, cJSON_GetObjectItemCaseSensitive(root, "rollout"), &crl);
   if (!s && dso_task_check_batch(t, t->nrollout, t->rollout.horizon, "rollout.rollouts",
                                  "rollout.horizon", err)) {
     dso_error_prefix(err, "%s: ", path);
     s = err->code;
   }
   const cJSON* data = s ? NULL : cJSON_GetObjectItemCaseSensitive(root, "data");
-  if (!s && (data || ndata_files > 0)) {
-    // data files are relative to the task file's folder
-    char* dir = dup_string(path);
-    char* slash = dir ? strrchr(dir, '/') : NULL;
-    if (dir) {
-      if (slash) {
-        slash[1] = '\0';
-      } else {
-        dir[0] = '\0';
-      }
-    }
-    dsoDatasetSpec spec;
-    dso_dataset_spec_default(&spec);
-    if (!dir) {
-      s = dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", path);
-    } else if (data) {
-      s = dso_dataset_spec_from_json(&spec, data, dir[0] ? dir : ".", path, "data", err);
-    }
-    if (!s && ndata_files > 0) {
-      // other recordings read with the task's data settings: paths as given
-      dso_dataset_spec_clear_files(&spec);
-      for (int i = 0; i < ndata_files && !s; i++) {
-        s = dso_dataset_spec_add_file(&spec, NULL, data_files[i], err);
-      }
-    }
-    if (!s && !(flags & DSO_TASK_SKIP_DATA) &&
-        dso_dataset_load(&t->data, t->model, &spec, err)) {
-      dso_error_prefix(err, "%s: data: ", path);
-      s = err->code == DSO_ERR_IO ? DSO_ERR_INPUT : err->code;
-      err->code = s;
-    }
-    dso_dataset_spec_clear(&spec);
-    free(dir);
-  }
+  dsoCfg cd = dso_cfg_key(&top, "data");
+  if (!s) s = parse_data(t, data, flags, data_files, ndata_files, &cd);
   // the track term's reference is the task's data (cost.h, mjchain.h)
   t->chain.data = t->data;
   if (!s && t->cost && t->cost->track >= 0 && (t->data || !data)) {
