@@ -20,7 +20,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "dso.h"
+#include "dso_internal.h"
 #include "apps/train.h"
 
 #define MAX_SEEDS 32

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "dso.h"
+#include "dso_internal.h"
 #include "config/estimator_section.h"
 #include "estim/estimfit.h"
 #include "apps/simulate.h"

@@ -28,7 +28,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "dso.h"
+#include "dso_internal.h"
 #include "config/json.h"
 
 #define NMIXED 5

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "dso.h"
+#include "dso_internal.h"
 #include "config/cost_json.h"
 
 static double now(void) {

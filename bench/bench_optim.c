@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "dso.h"
+#include "dso_internal.h"
 #include "verify/lmdp.h"
 #include "verify/tabular.h"
 #include "verify/verify.h"

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "dso.h"
+#include "dso_internal.h"
 #include "config/cost_json.h"
 #include "apps/train.h"
 

@@ -35,7 +35,7 @@
 #include <time.h>
 
 #include "mujoco/clone.h"
-#include "dso.h"
+#include "dso_internal.h"
 #include "estim/kalman.h"
 #include "apps/train.h"
 

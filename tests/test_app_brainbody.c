@@ -29,7 +29,7 @@
 
 #include "run_cli.h"
 
-#include "dso.h"
+#include "dso_internal.h"
 
 #define NITER 40
 #define EVAL_ROLLOUTS 64

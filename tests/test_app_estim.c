@@ -19,7 +19,7 @@
 #include <cmocka.h>
 
 #include "run_cli.h"
-#include "dso.h"
+#include "dso_internal.h"
 #include "estim/estimfit.h"
 #include "config/estimator_section.h"
 #include "config/json.h"

@@ -16,7 +16,7 @@
 #include <cJSON.h>
 #include <cmocka.h>
 
-#include "dso.h"
+#include "dso_internal.h"
 #include "config/json.h"
 
 #define PI 3.14159265358979323846

@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "dso.h"
+#include "dso_internal.h"
 #include "config/json.h"
 #include "core/rng.h"
 

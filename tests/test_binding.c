@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "apps/binding.h"
+#include "dso/task.h"
 #include "test_util.h"
 
 // |a - b| <= tol

@@ -13,7 +13,7 @@
 
 #include "config/cost_json.h"
 #include "mujoco/cost.h"
-#include "dso.h"
+#include "dso_internal.h"
 
 static mjModel* load(const char* rel) {
   char path[1024];

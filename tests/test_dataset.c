@@ -22,7 +22,7 @@
 
 #include "config/dataset_json.h"
 #include "mujoco/dataset.h"
-#include "dso.h"
+#include "dso_internal.h"
 #include "core/io.h"
 
 // a floating box (free joint root: nq 7, nv 6), an arm on hinge "hinge", an unnamed slide joint,

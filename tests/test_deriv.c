@@ -15,7 +15,7 @@
 #include "test_util.h"
 
 #include "mujoco/deriv.h"
-#include "dso.h"
+#include "dso_internal.h"
 
 static const char* kXml =
     "<mujoco><option timestep=\"0.01\" integrator=\"Euler\"/>"

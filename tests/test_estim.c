@@ -17,7 +17,7 @@
 
 #include "test_util.h"
 
-#include "dso.h"
+#include "dso_internal.h"
 #include "estim/estim.h"
 #include "config/estimator_section.h"
 #include "estim/estimfit.h"

@@ -17,7 +17,7 @@
 #include <cJSON.h>
 #include <cmocka.h>
 
-#include "dso.h"
+#include "dso_internal.h"
 #include "apps/evaluate.h"
 #include "config/json.h"
 #include "run_cli.h"

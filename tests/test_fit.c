@@ -14,7 +14,7 @@
 
 #include "test_util.h"
 
-#include "dso.h"
+#include "dso_internal.h"
 #include "apps/fit.h"
 #include "config/fit_section.h"
 #include "config/json.h"

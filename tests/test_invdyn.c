@@ -17,7 +17,7 @@
 #include <cmocka.h>
 #include <lapacke.h>
 
-#include "dso.h"
+#include "dso_internal.h"
 #include "apps/invdyn.h"
 #include "config/fit_section.h"
 

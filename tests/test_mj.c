@@ -14,7 +14,7 @@
 
 #include "test_util.h"
 
-#include "dso.h"
+#include "dso_internal.h"
 
 static mjModel* load_string(const char* xml, dsoError* err) {
   char path[2048];

@@ -16,7 +16,7 @@
 
 #include "test_util.h"
 
-#include "dso.h"
+#include "dso_internal.h"
 #include "config/json.h"
 #include "mujoco/mj.h"
 #include "mujoco/mjcf.h"

@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "dso.h"
+#include "dso_internal.h"
 #include "config/cost_json.h"
 #include "chain/grad.h"
 #include "mujoco/mjchain.h"

@@ -22,7 +22,7 @@
 
 #include <cmocka.h>
 
-#include "dso.h"
+#include "dso_internal.h"
 #include "mujoco/mjchain.h"
 #include "chain/rollout.h"
 #include "config/task.h"

@@ -14,7 +14,7 @@
 
 #include "test_util.h"
 
-#include "dso.h"
+#include "dso_internal.h"
 #include "config/json.h"
 #include "apps/run.h"
 

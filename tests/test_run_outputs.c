@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "dso.h"
+#include "dso_internal.h"
 #include "config/json.h"
 #include "mujoco/mj.h"
 #include "run_cli.h"

@@ -23,7 +23,7 @@
 
 #include <cmocka.h>
 
-#include "dso.h"
+#include "dso_internal.h"
 #include "apps/run.h"
 
 #define DIR_ DSO_BUILD_DIR "/test_run_safety"

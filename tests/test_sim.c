@@ -15,7 +15,7 @@
 
 #include "test_util.h"
 
-#include "dso.h"
+#include "dso_internal.h"
 
 // every value the XML template takes
 typedef struct {

@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "dso.h"
+#include "dso_internal.h"
 
 // path of a file in this test's folder under the build folder (created on first use)
 static void out_path(char* buf, size_t len, const char* name) {

@@ -22,7 +22,7 @@
 
 #include "test_util.h"
 
-#include "dso.h"
+#include "dso_internal.h"
 #include "estim/estimfit.h"
 #include "apps/fit.h"
 #include "apps/train.h"

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "dso.h"
+#include "dso_internal.h"
 
 static dsoThetaEntry entry(const char* name, dsoBlock block, dsoTransform t, double init,
                            double lo, double hi) {

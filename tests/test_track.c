@@ -27,7 +27,7 @@
 #include <cJSON.h>
 #include <cmocka.h>
 
-#include "dso.h"
+#include "dso_internal.h"
 #include "chain/grad.h"
 #include "mujoco/mjchain.h"
 #include "chain/rollout.h"

@@ -18,7 +18,7 @@
 
 #include "test_util.h"
 
-#include "dso.h"
+#include "dso_internal.h"
 #include "mujoco/mjchain.h"
 #include "chain/rollout.h"
 #include "config/task.h"

@@ -8,7 +8,7 @@
 
 #include <stdio.h>
 
-#include "dso.h"
+#include "dso_internal.h"
 
 static void test_version_agrees(void** state) {
   (void)state;

@@ -1,6 +1,6 @@
 // Flat C API for language bindings: task accessors, the fit residuals, the chain objective and
 // its pathwise gradient, and `dso run` one iteration at a time (see binding.h).
-#include "apps/binding.h"
+#include "dso/task.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -24,7 +24,7 @@
 #include <mujoco/mujoco.h>
 
 #include "config/values_file.h"
-#include "core/error.h"
+#include "dso/error.h"
 #include "mujoco/dataset.h"
 #include "mujoco/theta.h"
 

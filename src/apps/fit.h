@@ -47,7 +47,7 @@
 #include <mujoco/mujoco.h>
 
 #include "mujoco/dataset.h"
-#include "core/error.h"
+#include "dso/error.h"
 #include "apps/invdyn.h"
 #include "mujoco/theta.h"
 

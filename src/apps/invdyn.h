@@ -40,7 +40,7 @@
 #include <mujoco/mujoco.h>
 
 #include "mujoco/dataset.h"
-#include "core/error.h"
+#include "dso/error.h"
 #include "mujoco/theta.h"
 
 #ifdef __cplusplus

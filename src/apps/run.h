@@ -6,7 +6,7 @@
 #ifndef DSO_RUN_H
 #define DSO_RUN_H
 
-#include "core/error.h"
+#include "dso/error.h"
 #include "mujoco/theta.h"
 
 #ifdef __cplusplus

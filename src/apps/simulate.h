@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #include "mujoco/dataset.h"
-#include "core/error.h"
+#include "dso/error.h"
 #include "config/task.h"
 
 #ifdef __cplusplus

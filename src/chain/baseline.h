@@ -5,7 +5,7 @@
 #ifndef DSO_BASELINE_H
 #define DSO_BASELINE_H
 
-#include "core/error.h"
+#include "dso/error.h"
 #include "chain/rollout.h"
 
 #ifdef __cplusplus

@@ -5,7 +5,7 @@
 #ifndef DSO_CHAIN_H
 #define DSO_CHAIN_H
 
-#include "core/error.h"
+#include "dso/error.h"
 #include "core/rng.h"
 
 #ifdef __cplusplus

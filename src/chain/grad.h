@@ -13,7 +13,7 @@
 #define DSO_GRAD_H
 
 #include "chain/baseline.h"
-#include "core/error.h"
+#include "dso/error.h"
 #include "chain/rollout.h"
 
 #ifdef __cplusplus

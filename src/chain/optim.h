@@ -7,7 +7,7 @@
 #define DSO_OPTIM_H
 
 #include "chain/baseline.h"
-#include "core/error.h"
+#include "dso/error.h"
 #include "chain/grad.h"
 #include "chain/rollout.h"
 

@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "chain/chain.h"
-#include "core/error.h"
+#include "dso/error.h"
 
 #ifdef __cplusplus
 extern "C" {

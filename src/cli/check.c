@@ -6,7 +6,7 @@
 
 #include "args.h"
 #include "cli.h"
-#include "dso.h"
+#include "dso_internal.h"
 
 static const char* kHelp =
     "usage: dso check TASK.json [--data FILE.csv ...]\n\n"

@@ -3,7 +3,7 @@
 #ifndef DSO_CLI_H
 #define DSO_CLI_H
 
-#include "core/error.h"
+#include "dso/error.h"
 
 // Exit statuses of the CLI.
 enum { DSO_EXIT_OK = 0, DSO_EXIT_FAIL = 1, DSO_EXIT_INPUT = 2 };

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "dso.h"
+#include "dso_internal.h"
 
 static const char* kHelp =
     "usage: dso info MODEL.xml\n\n"

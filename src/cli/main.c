@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "dso.h"
+#include "dso_internal.h"
 
 typedef struct {
   const char* name;

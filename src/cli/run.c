@@ -11,7 +11,7 @@
 #include "args.h"
 #include "cli.h"
 #include "run_util.h"
-#include "dso.h"
+#include "dso_internal.h"
 #include "apps/evaluate.h"
 #include "apps/fit.h"
 #include "config/json.h"

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "dso.h"
+#include "dso_internal.h"
 #include "estim/estimfit.h"
 #include "apps/run.h"
 #include "run_util.h"

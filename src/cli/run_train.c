@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "dso.h"
+#include "dso_internal.h"
 #include "config/json.h"
 #include "apps/run.h"
 #include "run_util.h"

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "dso.h"
+#include "dso_internal.h"
 #include "config/json.h"
 #include "mujoco/mjcf.h"
 #include "apps/run.h"

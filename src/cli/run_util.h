@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "core/error.h"
+#include "dso/error.h"
 #include "apps/run.h"
 #include "config/task.h"
 

@@ -8,7 +8,7 @@
 
 #include "args.h"
 #include "cli.h"
-#include "dso.h"
+#include "dso_internal.h"
 #include "config/json.h"
 
 static const char* kHelp =

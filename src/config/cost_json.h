@@ -7,7 +7,7 @@
 #include <mujoco/mujoco.h>
 
 #include "config/json.h"
-#include "core/error.h"
+#include "dso/error.h"
 #include "mujoco/cost.h"
 
 #ifdef __cplusplus

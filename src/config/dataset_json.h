@@ -4,7 +4,7 @@
 #define DSO_CONFIG_DATASET_JSON_H
 
 #include "config/json.h"
-#include "core/error.h"
+#include "dso/error.h"
 #include "mujoco/dataset.h"
 
 #ifdef __cplusplus

@@ -14,7 +14,7 @@
 #include <mujoco/mujoco.h>
 
 #include "config/json.h"
-#include "core/error.h"
+#include "dso/error.h"
 #include "estim/estimfit.h"
 
 #ifdef __cplusplus

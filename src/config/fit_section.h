@@ -16,7 +16,7 @@
 #include "apps/fit.h"
 #include "apps/invdyn.h"
 #include "config/json.h"
-#include "core/error.h"
+#include "dso/error.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -7,7 +7,7 @@
 #include <mujoco/mujoco.h>
 #include <stddef.h>
 
-#include "core/error.h"
+#include "dso/error.h"
 
 // Where a value being read sits, for messages: the file, the JSON path of the node, and the
 // error to fill. Made with dso_cfg_ctx at a file's root, then dso_cfg_key / dso_cfg_index for

@@ -7,7 +7,7 @@
 #define DSO_CONFIG_POLICY_JSON_H
 
 #include "config/json.h"
-#include "core/error.h"
+#include "dso/error.h"
 #include "mujoco/policy.h"
 
 #ifdef __cplusplus

@@ -31,7 +31,7 @@
 
 #include "mujoco/cost.h"
 #include "mujoco/dataset.h"
-#include "core/error.h"
+#include "dso/error.h"
 #include "mujoco/mjchain.h"
 #include "mujoco/policy.h"
 #include "chain/rollout.h"

@@ -4,7 +4,7 @@
 #ifndef DSO_CONFIG_THETA_JSON_H
 #define DSO_CONFIG_THETA_JSON_H
 
-#include "core/error.h"
+#include "dso/error.h"
 #include "mujoco/theta.h"
 
 #ifdef __cplusplus

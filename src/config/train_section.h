@@ -13,7 +13,7 @@
 
 #include "apps/train.h"
 #include "config/json.h"
-#include "core/error.h"
+#include "dso/error.h"
 
 #ifdef __cplusplus
 extern "C" {

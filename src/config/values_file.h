@@ -3,7 +3,7 @@
 #ifndef DSO_CONFIG_VALUES_FILE_H
 #define DSO_CONFIG_VALUES_FILE_H
 
-#include "core/error.h"
+#include "dso/error.h"
 #include "mujoco/theta.h"
 
 #ifdef __cplusplus

@@ -24,7 +24,7 @@
 
 #include <stddef.h>
 
-#include "core/error.h"
+#include "dso/error.h"
 
 #ifdef __cplusplus
 extern "C" {

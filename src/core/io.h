@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "core/error.h"
+#include "dso/error.h"
 
 #ifdef __cplusplus
 extern "C" {

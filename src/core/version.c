@@ -1,5 +1,5 @@
 // Version of the linked library.
-#include "core/version.h"
+#include "dso/version.h"
 
 #define DSO_STR_(x) #x
 #define DSO_STR(x) DSO_STR_(x)

@@ -16,7 +16,7 @@
 #include <mujoco/mujoco.h>
 #include <stdint.h>
 
-#include "core/error.h"
+#include "dso/error.h"
 #include "mujoco/policy.h"
 #include "mujoco/theta.h"
 

@@ -15,7 +15,7 @@
 #include <mujoco/mujoco.h>
 
 #include "mujoco/dataset.h"
-#include "core/error.h"
+#include "dso/error.h"
 #include "estim/kalman.h"
 #include "mujoco/sim.h"
 #include "mujoco/theta.h"

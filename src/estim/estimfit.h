@@ -29,7 +29,7 @@
 #include "estim/corrector.h"
 #include "mujoco/dataset.h"
 #include "mujoco/deriv.h"
-#include "core/error.h"
+#include "dso/error.h"
 #include "estim/kalman.h"
 #include "mujoco/sim.h"
 #include "mujoco/theta.h"

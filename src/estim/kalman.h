@@ -14,7 +14,7 @@
 
 #include "mujoco/dataset.h"
 #include "mujoco/deriv.h"
-#include "core/error.h"
+#include "dso/error.h"
 #include "mujoco/sim.h"
 #include "mujoco/theta.h"
 

@@ -10,7 +10,7 @@
 
 #include <mujoco/mujoco.h>
 
-#include "core/error.h"
+#include "dso/error.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -29,7 +29,7 @@
 
 #include "mujoco/dataset.h"
 #include "mujoco/deriv.h"
-#include "core/error.h"
+#include "dso/error.h"
 #include "mujoco/mjchain.h"
 #include "mujoco/policy.h"
 #include "mujoco/theta.h"

@@ -60,7 +60,7 @@
 #include <mujoco/mujoco.h>
 
 #include "mujoco/dataset.h"
-#include "core/error.h"
+#include "dso/error.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -65,7 +65,7 @@
 
 #include <mujoco/mujoco.h>
 
-#include "core/error.h"
+#include "dso/error.h"
 
 #ifdef __cplusplus
 extern "C" {

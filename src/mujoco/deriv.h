@@ -5,7 +5,7 @@
 #ifndef DSO_DERIV_H
 #define DSO_DERIV_H
 
-#include "core/error.h"
+#include "dso/error.h"
 #include "mujoco/sim.h"
 #include "mujoco/theta.h"
 

@@ -50,7 +50,7 @@
 
 #include <mujoco/mujoco.h>
 
-#include "core/error.h"
+#include "dso/error.h"
 #include "mujoco/theta.h"
 
 #ifdef __cplusplus

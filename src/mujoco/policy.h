@@ -27,7 +27,7 @@
 
 #include <stdint.h>
 
-#include "core/error.h"
+#include "dso/error.h"
 #include "mujoco/theta.h"
 
 #ifdef __cplusplus

@@ -9,7 +9,7 @@
 #define DSO_THETA_H
 
 #include "mujoco/bind.h"
-#include "core/error.h"
+#include "dso/error.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 
-#include "core/error.h"
+#include "dso/error.h"
 #include "verify/tabular.h"
 
 #ifdef __cplusplus

@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #include "chain/chain.h"
-#include "core/error.h"
+#include "dso/error.h"
 #include "chain/rollout.h"
 
 #ifdef __cplusplus

@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "core/error.h"
+#include "dso/error.h"
 
 #ifdef __cplusplus
 extern "C" {

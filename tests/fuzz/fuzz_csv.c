@@ -14,7 +14,7 @@
 #define _GNU_SOURCE
 #include <math.h>
 
-#include "dso.h"
+#include "dso_internal.h"
 #include "fuzz_util.h"
 
 static const char* kXml =

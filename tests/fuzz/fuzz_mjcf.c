@@ -13,7 +13,7 @@
 #define _GNU_SOURCE
 #include <math.h>
 
-#include "dso.h"
+#include "dso_internal.h"
 #include "fuzz_util.h"
 
 #define NBASE 6

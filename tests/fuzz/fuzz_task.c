@@ -10,7 +10,7 @@
 #include <dirent.h>
 #include <math.h>
 
-#include "dso.h"
+#include "dso_internal.h"
 #include "fuzz_util.h"
 
 static char g_task[FUZZ_PATH_LEN];

@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#include "core/error.h"
+#include "dso/error.h"
 #include "config/task.h"
 
 #ifdef __cplusplus

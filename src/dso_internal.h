@@ -2,8 +2,8 @@
 #ifndef DSO_DSO_H
 #define DSO_DSO_H
 
-#include "core/version.h"
-#include "core/error.h"
+#include "dso/version.h"
+#include "dso/error.h"
 #include "mujoco/mj.h"
 #include "mujoco/bind.h"
 #include "mujoco/theta.h"
@@ -30,7 +30,7 @@
 #include "core/filter.h"
 #include "apps/invdyn.h"
 #include "core/parallel.h"
-#include "apps/binding.h"
+#include "dso/task.h"
 #include "apps/run.h"
 #include "apps/train.h"
 #include "mujoco/clone.h"
