@@ -54,7 +54,7 @@ static double now(void) {
 // Discrete LQR gain K (1 x 4, u = -K dx, dx = (cart, angle, cart vel, angle vel)) at the upright
 // state: A, B from mjd_transitionFD (centred differences, one 5 ms step of the task's model); the
 // control Riccati equation P = Q + A'PA - A'PB (R + B'PB)^-1 B'PA is the filtering one of
-// estimators/kalman.h on the dual system (A', B'), solved by dso_kalman_dare (doubling); then
+// src/estim/kalman.h on the dual system (A', B'), solved by dso_kalman_dare (doubling); then
 // K = (R + B'PB)^-1 B'PA. The slider's dry friction (frictionloss) sticks the cart at rest, which
 // differences see as a velocity that halves in one step; it is switched off in the copy that is
 // linearized (0.02 N against the 10 N motor).

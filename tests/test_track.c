@@ -343,7 +343,7 @@ static void test_bad_input(void** state) {
 // noise (the learner is deterministic, so the pathwise gradient is exact); the track task starts
 // every rollout at its window's recorded state (no spread) and draws windows at random; the
 // fixed damping entry (the model's value) only gives dso run's model.xml writer an edit (with no
-// edit at all src/mjcf.c passes NULL to qsort, which UBSan reports)
+// edit at all src/mujoco/mjcf.c passes NULL to qsort, which UBSan reports)
 static void write_app_task(const char* out, const char* csv) {
   char text[4096], extra[2048] = "";
   if (csv) {

@@ -1,6 +1,6 @@
 """dso: Dynamical System Optimization on MuJoCo, from Python.
 
-A ctypes binding of libdso's flat API (src/binding.h) with numpy arrays in and out::
+A ctypes binding of libdso's flat API (include/dso/task.h) with numpy arrays in and out::
 
     import dso
     task = dso.Task("tasks/arm_sysid.json")        # the task and its data

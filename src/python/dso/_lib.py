@@ -1,4 +1,4 @@
-"""Loading libdso and declaring the flat C API of src/binding.h for ctypes."""
+"""Loading libdso and declaring the flat C API of include/dso/task.h for ctypes."""
 
 import ctypes
 import ctypes.util
@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-# status codes of src/error.h (dsoStatus)
+# status codes of include/dso/error.h (dsoStatus)
 OK = 0
 ERR_INPUT = 1
 ERR_IO = 2
@@ -24,7 +24,7 @@ _STATUS_NAMES = {
     ERR_INTERNAL: "internal error",
 }
 
-# task kinds (dsoTaskKind) and sizes (dsoTaskSize) of src/binding.h
+# task kinds (dsoTaskKind) and sizes (dsoTaskSize) of include/dso/task.h
 KIND_NONE, KIND_FIT, KIND_CHAIN, KIND_ESTIMATOR = range(4)
 (SIZE_NTHETA, SIZE_NQ, SIZE_NV, SIZE_NA, SIZE_NU, SIZE_NSENSORDATA, SIZE_NROLLOUT,
  SIZE_HORIZON, SIZE_NEPISODE) = range(9)
@@ -45,7 +45,7 @@ class Error(Exception):
 
 
 class _dsoError(ctypes.Structure):
-    # src/error.h: typedef struct { dsoStatus code; char msg[DSO_ERROR_LEN]; } dsoError
+    # include/dso/error.h: typedef struct { dsoStatus code; char msg[DSO_ERROR_LEN]; } dsoError
     _fields_ = [("code", ctypes.c_int), ("msg", ctypes.c_char * 1024)]
 
 

@@ -1,4 +1,4 @@
-"""Tasks, fits, the chain objective and runs: Python objects over src/binding.h."""
+"""Tasks, fits, the chain objective and runs: Python objects over include/dso/task.h."""
 
 import ctypes
 import os

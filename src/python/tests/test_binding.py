@@ -1,4 +1,4 @@
-"""Tests of the dso Python package (ctypes over src/binding.h)."""
+"""Tests of the dso Python package (ctypes over include/dso/task.h)."""
 
 import importlib.util
 import os
