@@ -12,52 +12,6 @@
 
 #include "core/io.h"
 
-char* dso_read_text_file(const char* path, dsoError* err) {
-  long long size = 0;
-  int fd = dso_open_input(path, DSO_JSON_MAX_BYTES, &size, "a file", err);
-  if (fd < 0) {
-    return NULL;
-  }
-  if (size == 0) {
-    close(fd);
-    dso_error(err, DSO_ERR_INPUT, "%s: file is empty", path);
-    return NULL;
-  }
-  char* buf = (char*)malloc((size_t)size + 1);
-  if (!buf) {
-    close(fd);
-    dso_error(err, DSO_ERR_MEMORY, "%s: out of memory", path);
-    return NULL;
-  }
-  size_t got = 0;
-  int read_errno = 0;
-  while (got < (size_t)size) {
-    ssize_t n = read(fd, buf + got, (size_t)size - got);
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n <= 0) {
-      read_errno = n < 0 ? errno : 0;
-      break;
-    }
-    got += (size_t)n;
-  }
-  close(fd);
-  if (got != (size_t)size) {
-    free(buf);
-    dso_error(err, DSO_ERR_IO, "%s: short read (%zu of %lld bytes)%s%s", path, got, size,
-              read_errno ? ": " : "", read_errno ? strerror(read_errno) : "");
-    return NULL;
-  }
-  buf[size] = '\0';
-  if (strlen(buf) != (size_t)size) {
-    free(buf);
-    dso_error(err, DSO_ERR_INPUT, "%s: binary file (contains a NUL byte), expected text", path);
-    return NULL;
-  }
-  return buf;
-}
-
 // line and column (1-based) of position at in text
 static void line_col(int* line, int* col, const char* text, const char* at) {
   *line = 1;

@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "dso/error.h"
+#include "core/io.h"
 
 // Where a value being read sits, for messages: the file, the JSON path of the node, and the
 // error to fill. Made with dso_cfg_ctx at a file's root, then dso_cfg_key / dso_cfg_index for
@@ -42,14 +43,8 @@ dsoStatus dso_cfg_bool(int* out, const cJSON* obj, const char* key, const dsoCfg
 dsoStatus dso_cfg_joint_values(double* out, int use_qpos, int nonneg, const mjModel* m,
                                const cJSON* obj, const dsoCfg* c);
 
-// Largest input file dso reads, in bytes.
-#define DSO_JSON_MAX_BYTES (64L << 20)
-
-// Reads a whole text file into a malloc'd, NUL-terminated buffer. Missing, unreadable, empty,
-// oversized (DSO_JSON_MAX_BYTES) or binary (NUL-containing) files and anything that is not a
-// regular file (a directory, a FIFO: refused without blocking, see dso_open_input) are errors
-// naming the file.
-char* dso_read_text_file(const char* path, dsoError* err);
+// Largest JSON file dso reads (dso_read_text_file's limit, core/io.h).
+#define DSO_JSON_MAX_BYTES DSO_TEXT_MAX_BYTES
 
 // Parses text; on a syntax error err names file, line and column. A \u0000 escape in a key or
 // string is an error naming its line, column and JSON path (cJSON would cut the string short

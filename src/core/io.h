@@ -34,6 +34,15 @@ int dso_open_input(const char* path, long long max_bytes, long long* size, const
 dsoStatus dso_check_input(const char* path, long long max_bytes, long long* size,
                           const char* what, dsoError* err);
 
+// Largest text input file dso reads (task JSON, values files, MJCF, CSV), in bytes.
+#define DSO_TEXT_MAX_BYTES (64L << 20)
+
+// Reads a whole text file into a malloc'd, NUL-terminated buffer. Missing, unreadable, empty,
+// oversized (DSO_TEXT_MAX_BYTES) or binary (NUL-containing) files and anything that is not a
+// regular file (a directory, a FIFO: refused without blocking, see dso_open_input) are errors
+// naming the file.
+char* dso_read_text_file(const char* path, dsoError* err);
+
 // A file being written atomically. Fields are private to io.c.
 typedef struct dsoAtomicFile_ {
   FILE* f;          // the open temporary file

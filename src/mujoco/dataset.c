@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config/json.h"  // dso_read_text_file only (it belongs in core/io)
 #include "core/io.h"
 
 // largest episode arrays one resampled episode may take, in bytes

@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "core/io.h"
-#include "config/json.h"
 
 // one trap frame per active dso_mj_trap call; the innermost is current for the thread
 typedef struct dsoTrapFrame_ {
@@ -168,7 +167,7 @@ mjModel* dso_mj_load(const char* path, dsoError* err) {
   // a folder or a FIFO is refused here, before MuJoCo's reader could wait on it; the size cap
   // is the one of every text file dso reads
   dsoError e = {0};
-  if (dso_check_input(path, DSO_JSON_MAX_BYTES, NULL, "an MJCF file", &e)) {
+  if (dso_check_input(path, DSO_TEXT_MAX_BYTES, NULL, "an MJCF file", &e)) {
     const char* tail = strstr(e.msg, ": cannot open file");
     if (tail) {
       dso_error(err, e.code, "%s: cannot open model file%s", path,

@@ -14,7 +14,7 @@ extern "C" {
 // Loads an MJCF file. Returns a new model (free with mj_deleteModel) or NULL with err naming the
 // file and MuJoCo's message. MuJoCo's fatal errors during loading are trapped. Refused with
 // DSO_ERR_INPUT, naming the file and the field: a path that is not a regular file (a folder, a
-// FIFO: checked without blocking) or exceeds DSO_JSON_MAX_BYTES; an option timestep that is not
+// FIFO: checked without blocking) or exceeds DSO_TEXT_MAX_BYTES; an option timestep that is not
 // finite and > 0; non-finite gravity, body mass, inertia, pos, centre of mass, joint stiffness,
 // actuator gear, gainprm, biasprm, geom size and friction; negative mass, inertia, damping,
 // frictionloss, armature or geom friction (values MuJoCo's compiler lets through).

@@ -14,7 +14,6 @@
 
 #include "mujoco/bind.h"
 #include "core/io.h"
-#include "config/json.h"
 #include "mujoco/mj.h"
 #include "mujoco/sim.h"
 
