@@ -218,8 +218,8 @@ const char* dso_json_type_name(const cJSON* node) {
   return "an invalid value";
 }
 
-dsoStatus dso_json_check_object(const cJSON* node, const char* const* valid, const char* file,
-                                const char* path, dsoError* err) {
+static dsoStatus json_check_object(const cJSON* node, const char* const* valid, const char* file,
+                                   const char* path, dsoError* err) {
   if (!cJSON_IsObject(node)) {
     return dso_error(err, DSO_ERR_INPUT, "%s: %s: expected an object, got %s", file,
                      path[0] ? path : "top level", dso_json_type_name(node));
@@ -260,8 +260,8 @@ static dsoStatus missing(int required, int* present, const char* file, const cha
   return DSO_OK;
 }
 
-dsoStatus dso_json_number(double* out, int* present, const cJSON* obj, const char* key,
-                          int required, const char* file, const char* path, dsoError* err) {
+static dsoStatus json_number(double* out, int* present, const cJSON* obj, const char* key,
+                             int required, const char* file, const char* path, dsoError* err) {
   const cJSON* v = cJSON_GetObjectItemCaseSensitive(obj, key);
   if (!v) {
     return missing(required, present, file, path, key, "a number", err);
@@ -278,8 +278,8 @@ dsoStatus dso_json_number(double* out, int* present, const cJSON* obj, const cha
   return DSO_OK;
 }
 
-dsoStatus dso_json_string(const char** out, const cJSON* obj, const char* key, int required,
-                          const char* file, const char* path, dsoError* err) {
+static dsoStatus json_string(const char** out, const cJSON* obj, const char* key, int required,
+                             const char* file, const char* path, dsoError* err) {
   const cJSON* v = cJSON_GetObjectItemCaseSensitive(obj, key);
   if (!v) {
     return missing(required, NULL, file, path, key, "a string", err);
@@ -292,8 +292,8 @@ dsoStatus dso_json_string(const char** out, const cJSON* obj, const char* key, i
   return DSO_OK;
 }
 
-dsoStatus dso_json_bool(int* out, const cJSON* obj, const char* key, const char* file,
-                        const char* path, dsoError* err) {
+static dsoStatus json_bool(int* out, const cJSON* obj, const char* key, const char* file,
+                           const char* path, dsoError* err) {
   const cJSON* v = cJSON_GetObjectItemCaseSensitive(obj, key);
   if (!v) {
     return DSO_OK;
@@ -307,9 +307,9 @@ dsoStatus dso_json_bool(int* out, const cJSON* obj, const char* key, const char*
 }
 
 // reads {"joint": number} for hinge and slide joints into out at qpos (use_qpos) or dof addresses
-dsoStatus dso_json_joint_values(double* out, int use_qpos, int nonneg, const mjModel* m,
-                                const cJSON* obj, const char* file, const char* path,
-                                dsoError* err) {
+static dsoStatus json_joint_values(double* out, int use_qpos, int nonneg, const mjModel* m,
+                                   const cJSON* obj, const char* file, const char* path,
+                                   dsoError* err) {
   if (!cJSON_IsObject(obj)) {
     return dso_error(err, DSO_ERR_INPUT, "%s: %s: expected an object {\"joint\": number}, got %s",
                      file, path, dso_json_type_name(obj));
@@ -372,24 +372,24 @@ dsoStatus dso_cfg_fail(const dsoCfg* c, dsoStatus code, const char* fmt, ...) {
 }
 
 dsoStatus dso_cfg_object(const cJSON* node, const char* const* valid, const dsoCfg* c) {
-  return dso_json_check_object(node, valid, c->file, c->path, c->err);
+  return json_check_object(node, valid, c->file, c->path, c->err);
 }
 
 dsoStatus dso_cfg_number(double* out, int* present, const cJSON* obj, const char* key,
                          int required, const dsoCfg* c) {
-  return dso_json_number(out, present, obj, key, required, c->file, c->path, c->err);
+  return json_number(out, present, obj, key, required, c->file, c->path, c->err);
 }
 
 dsoStatus dso_cfg_string(const char** out, const cJSON* obj, const char* key, int required,
                          const dsoCfg* c) {
-  return dso_json_string(out, obj, key, required, c->file, c->path, c->err);
+  return json_string(out, obj, key, required, c->file, c->path, c->err);
 }
 
 dsoStatus dso_cfg_bool(int* out, const cJSON* obj, const char* key, const dsoCfg* c) {
-  return dso_json_bool(out, obj, key, c->file, c->path, c->err);
+  return json_bool(out, obj, key, c->file, c->path, c->err);
 }
 
 dsoStatus dso_cfg_joint_values(double* out, int use_qpos, int nonneg, const mjModel* m,
                                const cJSON* obj, const dsoCfg* c) {
-  return dso_json_joint_values(out, use_qpos, nonneg, m, obj, c->file, c->path, c->err);
+  return json_joint_values(out, use_qpos, nonneg, m, obj, c->file, c->path, c->err);
 }

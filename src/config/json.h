@@ -32,14 +32,20 @@ dsoCfg dso_cfg_index(const dsoCfg* c, int i);
 dsoStatus dso_cfg_fail(const dsoCfg* c, dsoStatus code, const char* fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-// The dso_json_* readers below with a context: node checks, numbers, strings, booleans, joint
-// values; messages as theirs.
+// Checks that node is an object whose keys are all in valid (NULL-terminated) and unique.
 dsoStatus dso_cfg_object(const cJSON* node, const char* const* valid, const dsoCfg* c);
+// Reads obj[key] as a finite number into out. A missing key is an error when required, else out
+// is left as it is and *present (may be NULL) is set to 0.
 dsoStatus dso_cfg_number(double* out, int* present, const cJSON* obj, const char* key,
                          int required, const dsoCfg* c);
+// Reads obj[key] as a string (borrowed from obj) into *out; see dso_cfg_number for missing keys.
 dsoStatus dso_cfg_string(const char** out, const cJSON* obj, const char* key, int required,
                          const dsoCfg* c);
+// Reads obj[key] as true/false into *out (0 or 1); a missing key leaves *out as it is.
 dsoStatus dso_cfg_bool(int* out, const cJSON* obj, const char* key, const dsoCfg* c);
+// Reads {"joint": number, ...} for hinge and slide joints of m into out, at the joints' qpos
+// addresses (use_qpos) or dof addresses; nonneg requires numbers >= 0. Unknown joints, other joint
+// types and non-numbers are errors naming file and path.
 dsoStatus dso_cfg_joint_values(double* out, int use_qpos, int nonneg, const mjModel* m,
                                const cJSON* obj, const dsoCfg* c);
 
@@ -50,30 +56,6 @@ dsoStatus dso_cfg_joint_values(double* out, int use_qpos, int nonneg, const mjMo
 // string is an error naming its line, column and JSON path (cJSON would cut the string short
 // there). Returns NULL on error.
 cJSON* dso_json_parse(const char* text, const char* file, dsoError* err);
-
-// Checks that node is an object whose keys are all in valid (NULL-terminated) and unique.
-dsoStatus dso_json_check_object(const cJSON* node, const char* const* valid, const char* file,
-                                const char* path, dsoError* err);
-
-// Reads obj[key] as a finite number into out. A missing key is an error when required, else out
-// is left as it is and *present (may be NULL) is set to 0.
-dsoStatus dso_json_number(double* out, int* present, const cJSON* obj, const char* key,
-                          int required, const char* file, const char* path, dsoError* err);
-
-// Reads obj[key] as a string (borrowed from obj) into *out; see dso_json_number for missing keys.
-dsoStatus dso_json_string(const char** out, const cJSON* obj, const char* key, int required,
-                          const char* file, const char* path, dsoError* err);
-
-// Reads obj[key] as true/false into *out (0 or 1); a missing key leaves *out as it is.
-dsoStatus dso_json_bool(int* out, const cJSON* obj, const char* key, const char* file,
-                        const char* path, dsoError* err);
-
-// Reads {"joint": number, ...} for hinge and slide joints of m into out, at the joints' qpos
-// addresses (use_qpos) or dof addresses; nonneg requires numbers >= 0. Unknown joints, other joint
-// types and non-numbers are errors naming file and path.
-dsoStatus dso_json_joint_values(double* out, int use_qpos, int nonneg, const mjModel* m,
-                                const cJSON* obj, const char* file, const char* path,
-                                dsoError* err);
 
 // Short description of a JSON value's type ("a string", "an array", ...) for messages.
 const char* dso_json_type_name(const cJSON* node);
