@@ -3,11 +3,11 @@
 #include "apps/invdyn.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/filter.h"
+#include "core/parallel.h"
 #include "mujoco/mj.h"
 #include "mujoco/sim.h"
 
@@ -670,8 +670,11 @@ static void worker_run(void* arg) {
   }
 }
 
-static void* worker_main(void* arg) {
-  dsoInvdynWorker* w = (dsoInvdynWorker*)arg;
+// the body of the parallel for: item t is worker t's block of samples (its own simulator and
+// buffers, item-indexed outputs: results do not depend on which thread runs it)
+static void worker_item(void* ctx, int item, int thread) {
+  (void)thread;
+  dsoInvdynWorker* w = &((dsoInvdynWorker*)ctx)[item];
   dsoError e = {0};
   dsoStatus st = dso_mj_trap(worker_run, w, &e);
   if (st != DSO_OK && w->status == DSO_OK) {
@@ -681,7 +684,6 @@ static void* worker_main(void* arg) {
     dso_error(&w->err, st, "episode %ld, sample %d: %s",
               inv->data->episode[inv->samp_ep[s]].id, inv->samp_t[s], e.msg);
   }
-  return NULL;
 }
 
 dsoStatus dso_invdyn_residual(dsoInvdyn* inv, const double* u, double* r, double* J,
@@ -694,8 +696,6 @@ dsoStatus dso_invdyn_residual(dsoInvdyn* inv, const double* u, double* r, double
     }
   }
   int nt = inv->nthread;
-  pthread_t tid[DSO_INVDYN_MAX_THREADS];
-  int started[DSO_INVDYN_MAX_THREADS];
   for (int t = 0; t < nt; t++) {
     dsoInvdynWorker* w = &inv->work[t];
     w->u_in = u;
@@ -707,18 +707,7 @@ dsoStatus dso_invdyn_residual(dsoInvdyn* inv, const double* u, double* r, double
     w->status = DSO_OK;
     dso_error_clear(&w->err);
   }
-  for (int t = 1; t < nt; t++) {
-    started[t] = pthread_create(&tid[t], NULL, worker_main, &inv->work[t]) == 0;
-    if (!started[t]) {
-      worker_main(&inv->work[t]);
-    }
-  }
-  worker_main(&inv->work[0]);
-  for (int t = 1; t < nt; t++) {
-    if (started[t]) {
-      pthread_join(tid[t], NULL);
-    }
-  }
+  dso_parallel_for(nt, nt, worker_item, inv->work);
   dsoStatus st = DSO_OK;
   for (int t = 0; t < nt; t++) {
     dsoInvdynWorker* w = &inv->work[t];
