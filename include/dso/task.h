@@ -98,6 +98,7 @@ DSO_API dsoStatus dso_task_prior(const dsoTask* task, double* cost, double* grad
 // values) with seed, extra control noise of std excitation and the last nvalidation episodes
 // flagged validation (dso_simulate), and writes them as CSV to path (atomically). nepisode,
 // horizon <= 0 take the task's rollout.rollouts and rollout.horizon; seed 0 the task's seed.
+// Sizes one batch could not hold (more than 4 GB of states and costs) are DSO_ERR_INPUT.
 DSO_API dsoStatus dso_task_simulate_csv(const dsoTask* task, const char* path, const double* u,
                                 int nepisode, int horizon, uint64_t seed, double excitation,
                                 int nvalidation, dsoError* err);
@@ -159,7 +160,8 @@ typedef struct dsoTaskChainCost_ dsoTaskChainCost;
 // Creates the task's MuJoCo chain and a batch of nrollout rollouts (<= 0: the task's) of horizon
 // transitions (<= 0: the task's) keyed by seed (0: the task's rollout.seed), with the task's
 // rollout setting (episodic or time-varying; the pathwise route does not take the average-cost
-// setting). The task is borrowed and must outlive the handle. Returns NULL with err set.
+// setting). The task is borrowed and must outlive the handle. Returns NULL with err set (also
+// for fewer than 2 rollouts, or sizes one batch could not hold: more than 4 GB).
 DSO_API dsoTaskChainCost* dso_task_chain_cost_create(const dsoTask* task, int nrollout, int horizon,
                                              uint64_t seed, dsoError* err);
 
