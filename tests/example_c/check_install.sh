@@ -30,7 +30,7 @@ bad() { echo "FAIL: $*"; nfail=$((nfail + 1)); }
 mkdir -p "$out"
 rm -rf "$prefix"
 cmake --install "$build" --prefix "$prefix" >"$out/install.log"
-lib="$(dirname "$(find "$prefix" -name 'libdso.so' | head -n 1)")"
+lib="$(dirname "$(find "$prefix" -name 'libdso.so' -print -quit)")"
 [ -f "$lib/libdso.so" ] || { echo "FAIL: no libdso.so under $prefix"; exit 1; }
 pcpath="$lib/pkgconfig"
 
@@ -81,11 +81,13 @@ if cmake -S "$src/tests/example_c" -B "$work/cmake" -DCMAKE_PREFIX_PATH="$prefix
    cmake --build "$work/cmake" >>"$work/cmake.log" 2>&1; then
   ok "find_package(dso) build"
   # the program runs on the installed library (found through the build RPATH)
-  if ldd "$work/cmake/example" | grep -q "$lib/libdso.so"; then
+  # (ldd's output in a variable: grep -q closing the pipe early would fail it under pipefail)
+  deps="$(ldd "$work/cmake/example")"
+  if [[ "$deps" == *"$lib/libdso.so"* ]]; then
     ok "example uses the installed libdso.so"
   else
     bad "example does not use $lib/libdso.so"
-    ldd "$work/cmake/example"
+    echo "$deps"
   fi
   run_all cmake "$work/cmake/example" ""
   if [ -x "$work/cmake/example_static" ]; then
