@@ -50,7 +50,7 @@ typedef enum dsoTaskSize_ {
   DSO_TASK_NSIZE
 } dsoTaskSize;
 
-// Loads a task file (dso_task_load_flags); skip_data = 1 reads no data file (to simulate the
+// Loads a task file (docs/task-format.md); skip_data = 1 reads no data file (to simulate the
 // data a task will read). Returns NULL with err set on failure. Free with dso_task_free.
 DSO_API dsoTask* dso_task_open(const char* path, int skip_data, dsoError* err);
 
