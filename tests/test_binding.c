@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "dso/task.h"
+#include "mujoco/theta.h"
 #include "test_util.h"
 
 // |a - b| <= tol

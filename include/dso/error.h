@@ -2,6 +2,8 @@
 #ifndef DSO_ERROR_H
 #define DSO_ERROR_H
 
+#include "dso/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -28,24 +30,24 @@ typedef struct dsoError_ {
 
 // Sets err (may be NULL) to code and a printf-style message; returns code for `return dso_error(...)`.
 // The first failure wins: a record that already holds an error is left as it is.
-dsoStatus dso_error(dsoError* err, dsoStatus code, const char* fmt, ...)
+DSO_API dsoStatus dso_error(dsoError* err, dsoStatus code, const char* fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
 
 // Prefixes the message held by err with a printf-style context, e.g. the file name.
-void dso_error_prefix(dsoError* err, const char* fmt, ...)
+DSO_API void dso_error_prefix(dsoError* err, const char* fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
 
 // Clears err to DSO_OK with an empty message (err may be NULL).
-void dso_error_clear(dsoError* err);
+DSO_API void dso_error_clear(dsoError* err);
 
 // Short static name of a status code ("ok", "bad input", ...).
-const char* dso_status_string(dsoStatus code);
+DSO_API const char* dso_status_string(dsoStatus code);
 
 #ifdef __cplusplus
 }

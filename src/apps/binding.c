@@ -8,6 +8,7 @@
 
 #include "mujoco/dataset.h"
 #include "apps/fit.h"
+#include "config/task.h"
 #include "mujoco/mj.h"
 #include "mujoco/mjchain.h"
 #include "chain/rollout.h"
@@ -191,6 +192,10 @@ dsoStatus dso_task_simulate_csv(const dsoTask* task, const char* path, const dou
   if (nvalidation < 0 || nvalidation > nepisode) {
     return dso_error(err, DSO_ERR_INPUT, "simulate: validation %d: expected 0 to %d episodes",
                      nvalidation, nepisode);
+  }
+  // sizes no batch can hold are refused before anything is allocated
+  if (dso_task_check_batch(task, nepisode, horizon, "simulate: nepisode", "horizon", err)) {
+    return err->code;
   }
   dsoDataset* ds = NULL;
   dsoStatus st = dso_simulate(&ds, task, u, nepisode, horizon, seed, excitation, nvalidation, err);
@@ -382,6 +387,10 @@ dsoTaskChainCost* dso_task_chain_cost_create(const dsoTask* task, int nrollout, 
   if (N < 2) {
     dso_error(err, DSO_ERR_INPUT, "%s: chain cost: %d rollouts, expected at least 2 (standard "
               "errors need two)", task->path, N);
+    free(cc);
+    return NULL;
+  }
+  if (dso_task_check_batch(task, N, rs.horizon, "chain cost: nrollout", "horizon", err)) {
     free(cc);
     return NULL;
   }

@@ -32,6 +32,7 @@
 #include "mujoco/cost.h"
 #include "mujoco/dataset.h"
 #include "dso/error.h"
+#include "dso/task.h"
 #include "mujoco/mjchain.h"
 #include "mujoco/policy.h"
 #include "chain/rollout.h"
@@ -107,8 +108,7 @@ dsoStatus dso_task_check_batch(const dsoTask* task, long long nrollout, long lon
                                const char* rollouts_name, const char* horizon_name,
                                dsoError* err);
 
-// Frees a task; NULL is a no-op.
-void dso_task_free(dsoTask* task);
+// dso_task_free (frees a task; NULL is a no-op) is declared in dso/task.h.
 
 // Creates the MuJoCo chain the task describes (model, θ, policy, cost, chain settings). The chain
 // borrows from the task, which must outlive it. Returns NULL with err set on failure.

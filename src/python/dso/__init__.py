@@ -22,5 +22,5 @@ __all__ = ["Error", "Task", "Fit", "ChainCost", "read_csv", "version", "BLOCKS",
 
 
 def version():
-    """Version of the loaded libdso, e.g. "0.2.0"."""
+    """Version of the loaded libdso, e.g. "0.3.0"."""
     return lib.dso_version_string().decode()
