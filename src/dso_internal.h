@@ -31,6 +31,7 @@
 #include "apps/invdyn.h"
 #include "core/parallel.h"
 #include "dso/task.h"
+#include "dso/run.h"
 #include "apps/run.h"
 #include "apps/train.h"
 #include "mujoco/clone.h"

@@ -15,12 +15,13 @@
 // err on entry, so after a call err holds that call's status. Library code never prints, exits
 // or aborts; a non-finite θ, cost or gradient is never reported as success.
 //
-// Threads. A handle (dsoTask, dsoTaskFit, dsoTaskChainCost, dsoTaskRun) is used by one thread at
-// a time; separate handles may be used in separate threads at once (the handles built on a task
-// only read it, so several of them may share one task). Rollouts and least-squares fits run on dso's
-// own worker threads (the task's rollout.threads), started and joined inside the call that
-// needs them; while they run OpenBLAS is set to one thread and restored afterwards (a
-// process-wide setting).
+// Threads. A handle (dsoTask, dsoTaskFit, dsoTaskChainCost, dsoTaskRun) is used by one thread
+// at a time, and a task given to dso_run_task belongs to that call until it returns; separate
+// handles may be used in separate threads at once (the handles built on a task only read it, so
+// several of them may share one task). Rollouts, least-squares fits and inverse dynamics run on
+// dso's own worker threads (rollout.threads, fit.threads, fit.inverse_dynamics.threads), started
+// and joined inside the call that needs them; while they run OpenBLAS is set to one thread and
+// restored afterwards (a process-wide setting).
 //
 // MuJoCo's error and warning handlers. The first time dso loads a model, creates a simulator or
 // calls MuJoCo, it sets MuJoCo's global mju_user_error and mju_user_warning to its own handlers,
@@ -47,6 +48,6 @@
 #include "dso/version.h"
 #include "dso/error.h"
 #include "dso/task.h"
-/* #include "dso/run.h"  -- added with the run driver */
+#include "dso/run.h"
 
 #endif  // DSO_DSO_H

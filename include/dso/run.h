@@ -28,12 +28,13 @@
 // there are removed (a WARNING event says how many).
 //
 // Nothing is printed: every line `dso run` prints is the text of an event.
-#ifndef DSO_RUN_PUBLIC_H
-#define DSO_RUN_PUBLIC_H
+#ifndef DSO_RUN_H
+#define DSO_RUN_H
 
 #include <signal.h>
 
 #include "dso/error.h"
+#include "dso/export.h"
 #include "dso/task.h"
 
 #ifdef __cplusplus
@@ -60,7 +61,7 @@ typedef struct dsoRunOptions_ {
 } dsoRunOptions;
 
 // o = resume 0, max_iter -1, plots 1, name, values, truth and interrupt NULL.
-void dso_run_options_default(dsoRunOptions* o);
+DSO_API void dso_run_options_default(dsoRunOptions* o);
 
 // Kinds of progress events.
 typedef enum dsoRunEventKind_ {
@@ -112,7 +113,7 @@ typedef enum dsoRunStop_ {
 } dsoRunStop;
 
 // Short name of a stop reason ("max_iter", "converged", ...).
-const char* dso_run_stop_name(dsoRunStop stop);
+DSO_API const char* dso_run_stop_name(dsoRunStop stop);
 
 // What a run did; arrays owned, free with dso_run_summary_clear.
 typedef struct dsoRunSummary_ {
@@ -130,7 +131,7 @@ typedef struct dsoRunSummary_ {
 } dsoRunSummary;
 
 // Frees the arrays of s and zeroes it (s may be NULL or zeroed).
-void dso_run_summary_clear(dsoRunSummary* s);
+DSO_API void dso_run_summary_clear(dsoRunSummary* s);
 
 // Runs task into the folder outdir. options NULL: the defaults. progress (may be NULL) receives
 // the events with user. summary (may be NULL) is overwritten (zeroed first; clear a previous one
@@ -145,11 +146,11 @@ void dso_run_summary_clear(dsoRunSummary* s);
 // a step (never recorded: progress.csv and checkpoint.json keep the last finite iteration), the
 // first batch refused, or DSO_RUN_MAX_REFUSED steps refused in a row; other codes from the
 // optimizers. Messages name the task (options.name).
-dsoStatus dso_run_task(dsoTask* task, const char* outdir, const dsoRunOptions* options,
-                       dsoRunProgressFn progress, void* user, dsoRunSummary* summary,
-                       dsoError* err);
+DSO_API dsoStatus dso_run_task(dsoTask* task, const char* outdir, const dsoRunOptions* options,
+                               dsoRunProgressFn progress, void* user, dsoRunSummary* summary,
+                               dsoError* err);
 
 #ifdef __cplusplus
 }
 #endif
-#endif  // DSO_RUN_PUBLIC_H
+#endif  // DSO_RUN_H

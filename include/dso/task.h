@@ -13,8 +13,8 @@
 //                     tasks, the trainer (train.h) for chain tasks
 // Arrays are flat doubles in θ layout order (dso_task_theta_name) unless noted; u are the
 // unconstrained coordinates, v the natural values (theta.h).
-#ifndef DSO_BINDING_H
-#define DSO_BINDING_H
+#ifndef DSO_TASK_H
+#define DSO_TASK_H
 
 #include <stdint.h>
 
@@ -205,4 +205,4 @@ DSO_API dsoStatus dso_task_run_step(dsoTaskRun* run, double* u, double* cost, in
 #ifdef __cplusplus
 }
 #endif
-#endif  // DSO_BINDING_H
+#endif  // DSO_TASK_H

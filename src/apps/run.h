@@ -3,8 +3,8 @@
 // them ever holds a non-finite θ, cost, gradient norm or step size: the writers refuse such a
 // state with DSO_ERR_NUMERIC. The output folder of a run is locked for the run
 // (dso_run_lock_acquire), and temporary files a killed run left are removed (dso_run_clean_temp).
-#ifndef DSO_RUN_H
-#define DSO_RUN_H
+#ifndef DSO_APPS_RUN_H
+#define DSO_APPS_RUN_H
 
 #include "dso/error.h"
 #include "mujoco/theta.h"
@@ -134,4 +134,4 @@ dsoStatus dso_run_clean_temp(int* removed, const char* folder, const char* const
 #ifdef __cplusplus
 }
 #endif
-#endif  // DSO_RUN_H
+#endif  // DSO_APPS_RUN_H

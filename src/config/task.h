@@ -24,8 +24,8 @@
 //   }
 //
 // Unknown keys are errors that list the valid keys; every error names the file and JSON path.
-#ifndef DSO_TASK_H
-#define DSO_TASK_H
+#ifndef DSO_CONFIG_TASK_H
+#define DSO_CONFIG_TASK_H
 
 #include <mujoco/mujoco.h>
 
@@ -122,4 +122,4 @@ dsoStatus dso_task_parse_entry(dsoThetaEntry* out, const mjModel* m, const char*
 #ifdef __cplusplus
 }
 #endif
-#endif  // DSO_TASK_H
+#endif  // DSO_CONFIG_TASK_H
