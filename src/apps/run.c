@@ -399,6 +399,57 @@ char* dso_run_result_add_fit(const char* base, const dsoTheta* theta, const dsoR
   return out;
 }
 
+// base parsed for an addition; NULL with err set (a failed base already set it)
+static cJSON* result_parse(const char* base, dsoError* err) {
+  cJSON* root = base ? cJSON_Parse(base) : NULL;
+  if (!root && !(err && err->code)) {
+    dso_error(err, base ? DSO_ERR_INPUT : DSO_ERR_MEMORY,
+              base ? "result: the base text is not JSON" : "result: out of memory");
+  }
+  return root;
+}
+
+// root printed and freed
+static char* result_print(cJSON* root, dsoError* err) {
+  char* out = cJSON_Print(root);
+  cJSON_Delete(root);
+  if (!out) {
+    dso_error(err, DSO_ERR_MEMORY, "result: out of memory");
+  }
+  return out;
+}
+
+char* dso_run_result_add_train(const char* base, int refused, dsoError* err) {
+  cJSON* root = result_parse(base, err);
+  if (!root) {
+    return NULL;
+  }
+  cJSON_AddNumberToObject(root, "refused_steps", refused);
+  return result_print(root, err);
+}
+
+char* dso_run_result_add_estimator(const char* base, const dsoRunEstimFacts* f, dsoError* err) {
+  cJSON* root = result_parse(base, err);
+  if (!root) {
+    return NULL;
+  }
+  cJSON* o = cJSON_AddObjectToObject(root, "estimator");
+  cJSON_AddStringToObject(o, "corrector", f->corrector);
+  cJSON_AddNumberToObject(o, "corrector_entries", f->corrector_entries);
+  cJSON_AddNumberToObject(o, "fitted_entries", f->fitted_entries);
+  cJSON_AddNumberToObject(o, "innovations", f->innovations);
+  cJSON_AddStringToObject(o, "scored_on", f->scored_on);
+  cJSON* r = cJSON_AddObjectToObject(o, "rms_state_error");
+  for (int k = 0; k < f->nfig; k++) {
+    if (isfinite(f->fig[k])) {
+      cJSON_AddNumberToObject(r, f->fig_name[k], f->fig[k]);
+    } else {
+      cJSON_AddNullToObject(r, f->fig_name[k]);
+    }
+  }
+  return result_print(root, err);
+}
+
 int dso_run_bad_prior(const dsoTheta* theta, const double* u) {
   for (int i = 0; i < theta->n; i++) {
     const dsoThetaEntry* e = &theta->entry[i];

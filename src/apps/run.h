@@ -100,6 +100,25 @@ typedef struct dsoRunFitFacts_ {
 char* dso_run_result_add_fit(const char* base, const dsoTheta* theta, const dsoRunFitFacts* f,
                              dsoError* err);
 
+// Adds "refused_steps" (chain runs) to base, a dso_run_result_json text; returns the new text
+// (malloc'd; base is not freed) or NULL with err (base NULL or not JSON, out of memory).
+char* dso_run_result_add_train(const char* base, int refused, dsoError* err);
+
+// What an estimator run adds to result.json under "estimator".
+typedef struct dsoRunEstimFacts_ {
+  const char* corrector;          // corrector kind ("linear", "mlp", ...)
+  int corrector_entries;          // θ_c entries
+  int fitted_entries;             // entries fitted (θ_c and free physics entries)
+  double innovations;             // innovation residuals in the fit
+  const char* scored_on;          // "validation episodes" or "all episodes"
+  int nfig;                       // state-error figures
+  const double* fig;              // (nfig) RMS state errors; non-finite ones are written null
+  const char* const* fig_name;    // (nfig) their names
+} dsoRunEstimFacts;
+
+// Adds f under "estimator" to base, a dso_run_result_json text; as dso_run_result_add_train.
+char* dso_run_result_add_estimator(const char* base, const dsoRunEstimFacts* f, dsoError* err);
+
 // Checks that θ = u (theta->n, unconstrained coordinates) and row r (may be NULL) can be written:
 // every entry of u and its natural value, r's cost, gradient norm and lambda finite. Otherwise
 // DSO_ERR_NUMERIC with a message naming the first entry or field at fault; a non-finite cost names

@@ -2,7 +2,6 @@
 // or score gradient plus the data-driven and prior gradients (train.h, the task's "train"
 // settings). A step the trainer refuses (a non-finite cost, gradient or step) keeps θ and is
 // counted by the loop; result.json adds the refused steps.
-#include <cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,16 +102,8 @@ static char* result_text(const dsoTheta* theta, const double* u0, const dsoRunSt
   char* base = dso_run_result_json(theta, u0, st->u, NULL,
                                    st->nrecord ? &st->record[st->nrecord - 1] : NULL, parts, NULL,
                                    0, 0, err);
-  cJSON* root = base ? cJSON_Parse(base) : NULL;
+  char* text = base ? dso_run_result_add_train(base, st->refused, err) : NULL;
   free(base);
-  if (!root) {
-    if (!err->code) dso_error(err, DSO_ERR_MEMORY, "result: out of memory");
-    return NULL;
-  }
-  cJSON_AddNumberToObject(root, "refused_steps", st->refused);
-  char* text = cJSON_Print(root);
-  cJSON_Delete(root);
-  if (!text) dso_error(err, DSO_ERR_MEMORY, "result: out of memory");
   return text;
 }
 
