@@ -249,3 +249,44 @@ def test_stop_names_match_the_library():
     from dso import run
     names = [dso._lib.lib.dso_run_stop_name(k).decode() for k in range(len(run.STOPS))]
     assert names == list(run.STOPS)
+
+
+def test_estimator_task(scratch):
+    """An estimator task (data recorded from its own chain): θ extended by the corrector."""
+    with open(os.path.join(SOURCE_DIR, "tasks", "pendulum_estim.json")) as fh:
+        spec = json.load(fh)
+    spec["model"] = os.path.join(SOURCE_DIR, "models", "pendulum_noisy.xml")
+    spec["data"]["files"] = os.path.join(scratch, "estim.csv")
+    path = os.path.join(scratch, "estim.json")
+    with open(path, "w") as fh:
+        json.dump(spec, fh, indent=1)
+    with dso.Task(path, data=False) as task:
+        task.simulate(spec["data"]["files"], episodes=6, horizon=150, seed=3, validation=2)
+    task = dso.Task(path)
+    events = []
+    s = task.run_into(os.path.join(scratch, "estim"), max_iter=2, on_event=events.append)
+    expect_sequence(events, 0, 2)
+    assert s.kind == "estimator" and s.iterations == 2
+    assert s.theta.size > len(task.names)  # the corrector's weights follow the task's entries
+    assert list(s.as_dict()) == task.names
+    assert np.array_equal(task.u, s.theta[:len(task.names)])
+    assert os.path.isfile(os.path.join(scratch, "estim", "result.json"))
+    assert any("corrector" in e.text for e in events)
+
+
+def test_structures_mirror_the_c_layout():
+    """Sizes and offsets of include/dso/run.h's structures on LP64 (as gcc lays them out)."""
+    import ctypes
+    from dso import run
+    if ctypes.sizeof(ctypes.c_void_p) != 8 or ctypes.sizeof(ctypes.c_long) != 8:
+        pytest.skip("offsets below are LP64's")
+    assert ctypes.sizeof(run._RunOptions) == 48 and run._RunOptions.interrupt.offset == 40
+    assert ctypes.sizeof(run._RunEvent) == 136
+    offsets = {"cost": 16, "term": 24, "part": 48, "grad_norm": 72, "lambda_": 80, "steps": 88,
+               "done": 96, "steps_per_s": 104, "eta": 112, "refused_in_row": 120,
+               "refused": 124, "text": 128}
+    assert {k: getattr(run._RunEvent, k).offset for k in offsets} == offsets
+    assert ctypes.sizeof(run._RunSummary) == 64
+    offsets = {"cost": 16, "refused": 24, "ntheta": 28, "theta": 32, "value": 40, "nfile": 48,
+               "file": 56}
+    assert {k: getattr(run._RunSummary, k).offset for k in offsets} == offsets
