@@ -33,6 +33,8 @@ KIND_NONE, KIND_FIT, KIND_CHAIN, KIND_ESTIMATOR = range(4)
 class Error(Exception):
     """A dso call failed: ``message`` says what and where, ``code`` is the dsoStatus."""
 
+    summary = None  # Task.run_into failures: the run's RunSummary (stop "failed", "refused")
+
     def __init__(self, message, code=ERR_INTERNAL):
         super().__init__(message)
         self.message = message
@@ -126,15 +128,23 @@ _PROTOTYPES = {
     "dso_version_string": (_S, []),
 }
 
+ErrorPointer = _E  # dsoError* for the declarations of other modules
+
+
+def declare(prototypes):
+    """Sets restype and argtypes of lib's functions from {name: (restype, argtypes)}."""
+    for name, (res, args) in prototypes.items():
+        try:
+            fn = getattr(lib, name)
+        except AttributeError:
+            raise Error("%s does not export %s: the library is older than this package" %
+                        (getattr(lib, "_name", "libdso"), name), ERR_IO) from None
+        fn.restype = res
+        fn.argtypes = args
+
+
 lib = _load()
-for _name, (_res, _args) in _PROTOTYPES.items():
-    try:
-        _fn = getattr(lib, _name)
-    except AttributeError:
-        raise Error("%s does not export %s: the library is older than this package" %
-                    (getattr(lib, "_name", "libdso"), _name), ERR_IO) from None
-    _fn.restype = _res
-    _fn.argtypes = _args
+declare(_PROTOTYPES)
 
 
 def call(fn, *args, fails=lambda r: r != 0):

@@ -8,6 +8,7 @@ import numpy as np
 
 from . import _lib
 from ._lib import Error, call, ptr, vector
+from .run import run_task
 
 _fails_null = lambda r: not r  # noqa: E731  (a NULL handle)
 _fails_neg = lambda r: r < 0  # noqa: E731
@@ -251,6 +252,48 @@ class Task(_Handle):
         finally:
             _lib.lib.dso_task_run_free(h)
         return self.as_dict(), history
+
+    def run_into(self, outdir, max_iter=None, resume=False, plots=False, values=None,
+                 truth=None, name=None, on_event=None):
+        """Runs the task as ``dso run`` does, into the folder outdir (the library's run driver,
+        dso_run_task): least squares for fits, the trainer for chain tasks, the estimator fit
+        for estimator tasks. Returns a ``RunSummary``.
+
+        outdir is made when missing and locked for the run; it receives checkpoint.json and
+        progress.csv after every iteration, then result.json, model.xml and (fits)
+        trajectories.csv. The run starts from the θ entries' initial values (not from ``u``)
+        or from ``values``: a JSON file ({"name": value} or a result.json) or a dict
+        {name: value}, written to OUTDIR/start_values.json; either replaces the task's initial
+        values. max_iter counts iterations in all, resumed ones included (None: the task's
+        setting); resume=True continues from OUTDIR/checkpoint.json and ends bit-identical to an
+        uninterrupted run. plots=True writes gnuplot scripts (and runs gnuplot when installed).
+        truth (fits): a JSON file of true values for the final table. name: the task as named
+        in messages (default: its path).
+
+        on_event(event), when given, receives every ``RunEvent`` in order; returning True stops
+        the run after the current iteration (resumable: summary.stop "interrupted"). An
+        exception raised in on_event (KeyboardInterrupt from Ctrl-C included) also stops the run
+        there and is re-raised when the library returns, with the summary as ``.dso_summary``.
+        A failed run raises ``Error`` with the library's message and the summary as
+        ``.summary`` (θ unchanged). Otherwise the task's θ (``u``) becomes the run's final θ
+        (the last recorded iteration's when stopped).
+        """
+        try:
+            summary = run_task(self, outdir, max_iter=max_iter, resume=resume, plots=plots,
+                               values=values, truth=truth, name=name, on_event=on_event)
+        except BaseException as exc:
+            # stopped by on_event: θ at the last recorded iteration (as for an interrupt)
+            self._take_theta(getattr(exc, "dso_summary", None))
+            raise
+        self._take_theta(summary)
+        return summary
+
+    def _take_theta(self, summary):
+        n = len(self.names)
+        if summary is not None and summary.theta.size >= n and n:
+            u = summary.theta[:n].copy()
+            if np.all(np.isfinite(u)):
+                self._u = u
 
 
 class Fit(_Handle):
