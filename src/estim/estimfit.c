@@ -11,6 +11,26 @@
 
 #include "mujoco/mj.h"
 
+struct dsoEstimFit_ {
+  const mjModel* base;     // borrowed
+  const dsoDataset* ds;    // borrowed
+  dsoTheta* theta;         // layout: the task's entries, then the corrector's (owned)
+  int n;                   // theta->n
+  int off_c;               // index of the first corrector entry
+  int p;                   // fitted entries
+  int* fitted;             // (p) their indices in θ
+  int* col;                // (n) column of entry i in the Jacobian, -1 when held
+  dsoEstimFitSettings set; // copy with the arrays owned, sensor_std resolved
+  dsoCorrector* cor;       // owned
+  dsoSim* sim;             // model the estimator predicts with (owned)
+  dsoDeriv* dv;            // step derivatives (owned)
+  int nx, ndx, nu, ns;
+  long nres;               // innovation residuals over the training episodes
+  int nprior;              // prior residuals
+  double lambda;           // LM damping
+  double* w;               // work (one block)
+};
+
 // ---------------------------------------------------------------------------------------------
 // settings
 
@@ -715,4 +735,56 @@ dsoStatus dso_estimfit_ekf_rms(double* rms, dsoEstimFit* f, const double* u,
   dsoStatus st = dso_ekf_state_rms(rms, NULL, ekf, f->ds, select, err);
   dso_ekf_free(ekf);
   return st;
+}
+
+// ---------------------------------------------------------------------------------------------
+// accessors
+
+const dsoTheta* dso_estimfit_theta(const dsoEstimFit* f) {
+  return f->theta;
+}
+
+int dso_estimfit_n(const dsoEstimFit* f) {
+  return f->n;
+}
+
+int dso_estimfit_corrector_start(const dsoEstimFit* f) {
+  return f->off_c;
+}
+
+const dsoCorrector* dso_estimfit_corrector(const dsoEstimFit* f) {
+  return f->cor;
+}
+
+const dsoEstimFitSettings* dso_estimfit_settings(const dsoEstimFit* f) {
+  return &f->set;
+}
+
+int dso_estimfit_nfitted(const dsoEstimFit* f) {
+  return f->p;
+}
+
+const int* dso_estimfit_fitted(const dsoEstimFit* f) {
+  return f->fitted;
+}
+
+long dso_estimfit_nres(const dsoEstimFit* f) {
+  return f->nres;
+}
+
+int dso_estimfit_nprior(const dsoEstimFit* f) {
+  return f->nprior;
+}
+
+double dso_estimfit_lambda(const dsoEstimFit* f) {
+  return f->lambda;
+}
+
+dsoStatus dso_estimfit_set_lambda(dsoEstimFit* f, double lambda, dsoError* err) {
+  if (!(lambda > 0) || !isfinite(lambda)) {
+    return dso_error(err, DSO_ERR_INPUT, "estimator: damping lambda is %g; expected a finite "
+                     "value > 0", lambda);
+  }
+  f->lambda = lambda;
+  return DSO_OK;
 }
