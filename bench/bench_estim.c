@@ -37,7 +37,7 @@ static double row(const char* label, const dsoTask* task, const dsoTheta* th, co
   dsoEstimFit* f = dso_estimfit_create(task->model, th, ds, &s, &err);
   dso_estimfit_settings_free(&s);
   if (!f) die(&err);
-  double* u = calloc((size_t)f->n, sizeof(double));
+  double* u = calloc((size_t)dso_estimfit_n(f), sizeof(double));
   dso_estimfit_init(f, u, u0);
   int iters = 0;
   double t0 = now(), rms = 0;
@@ -47,10 +47,11 @@ static double row(const char* label, const dsoTask* task, const dsoTheta* th, co
   }
   printf("%-44s %9.5f %8.3f %6d %8.2f  ", label, rms, ref > 0 ? rms / ref : 1.0, iters,
          now() - t0);
-  for (int i = 0; i < f->off_c; i++) {
-    if (f->theta->entry[i].block == DSO_BLOCK_PHYSICS && !f->theta->entry[i].fixed) {
-      printf(" %s %.5g", f->theta->entry[i].name + 8,
-             dso_theta_entry_natural(&f->theta->entry[i], u[i]));
+  const dsoTheta* layout = dso_estimfit_theta(f);
+  for (int i = 0; i < dso_estimfit_corrector_start(f); i++) {
+    const dsoThetaEntry* e = &layout->entry[i];
+    if (e->block == DSO_BLOCK_PHYSICS && !e->fixed) {
+      printf(" %s %.5g", e->name + 8, dso_theta_entry_natural(e, u[i]));
     }
   }
   printf("\n");
@@ -99,7 +100,7 @@ int main(int argc, char** argv) {
     dsoEstimFit* f = dso_estimfit_create(task->model, k ? task->theta : held, ds, &s, &err);
     dso_estimfit_settings_free(&s);
     if (!f) die(&err);
-    double* u = calloc((size_t)f->n, sizeof(double));
+    double* u = calloc((size_t)dso_estimfit_n(f), sizeof(double));
     dso_estimfit_init(f, u, k ? u0 : ut);
     double t0 = now();
     if (dso_estimfit_ekf_rms(&ekf[k], f, u, DSO_SELECT_VALIDATION, &err)) die(&err);
@@ -124,20 +125,21 @@ int main(int argc, char** argv) {
   dsoEstimFit* f = dso_estimfit_create(task->model, task->theta, ds, &s, &err);
   dso_estimfit_settings_free(&s);
   if (!f) die(&err);
-  long m = f->nres + f->nprior;
-  double* u = calloc((size_t)f->n, sizeof(double));
-  double* r = calloc((size_t)m * (size_t)(f->p + 1), sizeof(double));
+  long m = dso_estimfit_nres(f) + dso_estimfit_nprior(f);
+  int p = dso_estimfit_nfitted(f);
+  double* u = calloc((size_t)dso_estimfit_n(f), sizeof(double));
+  double* r = calloc((size_t)m * (size_t)(p + 1), sizeof(double));
   dso_estimfit_init(f, u, u0);
   double t0 = now();
   if (dso_estimfit_residuals(f, r, r + m, u, NULL, &err)) die(&err);
   double tf = now() - t0;
   t0 = now();
-  for (int c = 0; c < 2 * f->p; c++) {
+  for (int c = 0; c < 2 * p; c++) {
     if (dso_estimfit_residuals(f, r, NULL, u, NULL, &err)) die(&err);
   }
   double td = now() - t0;
   printf("Jacobian of %ld residuals x %d entries: forward mode %.3f s, central differences "
-         "%.3f s (%.1fx)\n", m, f->p, tf, td, td / tf);
+         "%.3f s (%.1fx)\n", m, p, tf, td, td / tf);
   free(r);
   free(u);
   dso_estimfit_free(f);

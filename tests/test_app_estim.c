@@ -94,21 +94,24 @@ static void test_jacobian(void** state) {
   for (int c = 0; c < 2; c++) {
     dsoEstimFit* f = make_fit(task, ds, kinds[c]);
     dsoError err = {0};
-    int n = f->n, p = f->p;
-    long m = f->nres + f->nprior;
+    int n = dso_estimfit_n(f), p = dso_estimfit_nfitted(f);
+    long m = dso_estimfit_nres(f) + dso_estimfit_nprior(f);
+    int off_c = dso_estimfit_corrector_start(f);
+    const dsoCorrector* cor = dso_estimfit_corrector(f);
+    const int* fitted = dso_estimfit_fitted(f);
     double* u = calloc((size_t)n, sizeof(double));
     double* r = calloc((size_t)m, sizeof(double));
     double* rp = calloc((size_t)m, sizeof(double));
     double* rm = calloc((size_t)m, sizeof(double));
     double* jac = calloc((size_t)m * p, sizeof(double));
     dso_estimfit_init(f, u, NULL);
-    for (int i = f->off_c; i < f->off_c + f->cor->nK; i++) {
-      u[i] = i == f->off_c ? 0.2 : 2.0;  // a working gain
+    for (int i = off_c; i < off_c + cor->nK; i++) {
+      u[i] = i == off_c ? 0.2 : 2.0;  // a working gain
     }
     assert_int_equal(dso_estimfit_residuals(f, r, jac, u, NULL, &err), DSO_OK);
     double worst = 0, scale = 0;
     for (int col = 0; col < p; col++) {
-      int i = f->fitted[col];
+      int i = fitted[col];
       double h = 1e-6 * fmax(1.0, fabs(u[i])), keep = u[i];
       u[i] = keep + h;
       assert_int_equal(dso_estimfit_residuals(f, rp, NULL, u, NULL, &err), DSO_OK);
@@ -125,7 +128,7 @@ static void test_jacobian(void** state) {
       scale = fmax(scale, sqrt(cn));
     }
     printf("%s: %d entries, worst relative column error forward mode vs differences %.2e\n",
-           dso_corrector_kind_name(f->cor->kind), p, worst);
+           dso_corrector_kind_name(cor->kind), p, worst);
     assert_true(worst < 1e-4);
     free(u);
     free(r);
@@ -167,6 +170,66 @@ static void write_task(const char* dir, const char* name, const char* estimator)
   fputs(out, f);
   fclose(f);
   free(out);
+}
+
+// the accessors of the opaque fit: sizes consistent with the layout, settings resolved, and the
+// damping's setter refusing what LM cannot use and steering the next step
+static void test_accessors(void** state) {
+  (void)state;
+  dsoTask* task = load_task();
+  dsoDataset* ds = record(task, 2, 60, 0, 5, 1);
+  dsoEstimFit* f = make_fit(task, ds, "{\"corrector\": \"gain\", \"lambda0\": 0.02}");
+  dsoError err = {0};
+  const dsoTheta* th = dso_estimfit_theta(f);
+  const dsoCorrector* cor = dso_estimfit_corrector(f);
+  int n = dso_estimfit_n(f), off_c = dso_estimfit_corrector_start(f);
+  assert_int_equal(n, th->n);
+  assert_int_equal(off_c, task->theta->n);
+  assert_int_equal(off_c + cor->np, n);
+  assert_int_equal(cor->kind, DSO_CORRECTOR_GAIN);
+  int p = dso_estimfit_nfitted(f);
+  const int* fitted = dso_estimfit_fitted(f);
+  assert_true(p > cor->np && p <= n);  // the corrector and some physics
+  for (int c = 0; c < p; c++) {
+    assert_true(fitted[c] >= 0 && fitted[c] < n && !th->entry[fitted[c]].fixed);
+    assert_true(c == 0 || fitted[c] > fitted[c - 1]);
+  }
+  long steps = 0;
+  for (int k = 0; k < ds->nepisode; k++) {
+    steps += ds->episode[k].T - 1;
+  }
+  assert_true(dso_estimfit_nres(f) == steps * task->model->nsensordata);
+  assert_true(dso_estimfit_nprior(f) >= 0);
+  const dsoEstimFitSettings* set = dso_estimfit_settings(f);
+  assert_true(set->lambda0 == 0.02 && set->ns == task->model->nsensordata);
+  for (int i = 0; i < set->ns; i++) {
+    assert_true(isfinite(set->sensor_std[i]) && set->sensor_std[i] > 0);
+  }
+  for (int a = 0; a < set->nu; a++) {
+    assert_true(isfinite(set->process_std[a]));
+  }
+  assert_true(dso_estimfit_lambda(f) == 0.02);
+  const double bad[4] = {0.0, -1.0, NAN, INFINITY};
+  for (int k = 0; k < 4; k++) {
+    memset(&err, 0, sizeof(err));
+    assert_int_equal(dso_estimfit_set_lambda(f, bad[k], &err), DSO_ERR_INPUT);
+    assert_non_null(strstr(err.msg, "lambda"));
+    assert_true(dso_estimfit_lambda(f) == 0.02);
+  }
+  assert_int_equal(dso_estimfit_set_lambda(f, 0.5, &err), DSO_OK);
+  assert_true(dso_estimfit_lambda(f) == 0.5);
+  // one LM iteration starts from the damping set: accepted at 0.5 (then 0.05) or raised tenfold
+  double* u = calloc((size_t)n, sizeof(double));
+  dso_estimfit_init(f, u, NULL);
+  dsoEstimFitReport rep;
+  int done = 0;
+  assert_int_equal(dso_estimfit_step(f, u, &rep, &done, &err), DSO_OK);
+  assert_true(rep.lambda == dso_estimfit_lambda(f));
+  assert_true(rep.lambda == 0.5 / 10 || rep.lambda >= 5.0);
+  free(u);
+  dso_estimfit_free(f);
+  dso_dataset_free(ds);
+  dso_task_free(task);
 }
 
 // bad "estimator" sections and a task without data: exit 2 with the key named
@@ -231,14 +294,15 @@ static double learned_rms(const dsoTask* task, const dsoTheta* th, const double*
   dsoEstimFit* f = dso_estimfit_create(task->model, th, ds, &s, &err);
   dso_estimfit_settings_free(&s);
   assert_non_null(f);
-  double* u = calloc((size_t)f->n, sizeof(double));
+  double* u = calloc((size_t)dso_estimfit_n(f), sizeof(double));
   dso_estimfit_init(f, u, u0);
   double rms = 0;
   assert_int_equal(dso_estimfit_learn(f, u, max_iter, NULL, NULL, &err), DSO_OK);
   assert_int_equal(dso_estimfit_state_rms(&rms, NULL, f, u, DSO_SELECT_VALIDATION, &err), DSO_OK);
-  int im = dso_theta_find(f->theta, "physics.arm.mass");
+  const dsoTheta* th_f = dso_estimfit_theta(f);
+  int im = dso_theta_find(th_f, "physics.arm.mass");
   if (mass) {
-    *mass = dso_theta_entry_natural(&f->theta->entry[im], u[im]);
+    *mass = dso_theta_entry_natural(&th_f->entry[im], u[im]);
   }
   free(u);
   dso_estimfit_free(f);
@@ -254,7 +318,7 @@ static double ekf_rms(const dsoTask* task, const dsoTheta* th, const double* u0,
   dsoEstimFit* g = dso_estimfit_create(task->model, th, ds, &s, &err);
   dso_estimfit_settings_free(&s);
   assert_non_null(g);
-  double* u = calloc((size_t)g->n, sizeof(double));
+  double* u = calloc((size_t)dso_estimfit_n(g), sizeof(double));
   dso_estimfit_init(g, u, u0);
   double rms = 0;
   assert_int_equal(dso_estimfit_ekf_rms(&rms, g, u, DSO_SELECT_VALIDATION, &err), DSO_OK);
@@ -362,6 +426,7 @@ static void test_run_and_resume(void** state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_jacobian),
+      cmocka_unit_test(test_accessors),
       cmocka_unit_test(test_bad_sections),
       cmocka_unit_test(test_pendulum_comparison),
       cmocka_unit_test(test_run_and_resume),

@@ -106,8 +106,8 @@ static void test_bindings(void** state) {
   dso_theta_init(th, u);
   dsoSim* sim = dso_sim_create(m, &err);
   assert_int_equal(dso_sim_write(sim, th, u, &err), DSO_OK);
-  assert_true(fabs(sim->m->dof_solref[0] - 0.02) < 1e-15);
-  assert_true(fabs(sim->m->dof_solimp[1] - 0.95) < 1e-15);
+  assert_true(fabs(dso_sim_model(sim)->dof_solref[0] - 0.02) < 1e-15);
+  assert_true(fabs(dso_sim_model(sim)->dof_solimp[1] - 0.95) < 1e-15);
   dso_sim_free(sim);
   dso_theta_free(th);
   mj_deleteModel(m);

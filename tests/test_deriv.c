@@ -75,18 +75,18 @@ static void test_state_and_control_jacobians(void** state) {
   assert_int_equal(dso_sim_write(sim, th, u, &err), DSO_OK);
   assert_int_equal(dso_sim_write(probe, th, u, &err), DSO_OK);
   assert_int_equal(dso_deriv_set_theta(dv, th, u, &err), DSO_OK);
-  set_state(sim->d);
+  set_state(dso_sim_data(sim));
   int ndx = 4, ns = m->nsensordata;
   double A[16], B[4], H[8], x0[4], xp[4], xm[4], dx[4];
   assert_int_equal(dso_deriv_step(dv, sim, A, B, H, NULL, &err), DSO_OK);
-  // sim->d is untouched
-  assert_true(sim->d->qpos[0] == 0.7 && sim->d->ctrl[0] == 0.25);
-  dso_mj_state_get(x0, m, sim->d);
+  // dso_sim_data(sim) is untouched
+  assert_true(dso_sim_data(sim)->qpos[0] == 0.7 && dso_sim_data(sim)->ctrl[0] == 0.25);
+  dso_mj_state_get(x0, m, dso_sim_data(sim));
   double h = 1e-5;
   for (int j = 0; j < ndx + 1; j++) {
     for (int sgn = 0; sgn < 2; sgn++) {
       dso_sim_reset(probe);
-      set_state(probe->d);
+      set_state(dso_sim_data(probe));
       double s = sgn ? -h : h;
       if (j < ndx) {
         double e[4] = {0, 0, 0, 0};
@@ -94,12 +94,12 @@ static void test_state_and_control_jacobians(void** state) {
         double x[4];
         memcpy(x, x0, sizeof(x));
         dso_mj_state_integrate(x, m, e, 1.0);
-        dso_mj_state_set(probe->d, m, x);
+        dso_mj_state_set(dso_sim_data(probe), m, x);
       } else {
-        probe->d->ctrl[0] += s;
+        dso_sim_data(probe)->ctrl[0] += s;
       }
       assert_int_equal(dso_sim_step(probe, &err), DSO_OK);
-      dso_mj_state_get(sgn ? xm : xp, m, probe->d);
+      dso_mj_state_get(sgn ? xm : xp, m, dso_sim_data(probe));
     }
     dso_mj_state_diff(dx, m, xm, xp);
     for (int r = 0; r < ndx; r++) {
@@ -135,13 +135,13 @@ static void test_force_derivative_is_analytic(void** state) {
   assert_int_equal(dv->nphys, 2);
   assert_int_equal(dso_sim_write(sim, th, u, &err), DSO_OK);
   assert_int_equal(dso_deriv_set_theta(dv, th, u, &err), DSO_OK);
-  set_state(sim->d);
+  set_state(dso_sim_data(sim));
   double F[8];
   assert_int_equal(dso_deriv_step(dv, sim, NULL, NULL, NULL, F, &err), DSO_OK);
   // M + h D at the current state
-  mj_forward(sim->m, sim->d);
+  mj_forward(dso_sim_model(sim), dso_sim_data(sim));
   double M[4], Minv[4];
-  mj_fullM(sim->m, M, sim->d->qM);
+  mj_fullM(dso_sim_model(sim), M, dso_sim_data(sim)->qM);
   double hstep = m->opt.timestep;
   M[0] += hstep * 0.05;
   M[3] += hstep * 0.02;
@@ -192,7 +192,7 @@ static void test_physics_jacobian_against_large_steps(void** state) {
   assert_int_equal(dso_deriv_set_theta(dv, th, u, &err), DSO_OK);
   assert_int_equal(dso_deriv_set_theta(dv2, th, u, &err), DSO_OK);
   assert_int_equal(dso_deriv_set_theta(dv3, th, u, &err), DSO_OK);
-  set_state(sim->d);
+  set_state(dso_sim_data(sim));
   double F[4 * 6], F2[4 * 6], F3[4 * 6];
   assert_int_equal(dso_deriv_step(dv, sim, NULL, NULL, NULL, F, &err), DSO_OK);
   assert_int_equal(dso_deriv_step(dv2, sim, NULL, NULL, NULL, F2, &err), DSO_OK);
@@ -231,9 +231,9 @@ static void test_sensor_jacobians(void** state) {
   dsoDeriv* dv = dso_deriv_create(m, th, NULL, &err);
   assert_int_equal(dso_sim_write(sim, th, u, &err), DSO_OK);
   assert_int_equal(dso_deriv_set_theta(dv, th, u, &err), DSO_OK);
-  sim->d->qpos[0] = 0.6;
-  sim->d->qvel[0] = -1.1;
-  sim->d->ctrl[0] = 0.4;
+  dso_sim_data(sim)->qpos[0] = 0.6;
+  dso_sim_data(sim)->qvel[0] = -1.1;
+  dso_sim_data(sim)->ctrl[0] = 0.4;
   int ns = m->nsensordata, ndx = 2;
   double Hx[16], Hu[8], Hf[16], C[16];
   assert_int_equal(dso_deriv_sensors(dv, sim, Hx, Hu, Hf, &err), DSO_OK);
@@ -253,16 +253,16 @@ static void test_sensor_jacobians(void** state) {
   dsoSim* sm = dso_sim_create(m, &err);
   assert_int_equal(dso_sim_write(sp, th, u2, &err), DSO_OK);
   assert_int_equal(dso_sim_write(sm, th, u3, &err), DSO_OK);
-  mju_copy(sp->d->qpos, sim->d->qpos, 1);
-  mju_copy(sp->d->qvel, sim->d->qvel, 1);
-  mju_copy(sp->d->ctrl, sim->d->ctrl, 1);
-  mju_copy(sm->d->qpos, sim->d->qpos, 1);
-  mju_copy(sm->d->qvel, sim->d->qvel, 1);
-  mju_copy(sm->d->ctrl, sim->d->ctrl, 1);
-  mj_forward(sp->m, sp->d);
-  mj_forward(sm->m, sm->d);
+  mju_copy(dso_sim_data(sp)->qpos, dso_sim_data(sim)->qpos, 1);
+  mju_copy(dso_sim_data(sp)->qvel, dso_sim_data(sim)->qvel, 1);
+  mju_copy(dso_sim_data(sp)->ctrl, dso_sim_data(sim)->ctrl, 1);
+  mju_copy(dso_sim_data(sm)->qpos, dso_sim_data(sim)->qpos, 1);
+  mju_copy(dso_sim_data(sm)->qvel, dso_sim_data(sim)->qvel, 1);
+  mju_copy(dso_sim_data(sm)->ctrl, dso_sim_data(sim)->ctrl, 1);
+  mj_forward(dso_sim_model(sp), dso_sim_data(sp));
+  mj_forward(dso_sim_model(sm), dso_sim_data(sm));
   for (int r = 0; r < ns; r++) {
-    double fd = (sp->d->sensordata[r] - sm->d->sensordata[r]) / 2e-4;
+    double fd = (dso_sim_data(sp)->sensordata[r] - dso_sim_data(sm)->sensordata[r]) / 2e-4;
     assert_true(fabs(fd - Hf[r * 2]) < 1e-5 * (1 + fabs(fd)));
   }
   dso_sim_free(sp);

@@ -124,17 +124,17 @@ static dsoDataset* record(const mjModel* m, int T, uint64_t seed) {
   dsoRng rng;
   dso_rng_seed(&rng, seed, 0, 0);
   dsoEpisode* ep = &ds->episode[0];
-  sim->d->qpos[0] = 0.05;
+  dso_sim_data(sim)->qpos[0] = 0.05;
   for (int t = 0; t < T; t++) {
     double abar = 0.5 * sin(2 * M_PI * 0.3 * t * m->opt.timestep);
     ep->time[t] = t * m->opt.timestep;
-    ep->qpos[t] = sim->d->qpos[0];
-    ep->qvel[t] = sim->d->qvel[0];
+    ep->qpos[t] = dso_sim_data(sim)->qpos[0];
+    ep->qvel[t] = dso_sim_data(sim)->qvel[0];
     ep->ctrl[t] = abar;
-    sim->d->ctrl[0] = abar + kSigmaEps * dso_rng_normal(&rng);
+    dso_sim_data(sim)->ctrl[0] = abar + kSigmaEps * dso_rng_normal(&rng);
     assert_int_equal(dso_sim_step(sim, &err), DSO_OK);
     // mj_step computed the sensors at x_t
-    ep->sensordata[t] = sim->d->sensordata[0] + kSigmaXi * dso_rng_normal(&rng);
+    ep->sensordata[t] = dso_sim_data(sim)->sensordata[0] + kSigmaXi * dso_rng_normal(&rng);
   }
   dso_sim_free(sim);
   return ds;

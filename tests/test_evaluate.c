@@ -64,7 +64,7 @@ static dsoDataset* record(const double* u, int T) {
   assert_int_equal(dso_dataset_create(&ds, m, &err), DSO_OK);
   dsoSim* sim = dso_sim_create(m, &err);
   assert_non_null(sim);
-  sim->m->opt.disableflags |= mjDSBL_WARMSTART;
+  dso_sim_model(sim)->opt.disableflags |= mjDSBL_WARMSTART;
   assert_int_equal(dso_sim_write(sim, g_task->theta, u, &err), DSO_OK);
   const double q0[2] = {0.8, -1.5};
   for (int n = 0; n < 2; n++) {
@@ -72,15 +72,15 @@ static dsoDataset* record(const double* u, int T) {
     assert_int_equal(e, n);
     dsoEpisode* ep = &ds->episode[e];
     dso_sim_reset(sim);
-    sim->d->qpos[0] = q0[n];
+    dso_sim_data(sim)->qpos[0] = q0[n];
     for (int t = 0; t < T; t++) {
       double h = m->opt.timestep;
-      sim->d->ctrl[0] = 0.3 * sin(2 * M_PI * 1.3 * t * h + n);
-      mj_forward(sim->m, sim->d);
+      dso_sim_data(sim)->ctrl[0] = 0.3 * sin(2 * M_PI * 1.3 * t * h + n);
+      mj_forward(dso_sim_model(sim), dso_sim_data(sim));
       ep->time[t] = t * h;
-      ep->qpos[t] = sim->d->qpos[0];
-      ep->qvel[t] = sim->d->qvel[0];
-      ep->ctrl[t] = sim->d->ctrl[0];
+      ep->qpos[t] = dso_sim_data(sim)->qpos[0];
+      ep->qvel[t] = dso_sim_data(sim)->qvel[0];
+      ep->ctrl[t] = dso_sim_data(sim)->ctrl[0];
       dso_sim_measure(sim, ep->sensordata + (size_t)t * m->nsensordata);
       assert_int_equal(dso_sim_step(sim, &err), DSO_OK);
     }

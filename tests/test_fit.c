@@ -75,25 +75,25 @@ static dsoDataset* record(const mjModel* m, const dsoTheta* th, const double* u,
     dsoEpisode* ep = &ds->episode[k];
     dso_sim_reset(sim);
     for (int i = 0; i < m->nq; i++) {
-      sim->d->qpos[i] = 0.5 * (2 * dso_rng_uniform(&rng) - 1);
+      dso_sim_data(sim)->qpos[i] = 0.5 * (2 * dso_rng_uniform(&rng) - 1);
     }
     for (int t = 0; t < T; t++) {
       if (t % hold == 0) {
         for (int i = 0; i < m->nu; i++) {
-          sim->d->ctrl[i] = amp * (2 * dso_rng_uniform(&rng) - 1);
+          dso_sim_data(sim)->ctrl[i] = amp * (2 * dso_rng_uniform(&rng) - 1);
         }
       }
-      mj_forward(sim->m, sim->d);
+      mj_forward(dso_sim_model(sim), dso_sim_data(sim));
       dso_sim_measure(sim, y);
       ep->time[t] = t * m->opt.timestep;
       for (int i = 0; i < m->nq; i++) {
-        ep->qpos[t * m->nq + i] = sim->d->qpos[i] + qnoise * dso_rng_normal(&rng);
+        ep->qpos[t * m->nq + i] = dso_sim_data(sim)->qpos[i] + qnoise * dso_rng_normal(&rng);
       }
       for (int i = 0; i < m->nv; i++) {
-        ep->qvel[t * m->nv + i] = sim->d->qvel[i] + qnoise * dso_rng_normal(&rng);
+        ep->qvel[t * m->nv + i] = dso_sim_data(sim)->qvel[i] + qnoise * dso_rng_normal(&rng);
       }
       for (int i = 0; i < m->nu; i++) {
-        ep->ctrl[t * m->nu + i] = sim->d->ctrl[i];
+        ep->ctrl[t * m->nu + i] = dso_sim_data(sim)->ctrl[i];
       }
       for (int i = 0; i < m->nsensordata; i++) {
         ep->sensordata[t * m->nsensordata + i] = y[i] + snoise * dso_rng_normal(&rng);

@@ -104,7 +104,7 @@ static char* edit_and_verify(const char* path, const mjModel* m, const dsoTheta*
   dsoSim* sim = dso_sim_create(m, &err);
   assert_non_null(sim);
   assert_int_equal(dso_sim_write(sim, th, u, &err), DSO_OK);
-  if (dso_mjcf_verify(out, g_dir, sim->m, sim->qfrc, &err)) {
+  if (dso_mjcf_verify(out, g_dir, dso_sim_model(sim), dso_sim_qfrc(sim), &err)) {
     fail_msg("%s: %s\n%s", path, err.msg, out);
   }
   dso_sim_free(sim);
@@ -480,7 +480,8 @@ static void test_errors(void** state) {
   double* u3 = init_u(th);
   assert_int_equal(dso_sim_write(sim, th, u3, &err), DSO_OK);
   char* orig = dso_read_text_file(feat, &err);
-  assert_int_equal(dso_mjcf_verify(orig, MJCF_DIR, sim->m, sim->qfrc, &err), DSO_ERR_INTERNAL);
+  assert_int_equal(dso_mjcf_verify(orig, MJCF_DIR, dso_sim_model(sim), dso_sim_qfrc(sim), &err),
+                   DSO_ERR_INTERNAL);
   assert_non_null(strstr(err.msg, "physics.base.pos[0] = 0, expected 0.10000000000000001"));
   free(orig);
   free(u3);
@@ -534,18 +535,18 @@ static double reproduce(double* scale, const char* path, const dsoThetaEntry* e,
     for (int a = 0; a < back->nu; a++) {
       double c = a < m->nu ? 0.8 * sin(0.01 * k * (a + 1) + a) : 7.0 * (a + 1);
       if (a < m->nu) {
-        sim->d->ctrl[a] = c;
+        dso_sim_data(sim)->ctrl[a] = c;
       }
       d->ctrl[a] = c;
     }
     assert_int_equal(dso_sim_step(sim, &err), DSO_OK);
     mj_step(back, d);
     for (int i = 0; i < m->nq; i++) {
-      worst = fmax(worst, fabs(sim->d->qpos[i] - d->qpos[i]));
+      worst = fmax(worst, fabs(dso_sim_data(sim)->qpos[i] - d->qpos[i]));
       *scale = fmax(*scale, fabs(d->qpos[i]));
     }
     for (int i = 0; i < m->nv; i++) {
-      worst = fmax(worst, fabs(sim->d->qvel[i] - d->qvel[i]));
+      worst = fmax(worst, fabs(dso_sim_data(sim)->qvel[i] - d->qvel[i]));
       *scale = fmax(*scale, fabs(d->qvel[i]));
     }
   }
@@ -558,7 +559,7 @@ static double reproduce(double* scale, const char* path, const dsoThetaEntry* e,
       d0->ctrl[a] = d->ctrl[a] = 0.8 * sin(0.01 * k * (a + 1) + a);
     }
     mj_step(back, d);
-    mj_step(sim->m, d0);
+    mj_step(dso_sim_model(sim), d0);
   }
   for (int i = 0; i < m->nv; i++) {
     apart = fmax(apart, fabs(d->qvel[i] - d0->qvel[i]));
@@ -623,7 +624,8 @@ static void test_force_reproduces_dynamics(void** state) {
   p[11] = '4';  // 0.3 -> 0.5
   dsoSim* sim = dso_sim_create(m, &err);
   assert_int_equal(dso_sim_write(sim, th, u, &err), DSO_OK);
-  assert_int_equal(dso_mjcf_verify(out, g_dir, sim->m, sim->qfrc, &err), DSO_ERR_INTERNAL);
+  assert_int_equal(dso_mjcf_verify(out, g_dir, dso_sim_model(sim), dso_sim_qfrc(sim), &err),
+                   DSO_ERR_INTERNAL);
   assert_non_null(strstr(err.msg, "constant force 0.5 on dof 0"));
   assert_non_null(strstr(err.msg, "expected 0.29999999999999999"));
   dso_sim_free(sim);

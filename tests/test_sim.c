@@ -154,22 +154,22 @@ static void check_equivalence(const char* name, double value, void (*edit)(Param
   assert_non_null(sim);
   assert_int_equal(dso_sim_write(sim, th, u, &err), DSO_OK);
   dso_sim_reset(sim);
-  start(sim->m, sim->d);
+  start(dso_sim_model(sim), dso_sim_data(sim));
 
   mjData* d = mj_makeData(ref);
   mj_resetData(ref, d);
   start(ref, d);
   double maxdiff = 0, moved = 0;
   for (int step = 0; step < 400; step++) {
-    controls(sim->d, sim->m->nu, step);
+    controls(dso_sim_data(sim), dso_sim_model(sim)->nu, step);
     controls(d, ref->nu, step);
     assert_int_equal(dso_sim_step(sim, &err), DSO_OK);
     mj_step(ref, d);
     for (int i = 0; i < ref->nq; i++) {
-      maxdiff = fmax(maxdiff, fabs(sim->d->qpos[i] - d->qpos[i]));
+      maxdiff = fmax(maxdiff, fabs(dso_sim_data(sim)->qpos[i] - d->qpos[i]));
     }
     for (int i = 0; i < ref->nv; i++) {
-      maxdiff = fmax(maxdiff, fabs(sim->d->qvel[i] - d->qvel[i]));
+      maxdiff = fmax(maxdiff, fabs(dso_sim_data(sim)->qvel[i] - d->qvel[i]));
     }
   }
   // the edit must matter: the unedited model ends elsewhere
@@ -273,7 +273,7 @@ static void test_rbound_matches_compiler(void** state) {
   dsoSim* sim = dso_sim_create(base, &err);
   assert_int_equal(dso_sim_write(sim, th, u, &err), DSO_OK);
   for (int g = 0; g < ref->ngeom; g++) {
-    assert_true(fabs(sim->m->geom_rbound[g] - ref->geom_rbound[g]) < 1e-12);
+    assert_true(fabs(dso_sim_model(sim)->geom_rbound[g] - ref->geom_rbound[g]) < 1e-12);
   }
   dso_sim_free(sim);
   dso_theta_free(th);
@@ -321,15 +321,15 @@ static void test_sensor_and_noise(void** state) {
   dso_theta_init(th, u);
   dsoSim* sim = dso_sim_create(m, &err);
   assert_int_equal(dso_sim_write(sim, th, u, &err), DSO_OK);
-  sim->d->qpos[0] = 0.3;
-  mj_forward(sim->m, sim->d);
+  dso_sim_data(sim)->qpos[0] = 0.3;
+  mj_forward(dso_sim_model(sim), dso_sim_data(sim));
   double y[4];
   dso_sim_measure(sim, y);
   assert_true(fabs(y[0] - (2.0 * 0.3 + 0.5)) < 1e-15);
-  assert_true(fabs(y[3] - (sim->d->sensordata[3] - 1.0)) < 1e-15);
-  assert_true(fabs(sim->action_std[0] - 0.2) < 1e-15);
-  assert_true(fabs(sim->sensor_std[2] - 0.01) < 1e-15);
-  assert_true(sim->sensor_std[1] == 0);
+  assert_true(fabs(y[3] - (dso_sim_data(sim)->sensordata[3] - 1.0)) < 1e-15);
+  assert_true(fabs(dso_sim_action_std(sim)[0] - 0.2) < 1e-15);
+  assert_true(fabs(dso_sim_sensor_std(sim)[2] - 0.01) < 1e-15);
+  assert_true(dso_sim_sensor_std(sim)[1] == 0);
   dso_sim_free(sim);
   dso_theta_free(th);
   mj_deleteModel(m);

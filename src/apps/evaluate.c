@@ -266,7 +266,7 @@ dsoEval* dso_eval_create(const mjModel* m, const dsoTheta* theta, const dsoDatas
     return NULL;
   }
   // as the fit: no warm start, so that a window does not depend on what ran before it
-  ev->sim->m->opt.disableflags |= mjDSBL_WARMSTART;
+  dso_sim_model(ev->sim)->opt.disableflags |= mjDSBL_WARMSTART;
   for (int i = 0; i < W * nc; i++) {
     ev->rms[i] = NAN;
   }
@@ -277,8 +277,8 @@ dsoEval* dso_eval_create(const mjModel* m, const dsoTheta* theta, const dsoDatas
 // into ev->wsum (zeroed here); returns 0, or 1 when the window diverged
 static int run_window(dsoEval* ev, int k, int start, int len) {
   dsoSim* sim = ev->sim;
-  const mjModel* m = sim->m;
-  mjData* d = sim->d;
+  const mjModel* m = dso_sim_model(sim);
+  mjData* d = dso_sim_data(sim);
   const dsoEpisode* ep = &ev->data->episode[ev->episode[k]];
   int nq = m->nq, nv = m->nv, nu = m->nu, ns = m->nsensordata;
   for (int c = 0; c < ev->nchannel; c++) {

@@ -476,7 +476,7 @@ dsoFit* dso_fit_create(const mjModel* m, const dsoTheta* theta, const dsoDataset
       dso_fit_free(f);
       return NULL;
     }
-    f->sim[t]->m->opt.disableflags |= mjDSBL_WARMSTART;
+    dso_sim_model(f->sim[t])->opt.disableflags |= mjDSBL_WARMSTART;
     f->ybuf[t] = (double*)calloc((size_t)ns + 1, sizeof(double));
     if (!f->ybuf[t]) {
       goto oom;
@@ -527,10 +527,10 @@ oom:
 // ---------------------------------------------------------------------------------------------
 // residuals
 
-// sets sim->d to the recorded state of sample t of episode e (ctrl of the same sample)
+// sets sim's data to the recorded state of sample t of episode e (ctrl of the same sample)
 static void set_recorded(dsoFit* f, dsoSim* sim, int e, int t) {
   const dsoEpisode* ep = &f->data->episode[e];
-  const mjModel* m = sim->m;
+  const mjModel* m = dso_sim_model(sim);
   dso_sim_set_recorded(sim, ep->time[t], ep->qpos + (size_t)t * m->nq,
                        f->qvel[e] + (size_t)t * m->nv, ep->ctrl + (size_t)t * m->nu);
 }
@@ -538,8 +538,8 @@ static void set_recorded(dsoFit* f, dsoSim* sim, int e, int t) {
 static void run_window(dsoFitWorker* w, const dsoFitItem* it) {
   dsoFit* f = w->f;
   dsoSim* sim = f->sim[w->thread];
-  const mjModel* m = sim->m;
-  mjData* d = sim->d;
+  const mjModel* m = dso_sim_model(sim);
+  mjData* d = dso_sim_data(sim);
   const dsoEpisode* ep = &f->data->episode[it->episode];
   int per = f->nqr + f->nvr;
   double* r = w->r + it->roff;
@@ -577,7 +577,8 @@ static void run_calib(dsoFitWorker* w, const dsoFitItem* it) {
   dsoSim* sim = f->sim[w->thread];
   double* y = f->ybuf[w->thread];
   const dsoEpisode* ep = &f->data->episode[it->episode];
-  int ns = sim->m->nsensordata;
+  int ns = dso_sim_model(sim)->nsensordata;
+  const double* sstd = dso_sim_sensor_std(sim);
   double* r = w->r + it->roff;
   for (int j = 0; j < it->len; j++) {
     int t = it->start + j;
@@ -595,7 +596,7 @@ static void run_calib(dsoFitWorker* w, const dsoFitItem* it) {
     const double* yr = ep->sensordata + (size_t)t * ns;
     for (int k = 0; k < f->nsr; k++) {
       int i = f->sens_idx[k];
-      double sd = sim->sensor_std[i] > 0 ? sim->sensor_std[i] : 1.0;
+      double sd = sstd[i] > 0 ? sstd[i] : 1.0;
       double v = (yr[i] - y[i]) / sd;
       rj[k] = isfinite(v) ? v : DSO_FIT_DIVERGED;
     }
@@ -1350,8 +1351,8 @@ int dso_fit_nvalidation(const dsoFit* f) {
 static dsoStatus simulate_episode(dsoFit* f, dsoSim* sim, int e, double* qpos, int qidx,
                                   double* sumsq, dsoError* err) {
   const dsoEpisode* ep = &f->data->episode[e];
-  const mjModel* m = sim->m;
-  mjData* d = sim->d;
+  const mjModel* m = dso_sim_model(sim);
+  mjData* d = dso_sim_data(sim);
   set_recorded(f, sim, e, 0);
   if (qpos) {
     mju_copy(qpos, d->qpos, m->nq);

@@ -582,8 +582,8 @@ dsoStatus dso_invdyn_set_kinematics(dsoInvdyn* inv, int e, const double* q, cons
 // residuals of sample s into out (nv) with θ as written into w->sim
 static void eval_sample(dsoInvdynWorker* w, int s, double* out) {
   dsoInvdyn* inv = w->inv;
-  const mjModel* m = w->sim->m;
-  mjData* d = w->sim->d;
+  const mjModel* m = dso_sim_model(w->sim);
+  mjData* d = dso_sim_data(w->sim);
   int e = inv->samp_ep[s], t = inv->samp_t[s], k = inv->slot[e], nv = m->nv;
   w->cur = s;
   mju_copy(d->qpos, inv->q[k] + (size_t)t * nv, nv);
@@ -591,7 +591,7 @@ static void eval_sample(dsoInvdynWorker* w, int s, double* out) {
   mju_copy(d->qacc, inv->qdd[k] + (size_t)t * nv, nv);
   mju_copy(d->ctrl, inv->ctrl[k] + (size_t)t * m->nu, m->nu);
   mju_zero(d->xfrc_applied, 6 * m->nbody);
-  mju_copy(d->qfrc_applied, w->sim->qfrc, nv);
+  mju_copy(d->qfrc_applied, dso_sim_qfrc(w->sim), nv);
   mj_inverse(m, d);
   mj_fwdActuation(m, d);
   w->calls++;

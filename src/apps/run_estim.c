@@ -55,7 +55,7 @@ static dsoStatus estim_evaluate(void* self, const double* u, dsoRunRecord* r, ds
     return err->code;
   }
   dsoRunRecord rr = {0, rep.cost, {rep.estim, rep.prior, val_rms(e->f, u, e->sel, &e->verr)}, 0,
-                     e->f->lambda, rep.steps};
+                     dso_estimfit_lambda(e->f), rep.steps};
   *r = rr;
   return DSO_OK;
 }
@@ -79,24 +79,29 @@ static dsoStatus estim_step(void* self, double* u, const dsoRunRecord* last, dso
 
 static void estim_get_state(void* self, double* lambda, double* opt) {
   (void)opt;
-  *lambda = ((EstimRun*)self)->f->lambda;
+  *lambda = dso_estimfit_lambda(((EstimRun*)self)->f);
 }
 
 static dsoStatus estim_set_state(void* self, double lambda, const double* opt, dsoError* err) {
   (void)opt;
-  (void)err;
-  ((EstimRun*)self)->f->lambda = lambda;
-  return DSO_OK;
+  EstimRun* e = self;
+  dsoStatus s = dso_estimfit_set_lambda(e->f, lambda, err);  // a checkpoint's lambda
+  if (s) {
+    dso_error_prefix(err, "%s: ", e->name);
+  }
+  return s;
 }
 
 static void estim_header(void* self, dsoRunText* t) {
   EstimRun* e = self;
   const dsoEstimFit* f = e->f;
+  const dsoEstimFitSettings* set = dso_estimfit_settings(f);
   dso_run_text_printf(t, "dso run %s: %s corrector (%d entries), %d fitted entries, %ld "
                       "innovations on %d training episodes, %d validation, up to %d "
-                      "iterations\n", e->name, dso_corrector_kind_name(f->set.corrector.kind),
-                      f->cor->np, f->p, f->nres, dso_dataset_nepisode(e->task->data) - e->nval,
-                      e->nval, f->set.max_iter);
+                      "iterations\n", e->name, dso_corrector_kind_name(set->corrector.kind),
+                      dso_estimfit_corrector(f)->np, dso_estimfit_nfitted(f),
+                      dso_estimfit_nres(f), dso_dataset_nepisode(e->task->data) - e->nval,
+                      e->nval, set->max_iter);
 }
 
 static void estim_iteration(void* self, dsoRunText* t, const dsoRunRecord* r, int done,
@@ -112,7 +117,7 @@ static void estim_iteration(void* self, dsoRunText* t, const dsoRunRecord* r, in
 static char* result_text(const dsoEstimFit* f, const double* u0, const dsoRunState* st,
                          const double* fig, const char* const* fig_names, int nfig, int nval,
                          dsoError* err) {
-  char* base = dso_run_result_json(f->theta, u0, st->u, NULL, &st->record[st->nrecord - 1],
+  char* base = dso_run_result_json(dso_estimfit_theta(f), u0, st->u, NULL, &st->record[st->nrecord - 1],
                                    kEstimParts, NULL, 0, 0, err);
   cJSON* root = base ? cJSON_Parse(base) : NULL;
   free(base);
@@ -121,10 +126,11 @@ static char* result_text(const dsoEstimFit* f, const double* u0, const dsoRunSta
     return NULL;
   }
   cJSON* o = cJSON_AddObjectToObject(root, "estimator");
-  cJSON_AddStringToObject(o, "corrector", dso_corrector_kind_name(f->set.corrector.kind));
-  cJSON_AddNumberToObject(o, "corrector_entries", f->cor->np);
-  cJSON_AddNumberToObject(o, "fitted_entries", f->p);
-  cJSON_AddNumberToObject(o, "innovations", (double)f->nres);
+  const dsoCorrector* cor = dso_estimfit_corrector(f);
+  cJSON_AddStringToObject(o, "corrector", dso_corrector_kind_name(cor->kind));
+  cJSON_AddNumberToObject(o, "corrector_entries", cor->np);
+  cJSON_AddNumberToObject(o, "fitted_entries", dso_estimfit_nfitted(f));
+  cJSON_AddNumberToObject(o, "innovations", (double)dso_estimfit_nres(f));
   cJSON_AddStringToObject(o, "scored_on", nval > 0 ? "validation episodes" : "all episodes");
   cJSON* r = cJSON_AddObjectToObject(o, "rms_state_error");
   for (int k = 0; k < nfig; k++) {
@@ -143,18 +149,21 @@ static char* result_text(const dsoEstimFit* f, const double* u0, const dsoRunSta
 // the table of the task's entries and a summary of the corrector
 static void note_values(dsoRunCtx* ctx, const dsoEstimFit* f, const double* u0,
                         const double* u) {
+  const dsoTheta* th = dso_estimfit_theta(f);
+  const dsoCorrector* cor = dso_estimfit_corrector(f);
+  int off_c = dso_estimfit_corrector_start(f);
   dso_run_note(ctx, "\n%-34s %14s %14s\n", "entry", "initial", "learned");
-  for (int i = 0; i < f->off_c; i++) {
-    const dsoThetaEntry* e = &f->theta->entry[i];
+  for (int i = 0; i < off_c; i++) {
+    const dsoThetaEntry* e = &th->entry[i];
     dso_run_note(ctx, "%-34s %14.6g %14.6g%s\n", e->name, dso_theta_entry_natural(e, u0[i]),
                  dso_theta_entry_natural(e, u[i]), e->fixed ? "  (fixed)" : "");
   }
-  for (int i = f->off_c; i < f->off_c + f->cor->nK; i++) {
-    dso_run_note(ctx, "%-34s %14.6g %14.6g\n", f->theta->entry[i].name, u0[i], u[i]);
+  for (int i = off_c; i < off_c + cor->nK; i++) {
+    dso_run_note(ctx, "%-34s %14.6g %14.6g\n", th->entry[i].name, u0[i], u[i]);
   }
-  if (f->cor->np > f->cor->nK) {
+  if (cor->np > cor->nK) {
     dso_run_note(ctx, "(and %d network entries corrector.W*, corrector.b* in result.json)\n",
-                 f->cor->np - f->cor->nK);
+                 cor->np - cor->nK);
   }
 }
 
@@ -166,12 +175,13 @@ static dsoStatus estim_report(void* self, dsoRunCtx* ctx, const double* u0, cons
   // the comparison on the validation episodes
   static const char* const kFig[4] = {"learned", "initial", "ekf_initial_model",
                                       "ekf_learned_model"};
+  const dsoTheta* th = dso_estimfit_theta(f);
   int nphys = 0;
-  for (int i = 0; i < f->off_c; i++) {
-    nphys += !f->theta->entry[i].fixed;
+  for (int i = 0; i < dso_estimfit_corrector_start(f); i++) {
+    nphys += !th->entry[i].fixed;
   }
   double fig[4] = {val_rms(f, u, e->sel, &e->verr), val_rms(f, u0, e->sel, &e->verr), NAN, NAN};
-  if (f->set.compare_ekf) {
+  if (dso_estimfit_settings(f)->compare_ekf) {
     fig[2] = ekf_rms(f, u0, e->sel, &e->verr);
     if (nphys) {
       fig[3] = ekf_rms(f, u, e->sel, &e->verr);
@@ -186,7 +196,7 @@ static dsoStatus estim_report(void* self, dsoRunCtx* ctx, const double* u0, cons
   if (s) {
     return s;
   }
-  if (nphys && (s = dso_run_write_model(ctx, e->task, f->theta, u, err))) {
+  if (nphys && (s = dso_run_write_model(ctx, e->task, th, u, err))) {
     return s;
   }
   note_values(ctx, f, u0, u);
@@ -240,10 +250,10 @@ dsoStatus dso_run_estim_driver(dsoRunDriver* d, dsoTask* task, const dsoRunOptio
   memset(d, 0, sizeof(*d));
   d->self = e;
   d->kind = DSO_TASK_KIND_ESTIMATOR;
-  d->theta = e->f->theta;
+  d->theta = dso_estimfit_theta(e->f);
   d->parts = kEstimParts;
-  d->max_iter = e->f->set.max_iter;
-  d->lambda = e->f->lambda;
+  d->max_iter = dso_estimfit_settings(e->f)->max_iter;
+  d->lambda = dso_estimfit_lambda(e->f);
   d->evaluates = 1;
   d->init = estim_init;
   d->evaluate = estim_evaluate;

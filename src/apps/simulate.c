@@ -110,6 +110,11 @@ static dsoStatus record_episode(dsoEpisode* ep, const mjModel* m, const dsoMjCha
                                 const dsoRollout* ro, int n, dsoSim* sim, int chain_y,
                                 double* y_nf, dsoError* err) {
   int nq = m->nq, nv = m->nv, nu = m->nu, ns = m->nsensordata;
+  const mjModel* sm = dso_sim_model(sim);
+  mjData* d = dso_sim_data(sim);
+  const double* qfrc = dso_sim_qfrc(sim);
+  const double* gain = dso_sim_sensor_gain(sim);
+  const double* offset = dso_sim_sensor_offset(sim);
   for (int t = 0; t < ep->T; t++) {
     const double* x = dso_rollout_state(ro, n, t);
     const double* xn = dso_rollout_state(ro, n, t + 1);
@@ -121,15 +126,14 @@ static dsoStatus record_episode(dsoEpisode* ep, const mjModel* m, const dsoMjCha
       continue;
     }
     // the state x_t with its own control a_t, inputs and solver start as fit.c sets them
-    mjData* d = sim->d;
     memset(d->warning, 0, sizeof(d->warning));
     mju_zero(d->qacc_warmstart, nv);
     mju_zero(d->xfrc_applied, 6 * m->nbody);
     d->time = ep->time[t];
-    dso_mj_state_set(d, sim->m, x);
+    dso_mj_state_set(d, sm, x);
     mju_copy(d->ctrl, xn + mc->off_a, nu);
-    mju_copy(d->qfrc_applied, sim->qfrc, nv);
-    dsoSimulateForward a = {sim->m, d};
+    mju_copy(d->qfrc_applied, qfrc, nv);
+    dsoSimulateForward a = {sm, d};
     dsoStatus st = dso_mj_trap(forward_call, &a, err);
     if (st) {
       dso_error_prefix(err, "simulate: episode %d, sample %d: measuring: ", n, t);
@@ -147,7 +151,7 @@ static dsoStatus record_episode(dsoEpisode* ep, const mjModel* m, const dsoMjCha
       if (d->sensordata[i] == sd_prev[i]) {
         y[i] = yc[i];
       } else {
-        double noise = yc[i] - (sim->sensor_gain[i] * sd_prev[i] + sim->sensor_offset[i]);
+        double noise = yc[i] - (gain[i] * sd_prev[i] + offset[i]);
         y[i] = y_nf[i] + noise;
       }
     }
@@ -229,18 +233,22 @@ static dsoStatus record_multisine(dsoEpisode* ep, const mjModel* m, const dsoMjC
   int nq = m->nq, nv = m->nv, na = m->na, nu = m->nu, ns = m->nsensordata;
   int K = DSO_SIMULATE_MULTISINE_SINES, ndx = dso_mj_tangent_size(m);
   double amp = excitation * sqrt(2.0 / K);  // RMS excitation per actuator
-  mjData* d = sim->d;
+  const mjModel* sm = dso_sim_model(sim);
+  mjData* d = dso_sim_data(sim);
+  const double* qfrc = dso_sim_qfrc(sim);
+  const double* sstd = dso_sim_sensor_std(sim);
+  const double* astd = dso_sim_action_std(sim);
   dsoRng rng;
   dso_rng_seed(&rng, seed, 0, (uint64_t)e);
   multisine_plan(w->freq, w->phase, nu, seed, e);
   // initial state: the chain's mean, perturbed by init_std in the tangent space
-  mj_resetData(sim->m, d);
+  mj_resetData(sm, d);
   mju_copy(d->qpos, mc->init_qpos, nq);
   mju_copy(d->qvel, mc->init_qvel, nv);
   for (int i = 0; i < ndx; i++) {
     w->dx[i] = mc->init_std[i] > 0 ? mc->init_std[i] * dso_rng_normal(&rng) : 0;
   }
-  mj_integratePos(sim->m, d->qpos, w->dx, 1.0);
+  mj_integratePos(sm, d->qpos, w->dx, 1.0);
   for (int i = 0; i < nv; i++) {
     d->qvel[i] += w->dx[nv + i];
   }
@@ -257,12 +265,12 @@ static dsoStatus record_multisine(dsoEpisode* ep, const mjModel* m, const dsoMjC
     for (int i = 0; i < nu; i++) {
       w->xi[i] = dso_rng_normal(&rng);
     }
-    dso_mj_state_get(w->x, sim->m, d);
+    dso_mj_state_get(w->x, sm, d);
     // the policy's input: the state, or the measurement under the previous control
     const double* s = w->s;
     mju_copy(d->ctrl, w->aprev, nu);
-    mju_copy(d->qfrc_applied, sim->qfrc, nv);
-    dsoSimulateForward fw = {sim->m, d};
+    mju_copy(d->qfrc_applied, qfrc, nv);
+    dsoSimulateForward fw = {sm, d};
     dsoStatus st = dso_mj_trap(forward_call, &fw, err);
     if (st) {
       dso_error_prefix(err, "simulate: episode %d, sample %d: ", e, t);
@@ -273,7 +281,7 @@ static dsoStatus record_multisine(dsoEpisode* ep, const mjModel* m, const dsoMjC
     } else {
       dso_sim_measure(sim, w->s);
       for (int i = 0; i < ns; i++) {
-        w->s[i] += sim->sensor_std[i] * w->zeta[i];
+        w->s[i] += sstd[i] * w->zeta[i];
       }
     }
     if (mc->policy) {
@@ -287,7 +295,7 @@ static dsoStatus record_multisine(dsoEpisode* ep, const mjModel* m, const dsoMjC
       for (int k = 0; k < K; k++) {
         sig += sin(2 * PI * w->freq[i * K + k] * time + w->phase[i * K + k]);
       }
-      a[i] = w->mu[i] + sim->action_std[i] * w->xi[i] + amp * sig;
+      a[i] = w->mu[i] + astd[i] * w->xi[i] + amp * sig;
       if (!isfinite(a[i])) {
         return dso_error(err, DSO_ERR_NUMERIC, "simulate: episode %d diverged at step %d (t = "
                          "%g s): the control of actuator %d is not finite", e, t, time, i);
@@ -309,7 +317,7 @@ static dsoStatus record_multisine(dsoEpisode* ep, const mjModel* m, const dsoMjC
       double* y = ep->sensordata + (size_t)t * ns;
       dso_sim_measure(sim, y);
       for (int i = 0; i < ns; i++) {
-        y[i] += sim->sensor_std[i] * w->zeta[i];
+        y[i] += sstd[i] * w->zeta[i];
       }
     }
     mju_copy(w->aprev, a, nu);

@@ -103,14 +103,14 @@ long dso_estim_nresidual(const dsoEstim* es, const dsoDataset* ds, dsoEpisodeSel
 
 static void forward_fn(void* arg) {
   dsoSim* sim = (dsoSim*)arg;
-  mj_forward(sim->m, sim->d);
+  mj_forward(dso_sim_model(sim), dso_sim_data(sim));
 }
 
 static dsoStatus check_dataset(const dsoEstim* es, const dsoDataset* ds, dsoError* err) {
   if (!es || !ds) {
     return dso_error(err, DSO_ERR_INPUT, "estim: NULL estimator or dataset");
   }
-  const mjModel* m = es->sim->m;
+  const mjModel* m = dso_sim_model(es->sim);
   if (ds->nq != m->nq || ds->nv != m->nv || ds->nu != m->nu || ds->nsensordata != es->ns) {
     return dso_error(err, DSO_ERR_INPUT,
                      "estim: dataset sizes (nq %d, nv %d, nu %d, ns %d) differ from the model's "
@@ -131,7 +131,8 @@ dsoStatus dso_estim_run(double* r, double* cost, double* state_rms, dsoEstim* es
     return dso_error(err, DSO_ERR_INPUT, "estim: no gain K");
   }
   dsoSim* sim = es->sim;
-  const mjModel* m = sim->m;
+  const mjModel* m = dso_sim_model(sim);
+  mjData* d = dso_sim_data(sim);
   int ns = es->ns, n = es->ndx, nu = es->nu;
   const int* has = ds->has[DSO_DATA_SENSOR];
   double J = 0, sq = 0;
@@ -145,9 +146,9 @@ dsoStatus dso_estim_run(double* r, double* cost, double* state_rms, dsoEstim* es
     dso_episode_state(es->x, m, ep, 0);
     for (int t = 0; t + 1 < ep->T; t++) {
       // predict x̃ = f(x̂, ā_t)
-      dso_mj_state_set(sim->d, m, es->x);
+      dso_mj_state_set(d, m, es->x);
       if (nu > 0) {
-        mju_copy(sim->d->ctrl, ep->ctrl + (size_t)t * nu, nu);
+        mju_copy(d->ctrl, ep->ctrl + (size_t)t * nu, nu);
       }
       if ((st = dso_sim_step(sim, err)) == DSO_OK) {
         st = dso_mj_trap(forward_fn, sim, err);
@@ -156,7 +157,7 @@ dsoStatus dso_estim_run(double* r, double* cost, double* state_rms, dsoEstim* es
         dso_error_prefix(err, "estim: episode %d, step %d: ", k, t);
         return st;
       }
-      dso_mj_state_get(es->x, m, sim->d);
+      dso_mj_state_get(es->x, m, d);
       // innovation of the measurement ȳ_{t+1} before the corrector uses it
       dso_sim_measure(sim, es->yh);
       const double* y = ep->sensordata + (size_t)(t + 1) * ns;

@@ -11,6 +11,26 @@
 
 #include "mujoco/mj.h"
 
+struct dsoEstimFit_ {
+  const mjModel* base;     // borrowed
+  const dsoDataset* ds;    // borrowed
+  dsoTheta* theta;         // layout: the task's entries, then the corrector's (owned)
+  int n;                   // theta->n
+  int off_c;               // index of the first corrector entry
+  int p;                   // fitted entries
+  int* fitted;             // (p) their indices in θ
+  int* col;                // (n) column of entry i in the Jacobian, -1 when held
+  dsoEstimFitSettings set; // copy with the arrays owned, sensor_std resolved
+  dsoCorrector* cor;       // owned
+  dsoSim* sim;             // model the estimator predicts with (owned)
+  dsoDeriv* dv;            // step derivatives (owned)
+  int nx, ndx, nu, ns;
+  long nres;               // innovation residuals over the training episodes
+  int nprior;              // prior residuals
+  double lambda;           // LM damping
+  double* w;               // work (one block)
+};
+
 // ---------------------------------------------------------------------------------------------
 // settings
 
@@ -307,7 +327,7 @@ void dso_estimfit_init(const dsoEstimFit* f, double* u, const double* u0_task) {
 
 static void forward_fn(void* arg) {
   dsoSim* sim = (dsoSim*)arg;
-  mj_forward(sim->m, sim->d);
+  mj_forward(dso_sim_model(sim), dso_sim_data(sim));
 }
 
 // Runs the estimator at u over the selected episodes. Outputs, each may be NULL: r and jac
@@ -316,7 +336,10 @@ static void forward_fn(void* arg) {
 static dsoStatus pass(dsoEstimFit* f, const double* u, dsoEpisodeSelect select, double* r,
                       double* jac, double* J, double* sq, long* cnt, long* nsq, dsoError* err) {
   dsoSim* sim = f->sim;
-  const mjModel* m = sim->m;
+  const mjModel* m = dso_sim_model(sim);
+  mjData* d = dso_sim_data(sim);
+  const double* qfrc = dso_sim_qfrc(sim);
+  const double* gain = dso_sim_sensor_gain(sim);
   const dsoDataset* ds = f->ds;
   int n = f->ndx, ns = f->ns, nu = f->nu, p = f->p, nf = f->dv->nphys, nc = f->cor->np;
   const int* has = ds->has[DSO_DATA_SENSOR];
@@ -344,11 +367,11 @@ static dsoStatus pass(dsoEstimFit* f, const double* u, dsoEpisodeSelect select, 
     }
     for (int t = 0; t + 1 < ep->T; t++) {
       // predict x̃ = f(x̂, ā_t); A and F at (x̂, ā_t)
-      dso_mj_state_set(sim->d, m, w.x);
+      dso_mj_state_set(d, m, w.x);
       if (nu > 0) {
-        mju_copy(sim->d->ctrl, ep->ctrl + (size_t)t * nu, nu);
+        mju_copy(d->ctrl, ep->ctrl + (size_t)t * nu, nu);
       }
-      mju_copy(sim->d->qfrc_applied, sim->qfrc, m->nv);
+      mju_copy(d->qfrc_applied, qfrc, m->nv);
       if (jac) {
         st = dso_deriv_step(f->dv, sim, w.A, NULL, NULL, nf ? w.F : NULL, err);
       }
@@ -359,7 +382,7 @@ static dsoStatus pass(dsoEstimFit* f, const double* u, dsoEpisodeSelect select, 
         dso_error_prefix(err, "estimator: episode %d, step %d: ", k, t);
         return st;
       }
-      dso_mj_state_get(w.x, m, sim->d);
+      dso_mj_state_get(w.x, m, d);
       dso_sim_measure(sim, w.yh);
       const double* y = ep->sensordata + (size_t)(t + 1) * ns;
       for (int i = 0; i < ns; i++) {
@@ -390,7 +413,7 @@ static dsoStatus pass(dsoEstimFit* f, const double* u, dsoEpisodeSelect select, 
           }
         }
         for (int i = 0; i < ns; i++) {
-          double gi = sim->sensor_gain[i];
+          double gi = gain[i];
           for (int c = 0; c < p; c++) {
             w.De[i * p + c] = has[i] ? gi * w.De[i * p + c] : 0.0;
           }
@@ -403,7 +426,7 @@ static dsoStatus pass(dsoEstimFit* f, const double* u, dsoEpisodeSelect select, 
           }
           double dvdu = dso_theta_entry_jacobian(e, u[f->fitted[c]]);
           w.De[i * p + c] -= e->bind.kind == DSO_BIND_SENSOR_GAIN
-                                 ? sim->d->sensordata[i] * dvdu : dvdu;
+                                 ? d->sensordata[i] * dvdu : dvdu;
         }
         for (int i = 0; i < ns; i++) {
           double* row = jac + (size_t)(ir + i) * p;
@@ -712,4 +735,56 @@ dsoStatus dso_estimfit_ekf_rms(double* rms, dsoEstimFit* f, const double* u,
   dsoStatus st = dso_ekf_state_rms(rms, NULL, ekf, f->ds, select, err);
   dso_ekf_free(ekf);
   return st;
+}
+
+// ---------------------------------------------------------------------------------------------
+// accessors
+
+const dsoTheta* dso_estimfit_theta(const dsoEstimFit* f) {
+  return f->theta;
+}
+
+int dso_estimfit_n(const dsoEstimFit* f) {
+  return f->n;
+}
+
+int dso_estimfit_corrector_start(const dsoEstimFit* f) {
+  return f->off_c;
+}
+
+const dsoCorrector* dso_estimfit_corrector(const dsoEstimFit* f) {
+  return f->cor;
+}
+
+const dsoEstimFitSettings* dso_estimfit_settings(const dsoEstimFit* f) {
+  return &f->set;
+}
+
+int dso_estimfit_nfitted(const dsoEstimFit* f) {
+  return f->p;
+}
+
+const int* dso_estimfit_fitted(const dsoEstimFit* f) {
+  return f->fitted;
+}
+
+long dso_estimfit_nres(const dsoEstimFit* f) {
+  return f->nres;
+}
+
+int dso_estimfit_nprior(const dsoEstimFit* f) {
+  return f->nprior;
+}
+
+double dso_estimfit_lambda(const dsoEstimFit* f) {
+  return f->lambda;
+}
+
+dsoStatus dso_estimfit_set_lambda(dsoEstimFit* f, double lambda, dsoError* err) {
+  if (!(lambda > 0) || !isfinite(lambda)) {
+    return dso_error(err, DSO_ERR_INPUT, "estimator: damping lambda is %g; expected a finite "
+                     "value > 0", lambda);
+  }
+  f->lambda = lambda;
+  return DSO_OK;
 }

@@ -76,26 +76,8 @@ typedef struct dsoEstimFitReport_ {
   long nres;          // innovation residuals
 } dsoEstimFitReport;
 
-// A fit (opaque fields are read-only).
-typedef struct dsoEstimFit_ {
-  const mjModel* base;     // borrowed
-  const dsoDataset* ds;    // borrowed
-  dsoTheta* theta;         // layout: the task's entries, then the corrector's (owned)
-  int n;                   // theta->n
-  int off_c;               // index of the first corrector entry
-  int p;                   // fitted entries
-  int* fitted;             // (p) their indices in θ
-  int* col;                // (n) column of entry i in the Jacobian, -1 when held
-  dsoEstimFitSettings set; // copy with the arrays owned, sensor_std resolved
-  dsoCorrector* cor;       // owned
-  dsoSim* sim;             // model the estimator predicts with (owned)
-  dsoDeriv* dv;            // step derivatives (owned)
-  int nx, ndx, nu, ns;
-  long nres;               // innovation residuals over the training episodes
-  int nprior;              // prior residuals
-  double lambda;           // LM damping
-  double* w;               // work (one block)
-} dsoEstimFit;
+// A fit (opaque; estimfit.c). Read it through the accessors below.
+typedef struct dsoEstimFit_ dsoEstimFit;
 
 // Creates a fit of an estimator for base (borrowed) on the episodes of ds (borrowed; training
 // episodes: validation == 0, or all when every episode is for validation). task_theta is the
@@ -122,7 +104,7 @@ dsoStatus dso_estimfit_residuals(dsoEstimFit* f, double* r, double* jac, const d
                                  dsoEstimFitReport* rep, dsoError* err);
 
 // One Levenberg-Marquardt iteration from u (updated in place when a step is accepted) with the
-// fit's damping (f->lambda; set it to resume). done is set to 1 when no damping gives descent or
+// fit's damping (dso_estimfit_lambda; dso_estimfit_set_lambda to resume). done is set to 1 when no damping gives descent or
 // the decrease is below tol.
 dsoStatus dso_estimfit_step(dsoEstimFit* f, double* u, dsoEstimFitReport* rep, int* done,
                             dsoError* err);
@@ -145,6 +127,38 @@ dsoStatus dso_estimfit_state_rms(double* rms, long* count, dsoEstimFit* f, const
 // ignored), with the settings' sensor and process noise.
 dsoStatus dso_estimfit_ekf_rms(double* rms, dsoEstimFit* f, const double* u,
                                dsoEpisodeSelect select, dsoError* err);
+
+// Accessors (f must not be NULL).
+// The fit's layout: the task's entries, then the corrector's (owned by f). Its n is the size of
+// every u above (dso_estimfit_n).
+const dsoTheta* dso_estimfit_theta(const dsoEstimFit* f);
+int dso_estimfit_n(const dsoEstimFit* f);
+
+// Index in θ of the first corrector entry (= the task layout's n); the corrector's entries follow.
+int dso_estimfit_corrector_start(const dsoEstimFit* f);
+
+// The corrector (owned by f): kind, entries np, gain entries nK (corrector.h).
+const dsoCorrector* dso_estimfit_corrector(const dsoEstimFit* f);
+
+// The settings in use (owned by f): a copy of those given to dso_estimfit_create (or the
+// defaults) with no NaN left in sensor_std and process_std (resolved from the θ entries' initial
+// values as described above; 1 for an unrecorded sensor, 0 for a process σ without an entry).
+const dsoEstimFitSettings* dso_estimfit_settings(const dsoEstimFit* f);
+
+// Fitted entries p (the Jacobian's columns) and their indices in θ, (p).
+int dso_estimfit_nfitted(const dsoEstimFit* f);
+const int* dso_estimfit_fitted(const dsoEstimFit* f);
+
+// Residual counts: innovation residuals over the training episodes, and prior residuals; the
+// residual vector of dso_estimfit_residuals has nres + nprior rows.
+long dso_estimfit_nres(const dsoEstimFit* f);
+int dso_estimfit_nprior(const dsoEstimFit* f);
+
+// The Levenberg-Marquardt damping the next dso_estimfit_step starts from (settings' lambda0 at
+// creation), and its setter (to resume a run): lambda must be finite and > 0, else
+// DSO_ERR_INPUT and the damping is kept.
+double dso_estimfit_lambda(const dsoEstimFit* f);
+dsoStatus dso_estimfit_set_lambda(dsoEstimFit* f, double lambda, dsoError* err);
 
 #ifdef __cplusplus
 }

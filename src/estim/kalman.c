@@ -325,7 +325,7 @@ dsoEkf* dso_ekf_create(const mjModel* base, const dsoTheta* theta, const double*
     ekf->sensor_var[i] = sensor_std[i] * sensor_std[i];
   }
   dso_sim_reset(ekf->sim);
-  dso_mj_state_get(ekf->x, ekf->sim->m, ekf->sim->d);
+  dso_mj_state_get(ekf->x, dso_sim_model(ekf->sim), dso_sim_data(ekf->sim));
   return ekf;
 }
 
@@ -341,28 +341,29 @@ void dso_ekf_reset(dsoEkf* ekf, const double* x0, const double* P0) {
 
 static void forward_fn(void* arg) {
   dsoSim* sim = (dsoSim*)arg;
-  mj_forward(sim->m, sim->d);
+  mj_forward(dso_sim_model(sim), dso_sim_data(sim));
 }
 
 dsoStatus dso_ekf_step(dsoEkf* ekf, const double* ctrl, const double* y, const int* mask,
                        double* innov, dsoError* err) {
   dsoSim* sim = ekf->sim;
-  const mjModel* m = sim->m;
+  const mjModel* m = dso_sim_model(sim);
+  mjData* d = dso_sim_data(sim);
   int n = ekf->ndx, nu = ekf->nu, ns = ekf->ns;
   dsoStatus st;
   // predict: A, B at (x, ctrl), then the step
-  dso_mj_state_set(sim->d, m, ekf->x);
+  dso_mj_state_set(d, m, ekf->x);
   if (nu > 0) {
-    mju_copy(sim->d->ctrl, ctrl, nu);
+    mju_copy(d->ctrl, ctrl, nu);
   }
-  mju_copy(sim->d->qfrc_applied, sim->qfrc, m->nv);
+  mju_copy(d->qfrc_applied, dso_sim_qfrc(sim), m->nv);
   if ((st = dso_deriv_step(ekf->dv, sim, ekf->A, ekf->B, NULL, NULL, err)) != DSO_OK) {
     return st;
   }
   if ((st = dso_sim_step(sim, err)) != DSO_OK) {
     return st;
   }
-  dso_mj_state_get(ekf->x, m, sim->d);
+  dso_mj_state_get(ekf->x, m, d);
   // P = A P Aᵀ + B diag(var) Bᵀ + diag(q_extra)
   cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0, ekf->A, n, ekf->P, n, 0.0,
               ekf->T1, n);
@@ -386,6 +387,7 @@ dsoStatus dso_ekf_step(dsoEkf* ekf, const double* ctrl, const double* y, const i
   if ((st = dso_deriv_sensors(ekf->dv, sim, ekf->H, NULL, NULL, err)) != DSO_OK) {
     return st;
   }
+  const double* gain = dso_sim_sensor_gain(sim);
   int mu = 0;
   for (int i = 0; i < ns; i++) {
     double e = (!mask || mask[i]) ? y[i] - ekf->yh[i] : 0.0;
@@ -397,7 +399,7 @@ dsoStatus dso_ekf_step(dsoEkf* ekf, const double* ctrl, const double* y, const i
       ekf->e[mu] = e;
       // rows of the used channels, scaled by the sensor gain, packed to the top of H
       for (int j = 0; j < n; j++) {
-        ekf->H[mu * n + j] = sim->sensor_gain[i] * ekf->H[i * n + j];
+        ekf->H[mu * n + j] = gain[i] * ekf->H[i * n + j];
       }
       mu++;
     }
@@ -462,7 +464,7 @@ dsoStatus dso_ekf_state_rms(double* rms, long* count, dsoEkf* ekf, const dsoData
   if (!ekf || !ds || !rms) {
     return dso_error(err, DSO_ERR_INPUT, "ekf: NULL filter, dataset or output");
   }
-  const mjModel* m = ekf->sim->m;
+  const mjModel* m = dso_sim_model(ekf->sim);
   if (ds->nq != m->nq || ds->nv != m->nv || ds->nu != m->nu || ds->nsensordata != ekf->ns) {
     return dso_error(err, DSO_ERR_INPUT,
                      "ekf: dataset sizes (nq %d, nv %d, nu %d, ns %d) differ from the model's "

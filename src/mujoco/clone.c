@@ -327,7 +327,8 @@ dsoStatus dso_clone_hybrid(double* L, double* g, dsoClone* c, const double* u, d
   const dsoTheta* th = c->theta;
   const double* tmu = u + c->policy_start;
   int nu = c->nu, ndx = c->ndx, nphys = c->dv->nphys;
-  const mjModel* m = c->sim->m;
+  const mjModel* m = dso_sim_model(c->sim);
+  mjData* d = dso_sim_data(c->sim);
   if (g) memset(g, 0, (size_t)th->n * sizeof(double));
   if (dso_sim_write(c->sim, th, u, err)) return err->code;
   if (g && dso_deriv_set_theta(c->dv, th, u, err)) return err->code;
@@ -341,7 +342,6 @@ dsoStatus dso_clone_hybrid(double* L, double* g, dsoClone* c, const double* u, d
       recorded_state(c->xrec, c, ep, t + 1);
       dso_mj_input(c->s, m, c->periodic, c->nperiodic, c->xbar);
       dso_policy_forward(c->mu, NULL, c->policy, c->pw, c->s, NULL, tmu);
-      mjData* d = c->sim->d;
       dso_mj_state_set(d, m, c->xbar);
       memcpy(d->ctrl, c->mu, (size_t)nu * sizeof(double));
       d->time = ep->time[t];

@@ -135,11 +135,11 @@ dsoStatus dso_deriv_set_theta(dsoDeriv* dv, const dsoTheta* theta, const double*
   return s;
 }
 
-// puts the inputs of sim->d (state, controls, warm start, time) into p->d and steps p
+// puts the inputs of sim's data (state, controls, warm start, time) into p's data and steps p
 static dsoStatus step_copy(dsoSim* p, const dsoSim* sim, double* xnext, dsoError* err) {
-  const mjModel* m = sim->m;
-  mjData* d = p->d;
-  const mjData* s = sim->d;
+  const mjModel* m = dso_sim_model_const(sim);
+  mjData* d = dso_sim_data(p);
+  const mjData* s = dso_sim_data_const(sim);
   d->time = s->time;
   mju_copy(d->qpos, s->qpos, m->nq);
   mju_copy(d->qvel, s->qvel, m->nv);
@@ -148,7 +148,7 @@ static dsoStatus step_copy(dsoSim* p, const dsoSim* sim, double* xnext, dsoError
   mju_copy(d->qacc_warmstart, s->qacc_warmstart, m->nv);
   mju_copy(d->xfrc_applied, s->xfrc_applied, 6 * m->nbody);
   dsoStatus st = dso_sim_step(p, err);
-  dso_mj_state_get(xnext, p->m, d);
+  dso_mj_state_get(xnext, dso_sim_model(p), d);
   return st;
 }
 
@@ -168,11 +168,11 @@ static void transition_call(void* p) {
 
 dsoStatus dso_deriv_step(dsoDeriv* dv, dsoSim* sim, double* A, double* B, double* H, double* F,
                          dsoError* err) {
-  const mjModel* m = sim->m;
+  const mjModel* m = dso_sim_model(sim);
   int ndx = dso_mj_tangent_size(m);
   if (F && dv->nphys) {
     if (!dv->set.centered) {
-      // the nominal step, on a copy so that sim->d stays as it is
+      // the nominal step, on a copy so that sim's data stays as it is
       dsoStatus s = step_copy(dv->nominal, sim, dv->x0, err);
       if (s) {
         return s;
@@ -201,8 +201,9 @@ dsoStatus dso_deriv_step(dsoDeriv* dv, dsoSim* sim, double* A, double* B, double
   }
   if (A || B || H) {
     // mjd_transitionFD needs the constant forces in place, as dso_sim_step applies them
-    mju_copy(sim->d->qfrc_applied, sim->qfrc, m->nv);
-    dsoTransitionArgs a = {m, sim->d, dv->set.eps_state, dv->set.centered, A, B, H};
+    mjData* d = dso_sim_data(sim);
+    mju_copy(d->qfrc_applied, dso_sim_qfrc(sim), m->nv);
+    dsoTransitionArgs a = {m, d, dv->set.eps_state, dv->set.centered, A, B, H};
     dsoStatus s = dso_mj_trap(transition_call, &a, err);
     if (s) {
       return s;
@@ -223,8 +224,8 @@ static void forward_call(void* p) {
 
 // sensors of a forward pass of p at the state and controls of src->d
 static dsoStatus sensors_of(double* out, dsoSim* p, const mjData* src, dsoError* err) {
-  const mjModel* m = p->m;
-  mjData* d = p->d;
+  const mjModel* m = dso_sim_model(p);
+  mjData* d = dso_sim_data(p);
   if (d != src) {
     d->time = src->time;
     mju_copy(d->qpos, src->qpos, m->nq);
@@ -234,7 +235,7 @@ static dsoStatus sensors_of(double* out, dsoSim* p, const mjData* src, dsoError*
     mju_copy(d->qacc_warmstart, src->qacc_warmstart, m->nv);
     mju_copy(d->xfrc_applied, src->xfrc_applied, 6 * m->nbody);
   }
-  mju_copy(d->qfrc_applied, p->qfrc, m->nv);
+  mju_copy(d->qfrc_applied, dso_sim_qfrc(p), m->nv);
   dsoForwardArgs a = {m, d};
   dsoStatus s = dso_mj_trap(forward_call, &a, err);
   mju_copy(out, d->sensordata, m->nsensordata);
@@ -243,8 +244,8 @@ static dsoStatus sensors_of(double* out, dsoSim* p, const mjData* src, dsoError*
 
 dsoStatus dso_deriv_sensors(dsoDeriv* dv, dsoSim* sim, double* Hx, double* Hu, double* Hf,
                             dsoError* err) {
-  const mjModel* m = sim->m;
-  mjData* d = sim->d;
+  const mjModel* m = dso_sim_model(sim);
+  mjData* d = dso_sim_data(sim);
   int ns = m->nsensordata, ndx = dso_mj_tangent_size(m), nx = dso_mj_state_size(m);
   double h = dv->set.eps_state;
   dsoStatus s = DSO_OK;
@@ -293,7 +294,7 @@ dsoStatus dso_deriv_sensors(dsoDeriv* dv, dsoSim* sim, double* Hx, double* Hu, d
       }
     }
   }
-  // leave sim->d with its own forward pass, as it was
+  // leave sim's data with its own forward pass, as it was
   if (!s) s = sensors_of(dv->sp, sim, d, err);
   return s;
 }

@@ -57,7 +57,7 @@ dsoStatus dso_deriv_set_theta(dsoDeriv* dv, const dsoTheta* theta, const double*
                               dsoError* err);
 
 // Derivatives of the step that sim would take from the state, controls and applied forces now in
-// sim->d (sim->d is left as it was). Outputs, each may be NULL:
+// dso_sim_data(sim) (which is left as it was). Outputs, each may be NULL:
 //   A  (ndx x ndx)        ∂x'/∂x,           ndx = 2*nv + na, row-major
 //   B  (ndx x nu)         ∂x'/∂ctrl
 //   H  (nsensordata x ndx) ∂sensordata/∂x at the current state
@@ -66,8 +66,9 @@ dsoStatus dso_deriv_set_theta(dsoDeriv* dv, const dsoTheta* theta, const double*
 dsoStatus dso_deriv_step(dsoDeriv* dv, dsoSim* sim, double* A, double* B, double* H, double* F,
                          dsoError* err);
 
-// Derivatives of the sensors MuJoCo computes at the state and controls now in sim->d (a forward
-// pass; sim->d is left as it was), by centered differences of mj_forward. Outputs may be NULL:
+// Derivatives of the sensors MuJoCo computes at the state and controls now in dso_sim_data(sim) (a
+// forward pass; the data is left as it was), by centered differences of mj_forward. Outputs may
+// be NULL:
 //   Hx (nsensordata x ndx) ∂sensordata/∂x,  Hu (nsensordata x nu) ∂sensordata/∂ctrl,
 //   Hf (nsensordata x nphys) ∂sensordata/∂u of the physics entries.
 // sim must hold the same θ as the last dso_deriv_set_theta.

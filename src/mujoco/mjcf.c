@@ -1293,10 +1293,10 @@ dsoStatus dso_mjcf_edit(char** out, const char* xml, const char* xml_path, const
   c.w.doc.s = xml;
   c.w.doc.n = (int)n;
   c.w.doc.path = xml_path;
-  c.m = sim->m;
+  c.m = dso_sim_model(sim);
   c.path = xml_path;
   if (!s) {
-    s = edit_doc(&c, theta, u, sim->qfrc, xml_path, out_dir, err);
+    s = edit_doc(&c, theta, u, dso_sim_qfrc(sim), xml_path, out_dir, err);
   }
   if (!s) {
     s = apply_edits(&c.w, out, err);
@@ -1466,7 +1466,7 @@ dsoStatus dso_mjcf_write(const char* out_path, const char* model_path, const mjM
     s = sim ? dso_sim_write(sim, theta, u, err) : (err ? err->code : DSO_ERR_MEMORY);
   }
   if (!s) {
-    s = dso_mjcf_verify(text, dir, sim->m, sim->qfrc, err);
+    s = dso_mjcf_verify(text, dir, dso_sim_model(sim), dso_sim_qfrc(sim), err);
     if (s) {
       dso_error_prefix(err, "%s: writing the model with the identified values: ", out_path);
     }

@@ -70,7 +70,7 @@ dsoStatus dso_mjcf_edit(char** out, const char* xml, const char* xml_path, const
 // every model field a θ entry can bind (all of them, dso_bind_list, plus the inertial frames
 // body_iquat and the geom frames geom_pos, geom_quat) with expect, and the constant force per dof
 // of the actuators after expect's nu (which must all be bias-only joint actuators) with qfrc (nv,
-// the θ-written simulator's constant force, dsoSim.qfrc; NULL for none): each |a - b| must be at
+// the θ-written simulator's constant force, dso_sim_qfrc; NULL for none): each |a - b| must be at
 // most 1e-12 max(|a|, |b|) or 1e-15. A mismatch is DSO_ERR_INTERNAL naming the field and both
 // values.
 dsoStatus dso_mjcf_verify(const char* text, const char* dir, const mjModel* expect,

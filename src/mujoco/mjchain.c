@@ -259,19 +259,23 @@ static int transition(double* xn, const dsoMjChain* mc, dsoMjWork* w, const doub
     xn[mc->off_flag] = 1;
     return 0;
   }
-  mjData* d = sim->d;
-  dso_mj_state_set(d, sim->m, x);
+  const mjModel* sm = dso_sim_model(sim);
+  mjData* d = dso_sim_data(sim);
+  dso_mj_state_set(d, sm, x);
   dsoError err = {0};
   double* y = xn + mc->off_y;
   double* sd = xn + mc->off_sd;
   if (ns > 0) {
     // the sensors read the state with the control still applied from the previous step
     mju_copy(d->ctrl, x + mc->off_a, nu);
-    mju_copy(d->qfrc_applied, sim->qfrc, nv);
-    mj_forward(sim->m, d);
+    mju_copy(d->qfrc_applied, dso_sim_qfrc(sim), nv);
+    mj_forward(sm, d);
     mju_copy(sd, d->sensordata, ns);
+    const double* gain = dso_sim_sensor_gain(sim);
+    const double* offset = dso_sim_sensor_offset(sim);
+    const double* sstd = dso_sim_sensor_std(sim);
     for (int i = 0; i < ns; i++) {
-      y[i] = sim->sensor_gain[i] * sd[i] + sim->sensor_offset[i] + sim->sensor_std[i] * zeta[i];
+      y[i] = gain[i] * sd[i] + offset[i] + sstd[i] * zeta[i];
     }
   }
   const double* s = policy_input(mc, w, x, y);
@@ -287,8 +291,9 @@ static int transition(double* xn, const dsoMjChain* mc, dsoMjWork* w, const doub
   w->mu_theta = theta;
   double* as = xn + mc->off_as;
   double* a = xn + mc->off_a;
+  const double* astd = dso_sim_action_std(sim);
   for (int i = 0; i < nu; i++) {
-    as[i] = w->mu[i] + sim->action_std[i] * xi[i];
+    as[i] = w->mu[i] + astd[i] * xi[i];
     a[i] = as[i];
     if (m->actuator_ctrllimited[i]) {
       a[i] = fmin(fmax(a[i], m->actuator_ctrlrange[2 * i]), m->actuator_ctrlrange[2 * i + 1]);
@@ -304,7 +309,7 @@ static int transition(double* xn, const dsoMjChain* mc, dsoMjWork* w, const doub
     xn[mc->off_flag] = 1;
     return 0;
   }
-  dso_mj_state_get(xn, sim->m, d);
+  dso_mj_state_get(xn, sm, d);
   (void)nq;
   (void)na;
   memcpy(xn + mc->off_h, w->hnext, sizeof(double) * (size_t)nh);
@@ -497,8 +502,8 @@ static double op_cost(double* grad, double* hess, const void* model, void* work,
   if (ensure_theta(w, theta)) {
     return mc->divergence_penalty;
   }
-  mjData* d = w->sim->d;
-  const mjModel* m = w->sim->m;
+  mjData* d = dso_sim_data(w->sim);
+  const mjModel* m = dso_sim_model(w->sim);
   dso_mj_state_set(d, m, x);
   if (mc->cost->kinematics) {
     mj_kinematics(m, d);
@@ -941,14 +946,15 @@ static double policy_cost(dsoMjWork* w, const double* x, const double* theta, do
 // cost of x on simulator p (its own θ), kinematics computed when the cost needs them
 static double cost_on(dsoSim* p, const dsoMjChain* mc, const double* x, double* gx, double* ga,
                       double* work) {
-  mjData* d = p->d;
-  dso_mj_state_set(d, p->m, x);
+  const mjModel* m = dso_sim_model(p);
+  mjData* d = dso_sim_data(p);
+  dso_mj_state_set(d, m, x);
   if (mc->cost->kinematics) {
-    mj_kinematics(p->m, d);
-    mj_comPos(p->m, d);
+    mj_kinematics(m, d);
+    mj_comPos(m, d);
   }
-  double c = dso_cost_eval(mc->cost, p->m, d, x + mc->off_a, gx, ga, work);
-  return c + track_cost(mc, p->m, d, x, gx, work);
+  double c = dso_cost_eval(mc->cost, m, d, x + mc->off_a, gx, ga, work);
+  return c + track_cost(mc, m, d, x, gx, work);
 }
 
 // cost gradient at state x: lphys += wt ∂r/∂x, lap += wt ∂r/∂a, and g += wt ∂r/∂θ_f for costs
@@ -962,7 +968,7 @@ static void add_cost_gradient(dsoMjWork* w, const double* x, const double* theta
   if (mc->cost->policy) {
     policy_cost(w, x, theta, wt, g, w->lphys, w->lh);
   }
-  int ndx = dso_mj_tangent_size(w->sim->m);
+  int ndx = dso_mj_tangent_size(dso_sim_model(w->sim));
   cost_on(w->sim, mc, x, w->gx, w->ga, w->cost_work);
   for (int i = 0; i < ndx; i++) {
     w->lphys[i] += wt * w->gx[i];
@@ -1009,7 +1015,7 @@ static dsoStatus pathwise_one(const dsoMjChain* mc, dsoMjWork* w, dsoRollout* ro
   channel_values(w, theta);
   dsoDeriv* dv = w->deriv;
   dsoSim* sim = w->sim;
-  mjData* d = sim->d;
+  mjData* d = dso_sim_data(sim);
   memset(w->lphys, 0, sizeof(double) * (size_t)ndx);
   memset(w->lap, 0, sizeof(double) * (size_t)nu);
   memset(w->lh, 0, sizeof(double) * (size_t)nh);

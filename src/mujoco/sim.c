@@ -6,6 +6,17 @@
 
 #include "mujoco/mj.h"
 
+struct dsoSim_ {
+  mjModel* m;            // private copy of the base model; θ_f is written here
+  mjData* d;             // simulation data
+  mjData* scratch;       // work data for mj_setConst (which overwrites the state it is given)
+  double* qfrc;          // (nv) constant generalized force from physics.<joint>.force entries
+  double* sensor_gain;   // (nsensordata) y = sensor_gain * sensordata + sensor_offset
+  double* sensor_offset; // (nsensordata)
+  double* action_std;    // (nu) σ of the action noise; 0 where θ has no entry
+  double* sensor_std;    // (nsensordata) σ of the sensor noise; 0 where θ has no entry
+};
+
 dsoSim* dso_sim_create(const mjModel* base, dsoError* err) {
   dsoSim* sim = (dsoSim*)calloc(1, sizeof(dsoSim));
   if (!sim) {
@@ -196,4 +207,40 @@ void dso_sim_measure(const dsoSim* sim, double* y) {
   for (int i = 0; i < ns; i++) {
     y[i] = sim->sensor_gain[i] * sim->d->sensordata[i] + sim->sensor_offset[i];
   }
+}
+
+mjModel* dso_sim_model(dsoSim* sim) {
+  return sim->m;
+}
+
+const mjModel* dso_sim_model_const(const dsoSim* sim) {
+  return sim->m;
+}
+
+mjData* dso_sim_data(dsoSim* sim) {
+  return sim->d;
+}
+
+const mjData* dso_sim_data_const(const dsoSim* sim) {
+  return sim->d;
+}
+
+const double* dso_sim_qfrc(const dsoSim* sim) {
+  return sim->qfrc;
+}
+
+const double* dso_sim_sensor_gain(const dsoSim* sim) {
+  return sim->sensor_gain;
+}
+
+const double* dso_sim_sensor_offset(const dsoSim* sim) {
+  return sim->sensor_offset;
+}
+
+const double* dso_sim_action_std(const dsoSim* sim) {
+  return sim->action_std;
+}
+
+const double* dso_sim_sensor_std(const dsoSim* sim) {
+  return sim->sensor_std;
 }
