@@ -456,8 +456,10 @@ static void test_task_sections(void** state) {
     dsoFitSettings fs;
     dsoInvdynSettings is;
     dsoStatus st = dso_fit_settings_from_json(&fs, bad[k][0], path, &e2);
-    if (!st) st = dso_invdyn_settings_from_json(&is, NULL, m, bad[k][0], path, &e2);
-    if (!st) dso_invdyn_settings_free(&is);
+    if (!st) {
+      st = dso_invdyn_settings_from_json(&is, NULL, m, bad[k][0], path, &e2);
+      dso_invdyn_settings_free(&is);  // after any call (fit_section.h)
+    }
     assert_int_equal(st, DSO_ERR_INPUT);
     assert_string_equal(e2.msg, expect);
     mj_deleteModel(m);
