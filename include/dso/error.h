@@ -28,7 +28,8 @@ typedef struct dsoError_ {
   char msg[DSO_ERROR_LEN];
 } dsoError;
 
-// Sets err (may be NULL) to code and a printf-style message; returns code for `return dso_error(...)`.
+// Sets err (may be NULL) to code and a printf-style message; returns code, for
+// `return dso_error(...)`.
 // The first failure wins: a record that already holds an error is left as it is.
 DSO_API dsoStatus dso_error(dsoError* err, dsoStatus code, const char* fmt, ...)
 #if defined(__GNUC__)

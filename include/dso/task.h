@@ -74,25 +74,25 @@ DSO_API int dso_task_theta_find(const dsoTask* task, const char* name, dsoError*
 
 // Description of θ entry i; every output may be NULL: block (dsoBlock), transform (dsoTransform),
 // fixed (0/1), lower and upper bounds on the natural value (-INFINITY / INFINITY when absent).
-DSO_API dsoStatus dso_task_theta_entry(const dsoTask* task, int i, int* block, int* transform, int* fixed,
-                               double* lower, double* upper, dsoError* err);
+DSO_API dsoStatus dso_task_theta_entry(const dsoTask* task, int i, int* block, int* transform,
+                                       int* fixed, double* lower, double* upper, dsoError* err);
 
 // u (ntheta) = the unconstrained coordinates of the entries' initial values.
 DSO_API dsoStatus dso_task_theta_init(const dsoTask* task, double* u, dsoError* err);
 
 // v (ntheta) = natural values at u (ntheta); a non-finite u is an error naming the entry.
 DSO_API dsoStatus dso_task_theta_natural(const dsoTask* task, double* v, const double* u,
-                                 dsoError* err);
+                                         dsoError* err);
 
 // u (ntheta) = unconstrained coordinates of the natural values v (ntheta); a value outside the
 // bounds or the transform's domain is an error naming the entry, and u is then unchanged.
 DSO_API dsoStatus dso_task_theta_unconstrained(const dsoTask* task, double* u, const double* v,
-                                       dsoError* err);
+                                               dsoError* err);
 
 // Gaussian prior cost L_prior (theta.h) at u into *cost and its gradient in u into grad (ntheta,
 // may be NULL).
 DSO_API dsoStatus dso_task_prior(const dsoTask* task, double* cost, double* grad, const double* u,
-                         dsoError* err);
+                                 dsoError* err);
 
 // Records nepisode episodes of horizon samples from the task's chain at θ = u (NULL: the initial
 // values) with seed, extra control noise of std excitation and the last nvalidation episodes
@@ -100,8 +100,8 @@ DSO_API dsoStatus dso_task_prior(const dsoTask* task, double* cost, double* grad
 // horizon <= 0 take the task's rollout.rollouts and rollout.horizon; seed 0 the task's seed.
 // Sizes one batch could not hold (more than 4 GB of states and costs) are DSO_ERR_INPUT.
 DSO_API dsoStatus dso_task_simulate_csv(const dsoTask* task, const char* path, const double* u,
-                                int nepisode, int horizon, uint64_t seed, double excitation,
-                                int nvalidation, dsoError* err);
+                                        int nepisode, int horizon, uint64_t seed, double excitation,
+                                        int nvalidation, dsoError* err);
 
 // ---------------------------------------------------------------------------------------------
 // least-squares fit of a task with data
@@ -135,21 +135,22 @@ DSO_API dsoStatus dso_task_fit_residual(dsoTaskFit* fit, double* r, const double
 // fit section for second order); columns of entries that are not fitted are 0. r (nresidual,
 // may be NULL) receives the residuals at u.
 DSO_API dsoStatus dso_task_fit_jacobian(dsoTaskFit* fit, double* J, double* r, const double* u,
-                                dsoError* err);
+                                        dsoError* err);
 
 // Cost 0.5 |r|² at u (dso_fit_evaluate) into *cost (may be NULL) and its parts into parts (3:
 // sysid, calib, prior; may be NULL).
 DSO_API dsoStatus dso_task_fit_cost(dsoTaskFit* fit, double* cost, double* parts, const double* u,
-                            dsoError* err);
+                                    dsoError* err);
 
 // One Levenberg-Marquardt iteration from u (ntheta, updated in place; dso_fit_step): *cost (may
 // be NULL) receives the cost at the new u, *done (may be NULL) 1 when converged.
-DSO_API dsoStatus dso_task_fit_step(dsoTaskFit* fit, double* u, double* cost, int* done, dsoError* err);
+DSO_API dsoStatus dso_task_fit_step(dsoTaskFit* fit, double* u, double* cost, int* done,
+                                    dsoError* err);
 
 // Covariance cov (ntheta x ntheta, row-major, may be NULL) and natural standard errors se
 // (ntheta, may be NULL) of the fitted entries at u (dso_fit_covariance).
 DSO_API dsoStatus dso_task_fit_covariance(dsoTaskFit* fit, double* cov, double* se, const double* u,
-                                  dsoError* err);
+                                          dsoError* err);
 
 // ---------------------------------------------------------------------------------------------
 // chain objective and its pathwise gradient
@@ -163,7 +164,7 @@ typedef struct dsoTaskChainCost_ dsoTaskChainCost;
 // setting). The task is borrowed and must outlive the handle. Returns NULL with err set (also
 // for fewer than 2 rollouts, or sizes one batch could not hold: more than 4 GB).
 DSO_API dsoTaskChainCost* dso_task_chain_cost_create(const dsoTask* task, int nrollout, int horizon,
-                                             uint64_t seed, dsoError* err);
+                                                     uint64_t seed, dsoError* err);
 
 // Frees the handle; NULL is a no-op.
 DSO_API void dso_task_chain_cost_free(dsoTaskChainCost* cc);
@@ -175,9 +176,9 @@ DSO_API void dso_task_chain_cost_free(dsoTaskChainCost* cc);
 // and its standard error grad_se (ntheta, may be NULL). The prior is not included
 // (dso_task_prior). *J, *Jse and *diverged (rollouts that diverged) may be NULL. A non-finite J
 // or gradient is DSO_ERR_NUMERIC.
-DSO_API dsoStatus dso_task_chain_cost_eval(dsoTaskChainCost* cc, double* J, double* Jse, double* grad,
-                                   double* grad_se, int* diverged, const double* u,
-                                   int iteration, dsoError* err);
+DSO_API dsoStatus dso_task_chain_cost_eval(dsoTaskChainCost* cc, double* J, double* Jse,
+                                           double* grad, double* grad_se, int* diverged,
+                                           const double* u, int iteration, dsoError* err);
 
 // ---------------------------------------------------------------------------------------------
 // dso run, one iteration at a time
@@ -200,7 +201,8 @@ DSO_API int dso_task_run_max_iter(const dsoTaskRun* run, dsoError* err);
 // 0.5 |r|² at the new u; for chains the objective J + data-driven costs + L_prior measured on
 // the batch at the u the step started from (train.h). *done (may be NULL): 1 when a fit has
 // converged; always 0 for chains.
-DSO_API dsoStatus dso_task_run_step(dsoTaskRun* run, double* u, double* cost, int* done, dsoError* err);
+DSO_API dsoStatus dso_task_run_step(dsoTaskRun* run, double* u, double* cost, int* done,
+                                    dsoError* err);
 
 #ifdef __cplusplus
 }

@@ -214,7 +214,8 @@ dsoEval* dso_eval_create(const mjModel* m, const dsoTheta* theta, const dsoDatas
   ev->nstep = (long*)calloc((size_t)W, sizeof(long));
   double* work = (double*)calloc((size_t)nv + 1, sizeof(double));
   if (!ev->episode || !ev->episode_id || !ev->qvel || !ev->channel || !ev->group || !ev->index ||
-      !ev->y || !ev->wsum || !ev->sum || !ev->rms || !ev->nwin || !ev->ndiv || !ev->nstep || !work) {
+      !ev->y || !ev->wsum || !ev->sum || !ev->rms || !ev->nwin || !ev->ndiv || !ev->nstep ||
+      !work) {
     free(work);
     dso_eval_free(ev);
     dso_error(err, DSO_ERR_MEMORY, "evaluate: out of memory");

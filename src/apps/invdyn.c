@@ -336,8 +336,8 @@ dsoInvdyn* dso_invdyn_create(const mjModel* m, const dsoTheta* theta, const dsoD
   inv->fitted = (char*)calloc((size_t)n + 1, 1);
   inv->fd = (int*)calloc((size_t)n + 1, sizeof(int));
   inv->an = (int*)calloc((size_t)n + 1, sizeof(int));
-  if (!inv->set.torque_scale || !inv->iscale || !inv->slot || !inv->q || !inv->qd || !inv->qdd || !inv->ctrl ||
-      !inv->fitted || !inv->fd || !inv->an) {
+  if (!inv->set.torque_scale || !inv->iscale || !inv->slot || !inv->q || !inv->qd || !inv->qdd ||
+      !inv->ctrl || !inv->fitted || !inv->fd || !inv->an) {
     goto oom;
   }
   for (int i = 0; i < nv; i++) {

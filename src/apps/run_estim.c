@@ -2,7 +2,6 @@
 // estimator (paper eq. 99) from recorded data, the corrector and the physics together
 // (estim/estimfit.h, the task's "estimator" settings), with an EKF on the same validation
 // episodes for comparison. The run's θ is the fit's layout, which extends the task's.
-#include <cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,32 +116,21 @@ static void estim_iteration(void* self, dsoRunText* t, const dsoRunRecord* r, in
 static char* result_text(const dsoEstimFit* f, const double* u0, const dsoRunState* st,
                          const double* fig, const char* const* fig_names, int nfig, int nval,
                          dsoError* err) {
-  char* base = dso_run_result_json(dso_estimfit_theta(f), u0, st->u, NULL, &st->record[st->nrecord - 1],
-                                   kEstimParts, NULL, 0, 0, err);
-  cJSON* root = base ? cJSON_Parse(base) : NULL;
-  free(base);
-  if (!root) {
-    if (!err->code) dso_error(err, DSO_ERR_MEMORY, "result: out of memory");
-    return NULL;
-  }
-  cJSON* o = cJSON_AddObjectToObject(root, "estimator");
+  char* base = dso_run_result_json(dso_estimfit_theta(f), u0, st->u, NULL,
+                                   &st->record[st->nrecord - 1], kEstimParts, NULL, 0, 0, err);
   const dsoCorrector* cor = dso_estimfit_corrector(f);
-  cJSON_AddStringToObject(o, "corrector", dso_corrector_kind_name(cor->kind));
-  cJSON_AddNumberToObject(o, "corrector_entries", cor->np);
-  cJSON_AddNumberToObject(o, "fitted_entries", dso_estimfit_nfitted(f));
-  cJSON_AddNumberToObject(o, "innovations", (double)dso_estimfit_nres(f));
-  cJSON_AddStringToObject(o, "scored_on", nval > 0 ? "validation episodes" : "all episodes");
-  cJSON* r = cJSON_AddObjectToObject(o, "rms_state_error");
-  for (int k = 0; k < nfig; k++) {
-    if (isfinite(fig[k])) {
-      cJSON_AddNumberToObject(r, fig_names[k], fig[k]);
-    } else {
-      cJSON_AddNullToObject(r, fig_names[k]);
-    }
-  }
-  char* text = cJSON_Print(root);
-  cJSON_Delete(root);
-  if (!text) dso_error(err, DSO_ERR_MEMORY, "result: out of memory");
+  dsoRunEstimFacts facts = {
+      .corrector = dso_corrector_kind_name(cor->kind),
+      .corrector_entries = cor->np,
+      .fitted_entries = dso_estimfit_nfitted(f),
+      .innovations = (double)dso_estimfit_nres(f),
+      .scored_on = nval > 0 ? "validation episodes" : "all episodes",
+      .nfig = nfig,
+      .fig = fig,
+      .fig_name = fig_names,
+  };
+  char* text = base ? dso_run_result_add_estimator(base, &facts, err) : NULL;
+  free(base);
   return text;
 }
 

@@ -741,7 +741,9 @@ dsoMjChain* dso_mjchain_create(const mjModel* base, const dsoTheta* theta,
       dso_error(err, DSO_ERR_INPUT,
                 "chain: the policy maps %d inputs to %d outputs; the model needs %d inputs (%s) "
                 "and %d outputs (actuators)", dso_policy_nin(policy), dso_policy_nu(policy),
-                mc->nin, settings->input == DSO_INPUT_STATE ? "nq + nv + na + periodic joints" : "nsensordata",
+                mc->nin,
+                settings->input == DSO_INPUT_STATE ? "nq + nv + na + periodic joints"
+                                                   : "nsensordata",
                 base->nu);
       dso_mjchain_free(mc);
       return NULL;
