@@ -173,12 +173,7 @@ static double num(const cJSON* o, const char* key, int* bad) {
 
 dsoStatus dso_run_checkpoint_read(const char* path, const dsoTheta* theta, dsoRunState* st,
                                   dsoError* err) {
-  char* text = dso_read_text_file(path, err);
-  if (!text) {
-    return err->code;
-  }
-  cJSON* root = dso_json_parse(text, path, err);
-  free(text);
+  cJSON* root = dso_json_read_file(path, err);
   if (!root) {
     return err->code;
   }

@@ -207,6 +207,13 @@ cJSON* dso_json_parse(const char* text, const char* file, dsoError* err) {
   return NULL;
 }
 
+cJSON* dso_json_read_file(const char* path, dsoError* err) {
+  char* text = dso_read_text_file(path, err);
+  cJSON* root = text ? dso_json_parse(text, path, err) : NULL;
+  free(text);
+  return root;
+}
+
 const char* dso_json_type_name(const cJSON* node) {
   if (!node) return "missing";
   if (cJSON_IsObject(node)) return "an object";

@@ -57,6 +57,9 @@ dsoStatus dso_cfg_joint_values(double* out, int use_qpos, int nonneg, const mjMo
 // there). Returns NULL on error.
 cJSON* dso_json_parse(const char* text, const char* file, dsoError* err);
 
+// dso_read_text_file then dso_json_parse: the JSON file at path, or NULL with err naming it.
+cJSON* dso_json_read_file(const char* path, dsoError* err);
+
 // Short description of a JSON value's type ("a string", "an array", ...) for messages.
 const char* dso_json_type_name(const cJSON* node);
 

@@ -747,12 +747,7 @@ static dsoStatus parse_run_sections(dsoTask* t, const cJSON* root, const char* p
 
 static dsoStatus load_into(dsoTask* t, const char* path, int flags, const char* const* data_files,
                            int ndata_files, dsoError* err) {
-  char* text = dso_read_text_file(path, err);
-  if (!text) {
-    return err->code;
-  }
-  cJSON* root = dso_json_parse(text, path, err);
-  free(text);
+  cJSON* root = dso_json_read_file(path, err);
   if (!root) {
     return err->code;
   }

@@ -35,9 +35,7 @@ dsoStatus dso_eval_read_values(const dsoTheta* theta, double* u, const char* pat
     return dso_error(err, DSO_ERR_INPUT, "values: no theta, values or file name");
   }
   dsoError e = {0};
-  char* text = dso_read_text_file(path, &e);
-  cJSON* root = text ? dso_json_parse(text, path, &e) : NULL;
-  free(text);
+  cJSON* root = dso_json_read_file(path, &e);
   if (!root) {
     return dso_error(err, e.code, "%s", e.msg);
   }
