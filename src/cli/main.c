@@ -14,7 +14,7 @@ typedef struct {
 static const dsoVerb kVerbs[] = {
   {"info", dso_cli_info, "list a model's elements and every parameter theta can bind"},
   {"check", dso_cli_check, "validate a task file and print the resolved theta layout"},
-  {"run", dso_cli_run, "fit theta to a task's recorded data; write result, checkpoint, model"},
+  {"run", dso_cli_run, "optimize a task: fit data, train a chain or learn an estimator"},
   {"gradcheck", dso_cli_gradcheck, "score, pathwise and finite-difference gradients per entry"},
   {"verify", dso_cli_verify, "check every DSO estimator against exact finite chains"},
   {"simulate", dso_cli_simulate, "record a synthetic dataset from a task at true theta values"},
