@@ -159,6 +159,24 @@ def test_scipy_least_squares_example_recovers_truth(arm_task, truth, capsys):
         assert task[name] == pytest.approx(value, rel=1e-6), name
 
 
+def test_readme_python_example_recovers_truth(arm_task, truth, capsys):
+    """The README's ```python block, run on the arm task with recorded data."""
+    pytest.importorskip("scipy")
+    with open(os.path.join(SOURCE_DIR, "README.md")) as fh:
+        readme = fh.read()
+    start = readme.index("```python\n") + len("```python\n")
+    code = readme[start:readme.index("```", start)]
+    assert '"tasks/arm_sysid.json"' in code
+    namespace = {}
+    exec(compile(code.replace('"tasks/arm_sysid.json"', repr(arm_task)), "README.md", "exec"),
+         namespace)
+    task = namespace["task"]
+    assert namespace["result"].success
+    assert "physics.upper_arm.mass" in capsys.readouterr().out
+    for name, value in truth.items():
+        assert task[name] == pytest.approx(value, rel=1e-6), name
+
+
 def test_run_fit_reduces_cost_and_moves_to_truth(arm_task, truth):
     task = dso.Task(arm_task)
     with task.fit() as fit:
