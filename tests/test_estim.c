@@ -290,6 +290,22 @@ static void test_input_errors(void** state) {
   assert_non_null(strstr(err.msg, "diverged"));
   dso_dataset_free(ds);
   dso_estim_free(es);
+  // the mlp corrector's input scales (x_scale over the state, sigma over the sensors) must be
+  // finite and > 0;
+  // the message is made before the half-built corrector is freed
+  dso_error_clear(&err);
+  dsoCorrectorSettings cs;
+  dso_corrector_settings_default(&cs);
+  cs.kind = DSO_CORRECTOR_MLP;  // the gain corrector has no input scales
+  double xs[2] = {1, -1};
+  assert_null(dso_corrector_create(m, &cs, NULL, xs, NULL, &err));
+  assert_int_equal(err.code, DSO_ERR_INPUT);
+  assert_string_equal(err.msg, "corrector: x_scale[1]=-1 must be finite and > 0");
+  dso_error_clear(&err);
+  double nan_sigma[1] = {NAN};
+  assert_null(dso_corrector_create(m, &cs, NULL, NULL, nan_sigma, &err));
+  assert_string_equal(err.msg, "corrector: sigma[0]=nan must be finite and > 0");
+  dso_error_clear(&err);
   dso_estim_free(NULL);
   dso_ekf_free(NULL);
   mj_deleteModel(m2);

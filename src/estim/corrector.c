@@ -86,11 +86,11 @@ dsoCorrector* dso_corrector_create(const mjModel* m, const dsoCorrectorSettings*
   for (int i = 0; i < nin; i++) {
     double sc = i < c->nx ? (x_scale ? x_scale[i] : 1.0) : (sigma ? sigma[i - c->nx] : 1.0);
     if (!(sc > 0) || !isfinite(sc)) {
+      dso_error(err, DSO_ERR_INPUT, "corrector: %s[%d]=%g must be finite and > 0",
+                i < c->nx ? "x_scale" : "sigma", i < c->nx ? i : i - c->nx, sc);
       free(shift);
       free(scale);
       dso_corrector_free(c);
-      dso_error(err, DSO_ERR_INPUT, "corrector: %s[%d]=%g must be finite and > 0",
-                i < c->nx ? "x_scale" : "sigma", i < c->nx ? i : i - c->nx, sc);
       return NULL;
     }
     shift[i] = i < c->nx && x_shift ? x_shift[i] : 0.0;
