@@ -29,8 +29,8 @@ typedef struct dsoError_ {
 } dsoError;
 
 // Sets err (may be NULL) to code and a printf-style message; returns code, for
-// `return dso_error(...)`.
-// The first failure wins: a record that already holds an error is left as it is.
+// `return dso_error(...)`. The first failure wins: a record that already holds an error is left
+// as it is.
 DSO_API dsoStatus dso_error(dsoError* err, dsoStatus code, const char* fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
