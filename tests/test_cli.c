@@ -173,6 +173,15 @@ static void test_run_sysid_and_resume(void** state) {
     assert_non_null(text);
     free(text);
   }
+  // the result.json of a run serves as true values (--truth) and as simulate's --values, as it
+  // does for --values of run and evaluate: one reader of values files
+  snprintf(args, sizeof(args), "run tasks/arm_sysid.json --data %s -o %s/vs --max-iter 1 --truth "
+           "%s/full/result.json", data, dir, dir);
+  assert_int_equal(run(args), 0);
+  assert_non_null(strstr(g_out, "identified"));
+  snprintf(args, sizeof(args), "simulate tasks/arm_sysid.json -o %s/sim.csv --episodes 1 "
+           "--horizon 20 --values %s/full/result.json", dir, dir);
+  assert_int_equal(run(args), 0);
   // interrupted after 2 iterations, then resumed
   snprintf(args, sizeof(args), "run tasks/arm_sysid.json --data %s -o %s/part --max-iter 2 --quiet",
            data, dir);

@@ -378,14 +378,14 @@ static void test_values_files(void** state) {
   write_text(OUT_DIR "/result.json", text);
   free(text);
   values(got, NULL);
-  assert_int_equal(dso_eval_read_values(th, got, OUT_DIR "/result.json", &err), DSO_OK);
+  assert_int_equal(dso_values_read_file(th, got, OUT_DIR "/result.json", &err), DSO_OK);
   dso_theta_natural(th, v, u);
   dso_theta_natural(th, vg, got);
   for (int i = 0; i < n; i++) assert_true(fabs(vg[i] - v[i]) <= 1e-15 * fabs(v[i]));
   // a flat object; entries it does not name keep their value
   write_text(OUT_DIR "/flat.json", "{\"physics.hinge.frictionloss\": 0.0004}");
   values(got, NULL);
-  assert_int_equal(dso_eval_read_values(th, got, OUT_DIR "/flat.json", &err), DSO_OK);
+  assert_int_equal(dso_values_read_file(th, got, OUT_DIR "/flat.json", &err), DSO_OK);
   dso_theta_natural(th, vg, got);
   dso_theta_natural(th, v, u0);
   assert_true(fabs(vg[3] - 0.0004) < 1e-18 && vg[1] == v[1]);
@@ -393,7 +393,7 @@ static void test_values_files(void** state) {
   write_text(OUT_DIR "/at_bound.json",
              "{\"theta\": [{\"name\": \"physics.hinge.frictionloss\", \"initial\": 0.0003, "
              "\"value\": 9.9999999999999943e-08, \"fixed\": false}]}");
-  assert_int_equal(dso_eval_read_values(th, got, OUT_DIR "/at_bound.json", &err), DSO_OK);
+  assert_int_equal(dso_values_read_file(th, got, OUT_DIR "/at_bound.json", &err), DSO_OK);
   dso_theta_natural(th, vg, got);
   assert_true(fabs(vg[3] - 1e-7) < 1e-21);
 
@@ -425,13 +425,13 @@ static void test_values_files(void** state) {
     values(got, NULL);
     memcpy(v, got, sizeof(double) * (size_t)n);
     dso_error_clear(&err);
-    assert_int_equal(dso_eval_read_values(th, got, path, &err), DSO_ERR_INPUT);
+    assert_int_equal(dso_values_read_file(th, got, path, &err), DSO_ERR_INPUT);
     if (!strstr(err.msg, bad[i][2])) print_error("case %d: %s\n", (int)i, err.msg);
     assert_non_null(strstr(err.msg, bad[i][2]));
     assert_memory_equal(got, v, sizeof(double) * (size_t)n);
   }
   dso_error_clear(&err);
-  assert_int_equal(dso_eval_read_values(th, got, OUT_DIR "/missing.json", &err), DSO_ERR_IO);
+  assert_int_equal(dso_values_read_file(th, got, OUT_DIR "/missing.json", &err), DSO_ERR_IO);
   assert_non_null(strstr(err.msg, "missing.json"));
   free(u0);
   free(u);

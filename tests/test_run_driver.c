@@ -186,6 +186,38 @@ static void test_fit(void** state) {
   assert_null(sum.theta);
   assert_int_equal(sum.nfile, 0);
   dso_run_summary_clear(&sum);  // twice is fine
+
+  // a checkpoint whose damping λ was edited to -1: --resume refuses it, naming the file, and
+  // leaves the checkpoint as it was
+  char path[1024];
+  snprintf(path, sizeof(path), "%s/checkpoint.json", at("fit"));
+  FILE* f = fopen(path, "rb");
+  assert_non_null(f);
+  static char text[1 << 16], edited[1 << 16];
+  size_t len = fread(text, 1, sizeof(text) - 1, f);
+  fclose(f);
+  text[len] = 0;
+  char* last = NULL;  // the top-level "lambda" follows the progress rows' ones
+  for (char* p = strstr(text, "\"lambda\""); p; p = strstr(p + 1, "\"lambda\"")) last = p;
+  assert_non_null(last);
+  char* v = strchr(last, ':') + 1;
+  char* end = v + strspn(v, " \t");
+  end += strspn(end, "0123456789.eE+-");
+  snprintf(edited, sizeof(edited), "%.*s -1%s", (int)(v - text), text, end);
+  write_text("fit/checkpoint.json", "%s", edited);
+  o.resume = 1;
+  o.max_iter = 3;
+  dso_error_clear(&err);
+  assert_int_equal(dso_run_task(task, at("fit"), &o, NULL, NULL, NULL, &err), DSO_ERR_INPUT);
+  assert_non_null(strstr(err.msg, "--resume: "));
+  assert_non_null(strstr(err.msg, "checkpoint.json"));
+  assert_non_null(strstr(err.msg, "damping lambda is -1"));
+  f = fopen(path, "rb");
+  assert_non_null(f);
+  len = fread(text, 1, sizeof(text) - 1, f);
+  fclose(f);
+  text[len] = 0;
+  assert_string_equal(text, edited);
   free(seen);
   dso_task_free(task);
 }

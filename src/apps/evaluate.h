@@ -106,7 +106,7 @@ char* dso_eval_json(const dsoEval* ev, dsoError* err);
 char* dso_eval_report_json(const dsoEval* ev, const char* task_path, const char* values,
                            double timestep, dsoError* err);
 
-// dso_eval_read_values, which reads a values file (input), is config/values_file.h.
+// dso_values_read_file, which reads a values file (input), is config/values_file.h.
 
 #ifdef __cplusplus
 }

@@ -1106,10 +1106,13 @@ double dso_fit_lambda(const dsoFit* f) {
   return f->lambda;
 }
 
-void dso_fit_set_lambda(dsoFit* f, double lambda) {
-  if (lambda > 0 && isfinite(lambda)) {
-    f->lambda = lambda;
+dsoStatus dso_fit_set_lambda(dsoFit* f, double lambda, dsoError* err) {
+  if (!(lambda > 0) || !isfinite(lambda)) {
+    return dso_error(err, DSO_ERR_INPUT, "fit: damping lambda is %g; expected a finite value > 0",
+                     lambda);
   }
+  f->lambda = lambda;
+  return DSO_OK;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -176,8 +176,9 @@ dsoStatus dso_fit_jacobian(dsoFit* f, double* J, double* r, const double* u, dso
 // Damping λ used by the next step (to save in a checkpoint).
 double dso_fit_lambda(const dsoFit* f);
 
-// Sets the damping λ of the next step (to restore a checkpoint); non-positive values are ignored.
-void dso_fit_set_lambda(dsoFit* f, double lambda);
+// Sets the damping λ of the next step (to restore a checkpoint); a value that is not finite and
+// > 0 is DSO_ERR_INPUT and leaves λ unchanged.
+dsoStatus dso_fit_set_lambda(dsoFit* f, double lambda, dsoError* err);
 
 // Fitted entries at a bound at u (theta->n): flags (theta->n, may be NULL) receives -1 / +1 for
 // an entry on its lower / upper effective bound (see the top of this file), 0 for the others

@@ -11,7 +11,7 @@
 #include "apps/run.h"
 #include "apps/run_driver.h"
 #include "config/json.h"
-#include "config/theta_json.h"
+#include "config/values_file.h"
 #include "core/io.h"
 #include "mujoco/dataset.h"
 
@@ -90,9 +90,7 @@ static void fit_get_state(void* self, double* lambda, double* opt) {
 
 static dsoStatus fit_set_state(void* self, double lambda, const double* opt, dsoError* err) {
   (void)opt;
-  (void)err;
-  dso_fit_set_lambda(((FitRun*)self)->fit, lambda);
-  return DSO_OK;
+  return dso_fit_set_lambda(((FitRun*)self)->fit, lambda, err);
 }
 
 static void fit_header(void* self, dsoRunText* t) {
@@ -413,13 +411,10 @@ dsoStatus dso_run_fit_driver(dsoRunDriver* d, dsoTask* task, const dsoRunOptions
   }
   if (o->truth) {
     dso_theta_init(task->theta, f->ut);
-    char* text = dso_read_text_file(o->truth, err);
-    if (!text || dso_theta_from_json(task->theta, f->ut, text, o->truth, err)) {
-      free(text);
+    if (dso_values_read_file(task->theta, f->ut, o->truth, err)) {
       fit_destroy(f);
       return err->code;
     }
-    free(text);
     f->truth = 1;
   }
   f->fit = dso_fit_create(task->model, task->theta, task->data, &f->fs, err);

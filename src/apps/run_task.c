@@ -485,7 +485,7 @@ static dsoStatus start_from_values(dsoTask* task, const char* path, dsoError* er
     return dso_error(err, DSO_ERR_MEMORY, "--values: out of memory");
   }
   dso_theta_init(task->theta, u);
-  dsoStatus s = dso_eval_read_values(task->theta, u, path, err);
+  dsoStatus s = dso_values_read_file(task->theta, u, path, err);
   if (!s && (s = dso_theta_set_init(task->theta, u, err))) {
     dso_error_prefix(err, "%s: ", path);
   }
@@ -506,6 +506,9 @@ static dsoStatus run_loop(dsoRunCtx* ctx, dsoRunState* st, const double* u0, dou
                      d->nopt);
   }
   if ((s = d->set_state(d->self, st->lambda, st->nopt ? st->opt : NULL, err))) {
+    if (ctx->o->resume) {
+      dso_error_prefix(err, "--resume: %s", ctx->checkpoint);
+    }
     return s;
   }
   if (d->evaluates && st->nrecord == 0) {

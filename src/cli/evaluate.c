@@ -157,7 +157,7 @@ int dso_cli_evaluate(int argc, char** argv) {
     goto done;
   }
   dso_theta_init(task->theta, u);
-  if (values && dso_eval_read_values(task->theta, u, values, &err)) {
+  if (values && dso_values_read_file(task->theta, u, values, &err)) {
     status = dso_cli_fail("evaluate", &err);
     goto done;
   }

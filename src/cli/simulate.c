@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "dso_internal.h"
 #include "config/json.h"
+#include "config/values_file.h"
 
 static const char* kHelp =
     "usage: dso simulate TASK.json -o DATA.csv [--episodes N] [--horizon T] [--seed S]\n"
@@ -197,13 +198,10 @@ int dso_cli_simulate(int argc, char** argv) {
   }
   dso_theta_init(task->theta, u);
   if (o.values) {
-    char* text = dso_read_text_file(o.values, &err);
-    if (!text || dso_theta_from_json(task->theta, u, text, o.values, &err)) {
-      free(text);
+    if (dso_values_read_file(task->theta, u, o.values, &err)) {
       status = dso_cli_fail("simulate", &err);
       goto done;
     }
-    free(text);
   }
   for (int i = 0; i < o.nset; i++) {
     if (!apply_set(task->theta, u, o.set[i], &err)) {

@@ -29,7 +29,7 @@ static double snap_to_bounds(const dsoTheta* theta, const char* name, double v) 
   return v;
 }
 
-dsoStatus dso_eval_read_values(const dsoTheta* theta, double* u, const char* path,
+dsoStatus dso_values_read_file(const dsoTheta* theta, double* u, const char* path,
                                dsoError* err) {
   if (!theta || !u || !path) {
     return dso_error(err, DSO_ERR_INPUT, "values: no theta, values or file name");

@@ -1,5 +1,5 @@
-// Values files: θ values by name, as `dso evaluate --values` and `dso run --values` read them
-// (private: not installed).
+// Values files: θ values by name, as the --values and --truth options of dso run, evaluate and
+// simulate read them (private: not installed).
 #ifndef DSO_CONFIG_VALUES_FILE_H
 #define DSO_CONFIG_VALUES_FILE_H
 
@@ -17,7 +17,7 @@ extern "C" {
 // the file and the entry; on error u is unchanged. In a result.json a value within 1e-12
 // (relative) outside a bound is taken at the bound (just inside an open one): an entry identified
 // at its bound can print one rounding step outside it.
-dsoStatus dso_eval_read_values(const dsoTheta* theta, double* u, const char* path,
+dsoStatus dso_values_read_file(const dsoTheta* theta, double* u, const char* path,
                                dsoError* err);
 
 #ifdef __cplusplus
