@@ -67,20 +67,12 @@ enum {
   DSO_RUN_STEP_REFUSED_COST    // refused for a non-finite cost (fatal on the first batch)
 };
 
-// One kind of run. create fills it; the loop calls the functions with self.
-typedef struct dsoRunDriver_ {
-  void* self;
-  int kind;                   // dsoTaskKind
-  const dsoTheta* theta;      // layout of u, the checkpoint and the outputs
-  const char* const* parts;   // names of the three parts of a progress row
-  int max_iter;               // the cap (options.max_iter or the task's)
-  double lambda;              // optimizer state at the start (lambda)
-  int nopt;                   // further optimizer state (Adam moments), 0 when none
-  int evaluates;              // 1: a fresh run records iteration 0 by evaluate
-  char refuse_setting[64];    // the setting named when refusals give up ("train.lr 0.01")
+// The functions of one kind of run, a static table per driver; the loop calls them with self.
+typedef struct dsoRunOps_ {
   // u0 (theta->n) = the initial θ
   void (*init)(void* self, double* u0);
-  // the row of iteration 0 at u (iter, steps set by the driver)
+  // the row of iteration 0 at u (iter, steps set by the driver); NULL: a fresh run starts with
+  // its first step (the chain drivers: their step evaluates)
   dsoStatus (*evaluate)(void* self, const double* u, dsoRunRecord* r, dsoError* err);
   // one iteration from u (updated in place) after row last (NULL before any): row r of the new
   // state, *done 1 when converged, *refused a DSO_RUN_STEP_* (with a non-zero status)
@@ -102,6 +94,20 @@ typedef struct dsoRunDriver_ {
   // why it stopped when it was not interrupted (done: the optimizer converged)
   dsoRunStop (*stop)(void* self, int done);
   void (*destroy)(void* self);
+} dsoRunOps;
+
+// One kind of run: its state (self) and functions, and what the loop needs to know of it. The
+// driver's create function fills it.
+typedef struct dsoRunDriver_ {
+  const dsoRunOps* ops;
+  void* self;
+  int kind;                   // dsoTaskKind
+  const dsoTheta* theta;      // layout of u, the checkpoint and the outputs
+  const char* const* parts;   // names of the three parts of a progress row
+  int max_iter;               // the cap (options.max_iter or the task's)
+  double lambda;              // optimizer state at the start (lambda)
+  int nopt;                   // further optimizer state (Adam moments), 0 when none
+  char refuse_setting[64];    // the setting named when refusals give up ("train.lr 0.01")
 } dsoRunDriver;
 
 // The drivers: fill d for task (checked to be of the driver's kind) with the options (max_iter,

@@ -214,6 +214,19 @@ static void estim_destroy(void* self) {
   free(e);
 }
 
+static const dsoRunOps kEstimOps = {
+    .init = estim_init,
+    .evaluate = estim_evaluate,
+    .step = estim_step,
+    .get_state = estim_get_state,
+    .set_state = estim_set_state,
+    .header = estim_header,
+    .iteration = estim_iteration,
+    .report = estim_report,
+    .stop = estim_stop,
+    .destroy = estim_destroy,
+};
+
 dsoStatus dso_run_estim_driver(dsoRunDriver* d, dsoTask* task, const dsoRunOptions* o,
                                const char* name, dsoError* err) {
   if (!task->data) {
@@ -236,22 +249,12 @@ dsoStatus dso_run_estim_driver(dsoRunDriver* d, dsoTask* task, const dsoRunOptio
   e->nval = dso_dataset_nvalidation(task->data);
   e->sel = e->nval > 0 ? DSO_SELECT_VALIDATION : DSO_SELECT_ALL;
   memset(d, 0, sizeof(*d));
+  d->ops = &kEstimOps;
   d->self = e;
   d->kind = DSO_TASK_KIND_ESTIMATOR;
   d->theta = dso_estimfit_theta(e->f);
   d->parts = kEstimParts;
   d->max_iter = dso_estimfit_settings(e->f)->max_iter;
   d->lambda = dso_estimfit_lambda(e->f);
-  d->evaluates = 1;
-  d->init = estim_init;
-  d->evaluate = estim_evaluate;
-  d->step = estim_step;
-  d->get_state = estim_get_state;
-  d->set_state = estim_set_state;
-  d->header = estim_header;
-  d->iteration = estim_iteration;
-  d->report = estim_report;
-  d->stop = estim_stop;
-  d->destroy = estim_destroy;
   return DSO_OK;
 }

@@ -388,6 +388,19 @@ static void fit_destroy(void* self) {
   free(f);
 }
 
+static const dsoRunOps kFitOps = {
+    .init = fit_init,
+    .evaluate = fit_evaluate,
+    .step = fit_step,
+    .get_state = fit_get_state,
+    .set_state = fit_set_state,
+    .header = fit_header,
+    .iteration = fit_iteration,
+    .report = fit_report,
+    .stop = fit_stop,
+    .destroy = fit_destroy,
+};
+
 dsoStatus dso_run_fit_driver(dsoRunDriver* d, dsoTask* task, const dsoRunOptions* o,
                              const char* name, dsoError* err) {
   if (!task->data) {
@@ -423,22 +436,12 @@ dsoStatus dso_run_fit_driver(dsoRunDriver* d, dsoTask* task, const dsoRunOptions
     return err->code;
   }
   memset(d, 0, sizeof(*d));
+  d->ops = &kFitOps;
   d->self = f;
   d->kind = DSO_TASK_KIND_FIT;
   d->theta = task->theta;
   d->parts = f->invdyn ? kPartsInvdyn : kParts;
   d->max_iter = f->fs.max_iter;
   d->lambda = dso_fit_lambda(f->fit);
-  d->evaluates = 1;
-  d->init = fit_init;
-  d->evaluate = fit_evaluate;
-  d->step = fit_step;
-  d->get_state = fit_get_state;
-  d->set_state = fit_set_state;
-  d->header = fit_header;
-  d->iteration = fit_iteration;
-  d->report = fit_report;
-  d->stop = fit_stop;
-  d->destroy = fit_destroy;
   return DSO_OK;
 }

@@ -505,16 +505,16 @@ static dsoStatus run_loop(dsoRunCtx* ctx, dsoRunState* st, const double* u0, dou
                      "(a checkpoint of another task or version)", ctx->checkpoint, st->nopt,
                      d->nopt);
   }
-  if ((s = d->set_state(d->self, st->lambda, st->nopt ? st->opt : NULL, err))) {
+  if ((s = d->ops->set_state(d->self, st->lambda, st->nopt ? st->opt : NULL, err))) {
     if (ctx->o->resume) {
       dso_error_prefix(err, "--resume: %s", ctx->checkpoint);
     }
     return s;
   }
-  if (d->evaluates && st->nrecord == 0) {
+  if (d->ops->evaluate && st->nrecord == 0) {
     dsoRunRecord r;
     memset(&r, 0, sizeof(r));
-    if ((s = d->evaluate(d->self, st->u, &r, err)) || (s = record(ctx, st, &r, err))) {
+    if ((s = d->ops->evaluate(d->self, st->u, &r, err)) || (s = record(ctx, st, &r, err))) {
       return s;
     }
   }
@@ -524,7 +524,7 @@ static dsoStatus run_loop(dsoRunCtx* ctx, dsoRunState* st, const double* u0, dou
   dsoRunEvent ev;
   event_init(&ev, ctx, DSO_RUN_EVENT_START, st);
   text_reset(&ctx->line);
-  d->header(d->self, &ctx->line);
+  d->ops->header(d->self, &ctx->line);
   emit(ctx, &ev, ctx->line.s);
 
   double t0 = now_s();
@@ -541,7 +541,7 @@ static dsoStatus run_loop(dsoRunCtx* ctx, dsoRunState* st, const double* u0, dou
     memset(&r, 0, sizeof(r));
     int done = 0, refused = DSO_RUN_STEP_OK;
     dsoError se = {0};
-    s = d->step(d->self, st->u, last, &r, &done, &refused, &se);
+    s = d->ops->step(d->self, st->u, last, &r, &done, &refused, &se);
     if (s && refused) {
       // θ and the optimizer state kept, the batch skipped: the checkpoint holds the new count
       st->refused++;
@@ -549,7 +549,7 @@ static dsoStatus run_loop(dsoRunCtx* ctx, dsoRunState* st, const double* u0, dou
       int first = st->nrecord == 0;
       if (d->nopt > 0) {
         double lam = 0;
-        d->get_state(d->self, &lam, opt);
+        d->ops->get_state(d->self, &lam, opt);
         if (dso_run_state_set_opt(st, opt, d->nopt, err)) return err->code;
       }
       event_init(&ev, ctx, DSO_RUN_EVENT_REFUSED, st);
@@ -581,7 +581,7 @@ static dsoStatus run_loop(dsoRunCtx* ctx, dsoRunState* st, const double* u0, dou
     }
     refused_run = 0;
     st->done = done;
-    d->get_state(d->self, &st->lambda, opt);
+    d->ops->get_state(d->self, &st->lambda, opt);
     if (d->nopt > 0 && dso_run_state_set_opt(st, opt, d->nopt, err)) {
       return err->code;
     }
@@ -595,7 +595,7 @@ static dsoStatus run_loop(dsoRunCtx* ctx, dsoRunState* st, const double* u0, dou
     ev.steps_per_s = el > 0 ? (r.steps - steps0) / el : 0;
     ev.eta = it > 0 ? el / it * (d->max_iter - r.iter) : 0;
     text_reset(&ctx->line);
-    d->iteration(d->self, &ctx->line, &r, done, ev.steps_per_s, ev.eta);
+    d->ops->iteration(d->self, &ctx->line, &r, done, ev.steps_per_s, ev.eta);
     emit(ctx, &ev, ctx->line.s);
   }
   if (interrupted(ctx)) {
@@ -613,9 +613,9 @@ static dsoStatus run_loop(dsoRunCtx* ctx, dsoRunState* st, const double* u0, dou
     return dso_error(err, DSO_ERR_NUMERIC, "%s: %s; result.json and model.xml not written",
                      ctx->name, fe.msg);
   }
-  *stop = d->stop(d->self, st->done);
+  *stop = d->ops->stop(d->self, st->done);
   dsoRunText wrote = {0};
-  s = d->report(d->self, ctx, u0, st, &wrote, err);
+  s = d->ops->report(d->self, ctx, u0, st, &wrote, err);
   flush_notes(ctx);
   if (!s) {
     plot_progress(ctx);
@@ -699,7 +699,7 @@ dsoStatus dso_run_task(dsoTask* task, const char* outdir, const dsoRunOptions* o
   if (!u0 || !opt) {
     s = dso_error(e, DSO_ERR_MEMORY, "run: out of memory");
   } else {
-    d.init(d.self, u0);
+    d.ops->init(d.self, u0);
     s = run_loop(&ctx, &st, u0, opt, &stop, e);
   }
   flush_notes(&ctx);
@@ -709,7 +709,7 @@ dsoStatus dso_run_task(dsoTask* task, const char* outdir, const dsoRunOptions* o
   dso_run_text_free(&ctx.note);
   dso_run_text_free(&ctx.line);
   dso_run_state_clear(&st);
-  d.destroy(d.self);
+  d.ops->destroy(d.self);
   free(u0);
   free(opt);
   return s;

@@ -143,6 +143,18 @@ static void train_destroy(void* self) {
   free(t);
 }
 
+static const dsoRunOps kTrainOps = {
+    .init = train_init,
+    .step = train_step,
+    .get_state = train_get_state,
+    .set_state = train_set_state,
+    .header = train_header,
+    .iteration = train_iteration,
+    .report = train_report,
+    .stop = train_stop,
+    .destroy = train_destroy,
+};
+
 dsoStatus dso_run_train_driver(dsoRunDriver* d, dsoTask* task, const dsoRunOptions* o,
                                const char* name, dsoError* err) {
   TrainRun* t = calloc(1, sizeof(TrainRun));
@@ -159,6 +171,7 @@ dsoStatus dso_run_train_driver(dsoRunDriver* d, dsoTask* task, const dsoRunOptio
     return err->code ? err->code : dso_error(err, DSO_ERR_MEMORY, "run: out of memory");
   }
   memset(d, 0, sizeof(*d));
+  d->ops = &kTrainOps;
   d->self = t;
   d->kind = DSO_TASK_KIND_CHAIN;
   d->theta = task->theta;
@@ -166,16 +179,6 @@ dsoStatus dso_run_train_driver(dsoRunDriver* d, dsoTask* task, const dsoRunOptio
   d->max_iter = t->ts.max_iter;
   d->lambda = 0;
   d->nopt = dso_train_state_size(t->tr);
-  d->evaluates = 0;
   snprintf(d->refuse_setting, sizeof(d->refuse_setting), "train.lr %g", t->ts.lr);
-  d->init = train_init;
-  d->step = train_step;
-  d->get_state = train_get_state;
-  d->set_state = train_set_state;
-  d->header = train_header;
-  d->iteration = train_iteration;
-  d->report = train_report;
-  d->stop = train_stop;
-  d->destroy = train_destroy;
   return DSO_OK;
 }
