@@ -53,8 +53,9 @@ typedef struct dsoRunOptions_ {
   const char* values;   // JSON file of starting values ({"name": value} or a result.json) that
                         // replace the task's initial values (entries it does not name keep
                         // theirs; the task is changed); NULL: none
-  const char* truth;    // fits only: JSON file {"name": value} of true values for the table of
-                        // the final NOTE (data recorded by dso simulate); NULL: none
+  const char* truth;    // fits only: JSON file of true values ({"name": value} or a
+                        // result.json) for the table of the final NOTE (data recorded by dso
+                        // simulate); NULL: none
   volatile sig_atomic_t* interrupt;  // when non-NULL and non-zero between iterations (a signal
                         // handler or the progress callback may set it), the run stops after the
                         // current iteration with checkpoint.json and progress.csv current
