@@ -171,6 +171,20 @@ dsoStatus dso_atomic_printf(dsoAtomicFile* af, dsoError* err, const char* fmt, .
   return n < 0 ? write_failed(af, err) : DSO_OK;
 }
 
+dsoStatus dso_atomic_flush(dsoAtomicFile* af, dsoError* err) {
+  if (!af) {
+    return dso_error(err, DSO_ERR_INPUT, "dso_atomic_flush: no file");
+  }
+  if (af->first.code) {
+    return dso_error(err, af->first.code, "%s", af->first.msg);
+  }
+  return fflush(af->f) != 0 ? write_failed(af, err) : DSO_OK;
+}
+
+const char* dso_atomic_temp_path(const dsoAtomicFile* af) {
+  return af ? af->tmp : NULL;
+}
+
 // makes the rename durable; file systems without directory fsync are not an error
 static void sync_folder(const char* path) {
   const char* slash = strrchr(path, '/');

@@ -65,6 +65,14 @@ dsoStatus dso_atomic_printf(dsoAtomicFile* af, dsoError* err, const char* fmt, .
 #endif
     ;
 
+// Flushes what was written so far to the temporary file, so that it can be read back at
+// dso_atomic_temp_path (to check it before commit); failures as for dso_atomic_write.
+dsoStatus dso_atomic_flush(dsoAtomicFile* af, dsoError* err);
+
+// The temporary file's path (valid until commit or abort): .NAME.PID.N.tmp beside the
+// destination NAME, the form dso_atomic_is_temp recognizes.
+const char* dso_atomic_temp_path(const dsoAtomicFile* af);
+
 // Flushes, fsyncs and renames the temporary file over the destination, then frees af. If any
 // write or this step failed, the temporary file is removed, the destination is left as it was and
 // the error (naming the destination) is returned. af is freed in every case; NULL is an error.

@@ -1349,31 +1349,10 @@ static dsoStatus force_of_actuators(double* qf, const mjModel* m, int nu0, dsoEr
   return DSO_OK;
 }
 
-dsoStatus dso_mjcf_verify(const char* text, const char* dir, const mjModel* expect,
-                          const double* qfrc, dsoError* err) {
-  char tmp[4200];
-  snprintf(tmp, sizeof(tmp), "%s/.dso_model_XXXXXX", dir && dir[0] ? dir : ".");
-  int fd = mkstemp(tmp);
-  if (fd < 0) {
-    return dso_error(err, DSO_ERR_IO, "%s: cannot create a temporary file to check the written "
-                     "model", dir);
-  }
-  size_t n = strlen(text), done = 0;
-  while (done < n) {
-    ssize_t w = write(fd, text + done, n - done);
-    if (w <= 0) {
-      break;
-    }
-    done += (size_t)w;
-  }
-  close(fd);
-  if (done < n) {
-    remove(tmp);
-    return dso_error(err, DSO_ERR_IO, "%s: cannot write a temporary file", tmp);
-  }
+dsoStatus dso_mjcf_verify_file(const char* path, const mjModel* expect, const double* qfrc,
+                               dsoError* err) {
   dsoError lerr = {0};
-  mjModel* m = dso_mj_load(tmp, &lerr);
-  remove(tmp);
+  mjModel* m = dso_mj_load(path, &lerr);
   if (!m) {
     return dso_error(err, DSO_ERR_INTERNAL, "the edited model does not compile: %s", lerr.msg);
   }
@@ -1465,15 +1444,27 @@ dsoStatus dso_mjcf_write(const char* out_path, const char* model_path, const mjM
     sim = dso_sim_create(base, err);
     s = sim ? dso_sim_write(sim, theta, u, err) : (err ? err->code : DSO_ERR_MEMORY);
   }
+  dsoAtomicFile* af = NULL;
   if (!s) {
-    s = dso_mjcf_verify(text, dir, dso_sim_model(sim), dso_sim_qfrc(sim), err);
+    dsoError e = {0};
+    af = dso_atomic_open(out_path, &e);
+    if (af && !dso_atomic_write(af, text, strlen(text), &e)) {
+      dso_atomic_flush(af, &e);
+    }
+    s = e.code ? dso_error(err, e.code, "%s", e.msg) : DSO_OK;
+  }
+  if (!s) {
+    s = dso_mjcf_verify_file(dso_atomic_temp_path(af), dso_sim_model(sim), dso_sim_qfrc(sim),
+                             err);
     if (s) {
       dso_error_prefix(err, "%s: writing the model with the identified values: ", out_path);
     }
   }
   if (!s) {
-    s = dso_write_file_atomic(out_path, text, strlen(text), err);
+    s = dso_atomic_commit(af, err);
+    af = NULL;
   }
+  dso_atomic_abort(af);
   dso_sim_free(sim);
   free(text);
   return s;

@@ -66,18 +66,19 @@ dsoStatus dso_mjcf_edit(char** out, const char* xml, const char* xml_path, const
                         const dsoTheta* theta, const double* u, const char* out_dir,
                         dsoError* err);
 
-// Compiles text as an MJCF file placed in folder dir (a temporary file, removed again) and compares
-// every model field a θ entry can bind (all of them, dso_bind_list, plus the inertial frames
-// body_iquat and the geom frames geom_pos, geom_quat) with expect, and the constant force per dof
-// of the actuators after expect's nu (which must all be bias-only joint actuators) with qfrc (nv,
-// the θ-written simulator's constant force, dso_sim_qfrc; NULL for none): each |a - b| must be at
-// most 1e-12 max(|a|, |b|) or 1e-15. A mismatch is DSO_ERR_INTERNAL naming the field and both
-// values.
-dsoStatus dso_mjcf_verify(const char* text, const char* dir, const mjModel* expect,
-                          const double* qfrc, dsoError* err);
+// Compiles the MJCF file at path and compares every model field a θ entry can bind (all of
+// them, dso_bind_list, plus the inertial frames body_iquat and the geom frames geom_pos,
+// geom_quat) with expect, and the constant force per dof of the actuators after expect's nu
+// (which must all be bias-only joint actuators) with qfrc (nv, the θ-written simulator's constant
+// force, dso_sim_qfrc; NULL for none): each |a - b| must be at most 1e-12 max(|a|, |b|) or 1e-15.
+// A mismatch is DSO_ERR_INTERNAL naming the field and both values.
+dsoStatus dso_mjcf_verify_file(const char* path, const mjModel* expect, const double* qfrc,
+                               dsoError* err);
 
-// Reads model_path, edits it for θ = u (dso_mjcf_edit with out_path's folder), verifies the result
-// against base with θ written (dso_mjcf_verify) and writes it to out_path atomically.
+// Reads model_path, edits it for θ = u (dso_mjcf_edit with out_path's folder) and writes it to
+// out_path atomically, the temporary file checked against base with θ written
+// (dso_mjcf_verify_file) before it replaces out_path: a run killed meanwhile leaves only a
+// temporary file of the atomic form (.NAME.PID.N.tmp), which dso run removes when it starts.
 dsoStatus dso_mjcf_write(const char* out_path, const char* model_path, const mjModel* base,
                          const dsoTheta* theta, const double* u, dsoError* err);
 
