@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "dso/task.h"
+#include "config/task.h"
 #include "mujoco/theta.h"
 #include "test_util.h"
 
@@ -343,6 +344,19 @@ static void test_chain_cost(void** state) {
   assert_int_equal(dso_task_chain_cost_eval(cc, &J2, NULL, NULL, NULL, NULL, u, -1, &err),
                    DSO_ERR_INPUT);
   dso_task_chain_cost_free(cc);
+  // seeds: DSO_SEED_TASK is the task's rollout.seed; 0 is a seed like any other
+  uint64_t own = t->rollout.seed;
+  assert_true(own != 0);
+  double Js[3];
+  const uint64_t seeds[3] = {DSO_SEED_TASK, own, 0};
+  for (int k = 0; k < 3; k++) {
+    cc = dso_task_chain_cost_create(t, 4, 40, seeds[k], &err);
+    assert_non_null(cc);
+    assert_int_equal(dso_task_chain_cost_eval(cc, &Js[k], NULL, NULL, NULL, NULL, u, 0, &err), 0);
+    dso_task_chain_cost_free(cc);
+  }
+  assert_true(Js[0] == Js[1]);
+  assert_true(Js[2] != Js[1]);
   // one training iteration through the run handle
   dsoTaskRun* run = dso_task_run_create(t, &err);
   assert_non_null(run);

@@ -28,6 +28,10 @@ extern "C" {
 // A loaded task file (opaque here; its definition is internal to dso).
 typedef struct dsoTask_ dsoTask;
 
+// The seed argument that stands for the task's own rollout.seed (task seeds are JSON integers
+// below 2^53, so this value is never one of them).
+#define DSO_SEED_TASK UINT64_MAX
+
 // What `dso run` does with a task (the order the CLI decides it in).
 typedef enum dsoTaskKind_ {
   DSO_TASK_KIND_NONE = 0,   // nothing to optimize (no estimator, cost or data section)
@@ -97,7 +101,8 @@ DSO_API dsoStatus dso_task_prior(const dsoTask* task, double* cost, double* grad
 // Records nepisode episodes of horizon samples from the task's chain at θ = u (NULL: the initial
 // values) with seed, extra control noise of std excitation and the last nvalidation episodes
 // flagged validation (dso_simulate), and writes them as CSV to path (atomically). nepisode,
-// horizon <= 0 take the task's rollout.rollouts and rollout.horizon; seed 0 the task's seed.
+// horizon <= 0 take the task's rollout.rollouts and rollout.horizon; seed DSO_SEED_TASK the
+// task's rollout.seed (any other value, 0 included, is the seed itself).
 // Sizes one batch could not hold (more than 4 GB of states and costs) are DSO_ERR_INPUT.
 DSO_API dsoStatus dso_task_simulate_csv(const dsoTask* task, const char* path, const double* u,
                                         int nepisode, int horizon, uint64_t seed, double excitation,
@@ -159,9 +164,9 @@ DSO_API dsoStatus dso_task_fit_covariance(dsoTaskFit* fit, double* cov, double* 
 typedef struct dsoTaskChainCost_ dsoTaskChainCost;
 
 // Creates the task's MuJoCo chain and a batch of nrollout rollouts (<= 0: the task's) of horizon
-// transitions (<= 0: the task's) keyed by seed (0: the task's rollout.seed), with the task's
-// rollout setting (episodic or time-varying; the pathwise route does not take the average-cost
-// setting). The task is borrowed and must outlive the handle. Returns NULL with err set (also
+// transitions (<= 0: the task's) keyed by seed (DSO_SEED_TASK: the task's rollout.seed), with
+// the task's rollout setting (episodic or time-varying; the pathwise route does not take the
+// average-cost setting). The task is borrowed and must outlive the handle. Returns NULL with err set (also
 // for fewer than 2 rollouts, or sizes one batch could not hold: more than 4 GB).
 DSO_API dsoTaskChainCost* dso_task_chain_cost_create(const dsoTask* task, int nrollout, int horizon,
                                                      uint64_t seed, dsoError* err);

@@ -184,7 +184,7 @@ dsoStatus dso_task_simulate_csv(const dsoTask* task, const char* path, const dou
   if (u && need_finite(task->theta, u, "simulate", err)) return err->code;
   if (nepisode <= 0) nepisode = task->nrollout;
   if (horizon <= 0) horizon = task->rollout.horizon;
-  if (seed == 0) seed = task->rollout.seed;
+  if (seed == DSO_SEED_TASK) seed = task->rollout.seed;
   if (!(isfinite(excitation) && excitation >= 0)) {
     return dso_error(err, DSO_ERR_INPUT, "simulate: excitation %g: expected a finite number >= 0",
                      excitation);
@@ -382,7 +382,7 @@ dsoTaskChainCost* dso_task_chain_cost_create(const dsoTask* task, int nrollout, 
   cc->task = task;
   dsoRolloutSettings rs = task->rollout;
   if (horizon > 0) rs.horizon = horizon;
-  if (seed != 0) rs.seed = seed;
+  if (seed != DSO_SEED_TASK) rs.seed = seed;
   int N = nrollout > 0 ? nrollout : task->nrollout;
   if (N < 2) {
     dso_error(err, DSO_ERR_INPUT, "%s: chain cost: %d rollouts, expected at least 2 (standard "

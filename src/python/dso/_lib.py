@@ -15,6 +15,9 @@ ERR_MUJOCO = 4
 ERR_NUMERIC = 5
 ERR_INTERNAL = 6
 
+# DSO_SEED_TASK of include/dso/task.h: "the task's rollout.seed"
+SEED_TASK = 2**64 - 1
+
 _STATUS_NAMES = {
     ERR_INPUT: "bad input",
     ERR_IO: "i/o error",

@@ -10,6 +10,17 @@ from . import _lib
 from ._lib import Error, call, ptr, vector
 from .run import run_task
 
+
+def _seed(seed):
+    """The C seed argument: None is the task's rollout.seed, else an integer in [0, 2**64 - 1)."""
+    if seed is None:
+        return _lib.SEED_TASK
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or \
+            not 0 <= int(seed) < _lib.SEED_TASK:
+        raise Error("seed: expected None (the task's rollout.seed) or an integer in "
+                    "[0, 2**64 - 1), got %r" % (seed,), _lib.ERR_INPUT)
+    return int(seed)
+
 _fails_null = lambda r: not r  # noqa: E731  (a NULL handle)
 _fails_neg = lambda r: r < 0  # noqa: E731
 
@@ -184,11 +195,11 @@ class Task(_Handle):
         return cost.value, grad
 
     # --- simulate, fit, chain objective, run
-    def simulate(self, path, episodes=0, horizon=0, seed=0, excitation=0.0, validation=0,
+    def simulate(self, path, episodes=0, horizon=0, seed=None, excitation=0.0, validation=0,
                  values=None):
         """Records episodes from the task's chain (``dso simulate``) into the CSV file path.
 
-        episodes, horizon and seed 0 take the task's rollout settings; excitation is the std of
+        episodes and horizon 0 and seed None take the task's rollout settings; excitation is the std of
         extra white noise on every control; the last ``validation`` episodes are flagged
         validation. values: natural values (a dict by name, or a full vector) to simulate at;
         default the task's θ.
@@ -203,18 +214,19 @@ class Task(_Handle):
                 v = values
             u = self.unconstrained(v)
         call(_lib.lib.dso_task_simulate_csv, self.handle, os.fsencode(path), ptr(u),
-             int(episodes), int(horizon), int(seed), float(excitation), int(validation))
+             int(episodes), int(horizon), _seed(seed), float(excitation), int(validation))
         return os.fspath(path)
 
     def fit(self):
         """The task's least-squares fit to its data (a ``Fit``), starting at the task's θ."""
         return Fit(self)
 
-    def chain_cost(self, rollouts=0, seed=0, horizon=0):
-        """The chain objective on a fixed batch (a ``ChainCost``); 0 takes the task's value."""
+    def chain_cost(self, rollouts=0, seed=None, horizon=0):
+        """The chain objective on a fixed batch (a ``ChainCost``); rollouts and horizon 0 and seed
+        None take the task's values."""
         return ChainCost(self, rollouts, seed, horizon)
 
-    def cost_and_gradient(self, u=None, rollouts=0, seed=0, horizon=0, iteration=0):
+    def cost_and_gradient(self, u=None, rollouts=0, seed=None, horizon=0, iteration=0):
         """Chain objective J and its pathwise gradient dJ/du at u (default: the task's θ).
 
         The batch of ``rollouts`` rollouts is keyed by (seed, iteration): the same arguments
@@ -376,9 +388,9 @@ class ChainCost(_Handle):
 
     _free = _lib.lib.dso_task_chain_cost_free
 
-    def __init__(self, task, rollouts=0, seed=0, horizon=0):
+    def __init__(self, task, rollouts=0, seed=None, horizon=0):
         h = call(_lib.lib.dso_task_chain_cost_create, task.handle, int(rollouts), int(horizon),
-                 int(seed), fails=_fails_null)
+                 _seed(seed), fails=_fails_null)
         super().__init__(h, keep=task)
         self.task = task
 

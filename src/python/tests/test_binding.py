@@ -1,6 +1,7 @@
 """Tests of the dso Python package (ctypes over include/dso/task.h)."""
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -231,6 +232,18 @@ def test_chain_gradient_against_finite_differences(design_task):
     assert cost == pytest.approx(0.5 * ((0.5 - 0.5) / 0.15) ** 2 +
                                  0.5 * ((-0.099 + 0.099) / 0.02) ** 2, abs=1e-12)
     assert np.all(pg[:3] == 0)
+
+
+def test_seed_none_is_the_tasks_and_zero_is_a_seed(design_task):
+    task = dso.Task(design_task)
+    with open(design_task, encoding="utf-8") as fh:
+        own = json.load(fh)["rollout"]["seed"]
+    assert own != 0
+    J = {s: task.cost_and_gradient(rollouts=4, seed=s, horizon=40)[0] for s in (None, own, 0)}
+    assert J[None] == J[own] and J[0] != J[own]
+    for bad in (-1, 2**64 - 1, 1.5, "3", True):
+        with pytest.raises(dso.Error, match="seed"):
+            task.chain_cost(seed=bad)
 
 
 def test_run_chain_task(design_task):
