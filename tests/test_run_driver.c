@@ -210,8 +210,7 @@ static void test_fit(void** state) {
   dso_error_clear(&err);
   assert_int_equal(dso_run_task(task, at("fit"), &o, NULL, NULL, NULL, &err), DSO_ERR_INPUT);
   assert_non_null(strstr(err.msg, "--resume: "));
-  assert_non_null(strstr(err.msg, "checkpoint.json"));
-  assert_non_null(strstr(err.msg, "damping lambda is -1"));
+  assert_non_null(strstr(err.msg, "checkpoint.json: fit: damping lambda is -1"));
   f = fopen(path, "rb");
   assert_non_null(f);
   len = fread(text, 1, sizeof(text) - 1, f);

@@ -507,7 +507,7 @@ static dsoStatus run_loop(dsoRunCtx* ctx, dsoRunState* st, const double* u0, dou
   }
   if ((s = d->ops->set_state(d->self, st->lambda, st->nopt ? st->opt : NULL, err))) {
     if (ctx->o->resume) {
-      dso_error_prefix(err, "--resume: %s", ctx->checkpoint);
+      dso_error_prefix(err, "--resume: %s: ", ctx->checkpoint);
     }
     return s;
   }
