@@ -166,8 +166,8 @@ typedef struct dsoTaskChainCost_ dsoTaskChainCost;
 // Creates the task's MuJoCo chain and a batch of nrollout rollouts (<= 0: the task's) of horizon
 // transitions (<= 0: the task's) keyed by seed (DSO_SEED_TASK: the task's rollout.seed), with
 // the task's rollout setting (episodic or time-varying; the pathwise route does not take the
-// average-cost setting). The task is borrowed and must outlive the handle. Returns NULL with err set (also
-// for fewer than 2 rollouts, or sizes one batch could not hold: more than 4 GB).
+// average-cost setting). The task is borrowed and must outlive the handle. Returns NULL with err
+// set (also for fewer than 2 rollouts, or sizes one batch could not hold: more than 4 GB).
 DSO_API dsoTaskChainCost* dso_task_chain_cost_create(const dsoTask* task, int nrollout, int horizon,
                                                      uint64_t seed, dsoError* err);
 

@@ -199,10 +199,10 @@ class Task(_Handle):
                  values=None):
         """Records episodes from the task's chain (``dso simulate``) into the CSV file path.
 
-        episodes and horizon 0 and seed None take the task's rollout settings; excitation is the std of
-        extra white noise on every control; the last ``validation`` episodes are flagged
-        validation. values: natural values (a dict by name, or a full vector) to simulate at;
-        default the task's θ.
+        episodes and horizon 0 and seed None take the task's rollout settings; excitation is
+        the std of extra white noise on every control; the last ``validation`` episodes are
+        flagged validation. values: natural values (a dict by name, or a full vector) to
+        simulate at; default the task's θ.
         """
         u = self._u
         if values is not None:
